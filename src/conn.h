@@ -1,0 +1,118 @@
+/* conn.h - the transport under SMTP: a TCP connection (direct or through
+ * a SOCKS5 proxy), optionally wrapped in TLS, with a timeout on every
+ * wait. The SMTP engine sees only these functions; it never touches a
+ * socket or GnuTLS directly.
+ *
+ * Timeouts (s->timeout seconds, 0 meaning the default 60):
+ *  - connect: each address tried gets the full timeout; the SOCKS5
+ *    negotiation gets one more; the TLS handshake gets one as a whole.
+ *  - conn_read_line: the whole line must arrive within the timeout,
+ *    counted from the call (a server that drips one byte a minute is cut
+ *    off; a reply of n lines may take up to n timeouts).
+ *  - conn_write/conn_flush: the timeout counts from the last progress, so
+ *    a large message on a slow link is not cut off while it still moves.
+ * A signal (EINTR) restarts a wait without extending its deadline.
+ * The transport never prints and never exits; every failure fills err.
+ */
+#ifndef ENVOI_CONN_H
+#define ENVOI_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "session.h"
+
+struct conn;
+
+/* What the TLS layer learnt, for --json, --probe and error hints. */
+struct tls_info {
+	char version[16];      /* "TLS1.3" */
+	char cipher[96];
+	char subject[256];     /* server certificate subject DN */
+	char issuer[256];
+	char not_before[32];   /* "2026-01-01 00:00:00 UTC" */
+	char not_after[32];
+	bool verified;
+};
+
+/* Resolves s->host (s->family), connects to each address in turn (via
+ * s->proxy_host when set), each connect bounded by s->timeout.
+ * Returns 0 and *out, or -1 with ERR_NOHOST (name does not resolve, also
+ * a name under .invalid when the resolver cannot be reached),
+ * ERR_UNAVAILABLE (refused/unreachable, proxy refused), ERR_TEMPFAIL
+ * (timed out, resolver did not answer), ERR_PROTOCOL (malformed SOCKS5
+ * reply), ERR_OSERR. With a proxy, the proxy's name is resolved here with
+ * any address family and the server's name is passed to the proxy to
+ * resolve (-4/-6 then have no effect). The caller frees *out with
+ * conn_close. */
+int conn_open(struct conn **out, const struct session *s, struct error *err);
+
+/* TLS handshake on the open connection (implicit TLS or after a 220 to
+ * STARTTLS): TLS 1.2 minimum, SNI (not for address literals), certificate
+ * verified against the system store or s->ca_file and the host name
+ * unless s->insecure, client certificate when given (s->client_key
+ * defaults to s->client_cert).
+ * Pin (msmtp's rule): with s->have_fingerprint the SHA-256 of the leaf
+ * certificate (DER) must match, and a match is trust enough - the CA and
+ * host name are not checked, so a self-signed certificate works with
+ * --fingerprint alone. A mismatch is ERR_CERT even with s->insecure.
+ * The handshake is implicit TLS when no plaintext byte has been sent or
+ * received on the connection yet, STARTTLS otherwise. After STARTTLS it
+ * fails with ERR_PROTOCOL if any plaintext byte is buffered or already
+ * waiting on the socket (injection), or if the server answers the
+ * handshake in plaintext; with implicit TLS a plaintext answer is
+ * ERR_TLS_MISMATCH (hint: use --tls=starttls). ERR_CERT for a rejected
+ * certificate (subject, validity, issuer and reason in the text; a hint
+ * with the fingerprint to pin), ERR_CONFIG for an unreadable --ca-file or
+ * client certificate, ERR_TEMPFAIL on timeout, ERR_TLS otherwise.
+ * conn_tls_info is filled as far as the handshake got, also on failure
+ * and with s->insecure. */
+int conn_start_tls(struct conn *c, const struct session *s, struct error *err);
+
+/* Reads one line without its CRLF (a bare LF also ends it; a lone CR is
+ * kept, as are NUL bytes: the reply parser refuses them) into an internal
+ * buffer valid until the next read or write; *line is NUL-terminated at
+ * *len. Lines longer than CONN_MAX_LINE fail with ERR_PROTOCOL as soon as
+ * that is certain (memory stays bounded). Returns 0, or -1 with
+ * ERR_TEMPFAIL (timeout, connection closed or reset, also mid-line) or
+ * ERR_TLS (TLS error after the handshake). */
+#define CONN_MAX_LINE 4096
+int conn_read_line(struct conn *c, const char **line, size_t *len, struct error *err);
+
+/* Bytes already received but not yet read as lines (with TLS: also
+ * decrypted bytes GnuTLS holds). */
+size_t conn_pending(const struct conn *c);
+
+/* Waits up to ms milliseconds (< 0: no limit) for data to read, plaintext
+ * or TLS. Returns 1 readable (also at end of stream or on an error that
+ * the next read reports), 0 timeout, -1 error (err filled). */
+int conn_wait_readable(struct conn *c, int ms, struct error *err);
+
+/* Queues bytes (64 KiB buffer; bigger writes go straight out in full
+ * 16 KiB TLS records); they are sent when the buffer fills or on
+ * conn_flush. Never raises SIGPIPE. Returns 0 or -1 (ERR_TEMPFAIL:
+ * timeout, connection lost; ERR_TLS). Unflushed data is dropped by
+ * conn_close. */
+int conn_write(struct conn *c, const void *buf, size_t len, struct error *err);
+int conn_flush(struct conn *c, struct error *err);
+
+/* True once conn_start_tls succeeded. */
+bool conn_is_tls(const struct conn *c);
+const struct tls_info *conn_tls_info(const struct conn *c);
+
+/* Channel binding data for SCRAM-*-PLUS ("tls-exporter" for TLS 1.3,
+ * "tls-unique" before), base64, malloc'd; NULL when not available.
+ * *type gets the binding name. */
+char *conn_channel_binding(struct conn *c, const char **type);
+
+/* The peer as text, for messages: "mail.example.com (192.0.2.1) port 587",
+ * "192.0.2.1 port 587" for an address literal, "HOST port N via socks5
+ * proxy P (ADDR) port M" through a proxy. Valid until conn_close. */
+const char *conn_peer(const struct conn *c);
+
+/* Closes the connection (TLS close_notify, waiting at most 2 s) and frees
+ * it, wiping its buffers. NULL ok. */
+void conn_close(struct conn *c);
+
+#endif

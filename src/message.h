@@ -1,0 +1,98 @@
+/* message.h - the message a user asked for, as data.
+ *
+ * cli.c fills it from options and configuration; msg_prepare() checks the
+ * files, spools standard input and fixes the parts that must be the same
+ * every time the message is written (Date, Message-ID, boundaries), so the
+ * composer can write it twice (once to count, once to send) byte for byte.
+ */
+#ifndef ENVOI_MESSAGE_H
+#define ENVOI_MESSAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "address.h"
+#include "error.h"
+
+enum priority { PRIO_NORMAL, PRIO_LOW, PRIO_HIGH, PRIO_URGENT };
+
+/* A body: a string from the command line, or a file (path "-" is stdin,
+ * spooled by msg_prepare into an unlinked temporary file). */
+struct body {
+	char *text;        /* when given inline, else NULL */
+	char *path;        /* when read from a file, else NULL */
+	int fd;            /* open file after msg_prepare, -1 otherwise */
+	bool present;
+	/* found by msg_prepare's scan */
+	bool qp;           /* needs quoted-printable (else 7bit) */
+};
+
+struct file_part {
+	char *path;
+	char *name;        /* base name used in headers (UTF-8) */
+	char *type;        /* MIME type */
+	uint64_t size;     /* bytes, from fstat; MSG_SIZE_UNKNOWN for a pipe */
+	int fd;            /* open from msg_prepare on, else -1 */
+};
+
+#define MSG_SIZE_UNKNOWN UINT64_MAX
+
+struct header {
+	char *name;
+	char *value;
+};
+
+struct message {
+	struct address from;
+	bool have_from;
+	struct addr_list to, cc, bcc, reply_to;
+	char *subject;
+	struct body text, html;
+	struct file_part *attach;
+	size_t nattach;
+	struct file_part *inlines;
+	size_t ninline;
+	struct header *headers;
+	size_t nheaders;
+	enum priority priority;
+	bool read_receipt;
+
+	/* --message-file: send this ready message instead of composing */
+	char *message_file;
+	int message_fd;
+
+	/* fixed by msg_prepare */
+	char date[64];
+	char message_id[320];
+	char boundary[3][48]; /* mixed, alternative, related */
+	bool eightbit;        /* the data holds 8-bit bytes (BODY=8BITMIME) */
+	bool smtputf8;        /* an envelope address is not ASCII */
+	bool raw_has_date;    /* the --message-file has its own Date */
+	bool raw_has_id;      /* ... and its own Message-ID */
+};
+
+/* Checks and opens the files, spools standard input, scans the bodies
+ * (7bit or quoted-printable), reads sender and recipients from a
+ * --message-file when the options gave none, and fixes Date, Message-ID
+ * and boundaries. Returns 0, or -1 with ERR_NOINPUT (missing file),
+ * ERR_NOPERM (unreadable), ERR_DATA (bad message file), ERR_OSERR. */
+int msg_prepare(struct message *m, struct error *err);
+
+/* Copies attachments that are pipes or devices into temporary files, so
+ * that their size is known and they can be read twice (SIZE=, retries).
+ * Only sending needs this; --dry-run and --pickup-dir stream them once.
+ * Returns 0 or -1 (ERR_NOPERM, ERR_OSERR). */
+int msg_spool_pipes(struct message *m, struct error *err);
+
+/* Frees everything in m (not m itself) and closes its files. */
+void msg_free(struct message *m);
+
+/* Reads up to len bytes at offset off from fd, retrying short reads,
+ * so that a block is full unless the file ends. Returns the bytes read
+ * or -1 with ERR_NOPERM naming what (a file or part name). */
+ssize_t msg_read_full(int fd, void *buf, size_t len, uint64_t off, const char *what,
+		      struct error *err);
+
+#endif
