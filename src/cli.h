@@ -1,0 +1,39 @@
+/* cli.h - the command line and the configuration file, merged into a
+ * struct message and a struct session.
+ *
+ * Every option has one entry in cli.c's table; the same table gives argp
+ * its options, the configuration file its keys, and the environment its
+ * ENVOI_<NAME> variables. Precedence: command line > environment >
+ * account section > defaults section.
+ */
+#ifndef ENVOI_CLI_H
+#define ENVOI_CLI_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "message.h"
+#include "session.h"
+
+struct options {
+	struct message msg;
+	struct session sess;
+	bool dry_run;
+	char *pickup_dir;
+	char *config_path; /* the file read, NULL when none */
+};
+
+/* Parses argv, the environment and the configuration file into o.
+ * Returns 0, or -1 with err set: ERR_USAGE for command-line problems,
+ * ERR_CONFIG for problems in the file or the environment, ERR_DATA for
+ * CR/LF/NUL in header data or an invalid header name. --help, --usage and
+ * --version print and exit(0) inside argp. Free with cli_free. */
+int cli_parse(struct options *o, int argc, char **argv, struct error *err);
+
+/* Checks what can only be checked once msg_prepare has read the message
+ * (sender and recipients of a --message-file). Returns 0 or -1 ERR_USAGE. */
+int cli_check_envelope(const struct options *o, struct error *err);
+
+void cli_free(struct options *o);
+
+#endif
