@@ -1,0 +1,369 @@
+/* message.c - getting a message ready to be written, any number of times
+ * with the same bytes: files checked and opened, standard input spooled,
+ * encodings chosen, Date, Message-ID and boundaries fixed. */
+#include "message.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mimetypes.h"
+#include "rawmsg.h"
+
+ssize_t msg_read_full(int fd, void *buf, size_t len, uint64_t off, const char *what,
+		      struct error *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(err, ERR_NOPERM, "cannot read %s: %s", what, strerror(errno));
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* An unlinked temporary file: gone when envoi exits, whatever happens. */
+static int temp_fd(struct error *err)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	snprintf(path, sizeof path, "%s/envoi.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, ERR_OSERR, "cannot create a temporary file in %s: %s", dir,
+			       strerror(errno));
+	unlink(path);
+	return fd;
+}
+
+/* Copies everything from in into a temporary file, in blocks, so that a
+ * pipe can be read twice (once to measure, once to send). */
+static int spool(int in, const char *what, struct error *err)
+{
+	char buf[65536];
+	int fd = temp_fd(err);
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof buf);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return err_set(err, ERR_NOPERM, "cannot read %s: %s", what, strerror(errno));
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno != EINTR) {
+				close(fd);
+				return err_set(err, ERR_OSERR, "cannot write a temporary file: %s",
+					       strerror(errno));
+			}
+			off += w > 0 ? w : 0;
+		}
+	}
+	return fd;
+}
+
+/* Opens a user's file: missing is exit 66, anything else unreadable 77.
+ * A pipe or device is spooled when spool_pipes (it must be read twice),
+ * else *size is MSG_SIZE_UNKNOWN and it is read once, as it comes. */
+static int open_input(const char *path, const char *what, bool spool_pipes, uint64_t *size,
+		      struct error *err)
+{
+	struct stat st;
+	int fd, spooled;
+
+	if (strcmp(path, "-") == 0)
+		fd = dup(STDIN_FILENO);
+	else
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return err_set(err, errno == ENOENT || errno == ENOTDIR ? ERR_NOINPUT : ERR_NOPERM,
+			       "%s %s: %s", what, path, errno == ENOENT ? "does not exist" : strerror(errno));
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+		close(fd);
+		return err_set(err, ERR_NOPERM, "%s %s is a directory", what, path);
+	}
+	if (!S_ISREG(st.st_mode) && !spool_pipes) {
+		*size = MSG_SIZE_UNKNOWN;
+		return fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		spooled = spool(fd, path, err);
+		close(fd);
+		if (spooled < 0 || fstat(spooled, &st) < 0) {
+			if (spooled >= 0)
+				close(spooled);
+			return -1;
+		}
+		fd = spooled;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+/* What decides a text part's encoding: 7bit only when every line is
+ * short ASCII without NUL or lone CR, and "=_" (the start of every
+ * boundary) never occurs, so no boundary can appear inside the part. */
+struct scan {
+	size_t col;
+	bool qp;
+	unsigned char prev;
+};
+
+static void scan_block(struct scan *s, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n && !s->qp; i++) {
+		unsigned char c = p[i];
+
+		if (c == '\n') {
+			s->col = 0;
+		} else {
+			if (s->prev == '\r' || c == 0 || c >= 0x80 || ++s->col > 998 ||
+			    (c == '_' && s->prev == '='))
+				s->qp = true;
+		}
+		s->prev = c;
+	}
+}
+
+static int prepare_body(struct body *b, const char *what, struct error *err)
+{
+	struct scan s = {0};
+	unsigned char buf[65536];
+	uint64_t size, off = 0;
+
+	if (!b->present)
+		return 0;
+	if (b->text) {
+		scan_block(&s, (const unsigned char *)b->text, strlen(b->text));
+	} else {
+		b->fd = open_input(b->path, what, true, &size, err);
+		if (b->fd < 0)
+			return -1;
+		for (;;) {
+			ssize_t n = msg_read_full(b->fd, buf, sizeof buf, off, b->path, err);
+
+			if (n < 0)
+				return -1;
+			if (n == 0)
+				break;
+			scan_block(&s, buf, (size_t)n);
+			off += (uint64_t)n;
+		}
+	}
+	b->qp = s.qp || s.prev == '\r';
+	return 0;
+}
+
+static int prepare_files(struct file_part *v, size_t n, const char *what, struct error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i].fd = open_input(v[i].path, what, false, &v[i].size, err);
+		if (v[i].fd < 0)
+			return -1;
+		v[i].type = mimetype_for(v[i].name, NULL);
+		if (!v[i].type)
+			return err_set(err, ERR_OSERR, "out of memory");
+	}
+	return 0;
+}
+
+static void random_token(char *out, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[64];
+	size_t got = 0;
+
+	if (len > sizeof rnd)
+		len = sizeof rnd;
+	while (got < len) {
+		ssize_t n = getrandom(rnd + got, len - got, 0);
+
+		if (n > 0)
+			got += (size_t)n;
+		else if (errno != EINTR)
+			abort(); /* no randomness means no safe boundaries */
+	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = alphabet[rnd[i] % 62];
+	out[len] = '\0';
+}
+
+/* RFC 5322 3.3 date in English whatever the locale. */
+static void format_date(char *buf, size_t size)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	time_t now = time(NULL);
+	struct tm tm;
+	long off;
+
+	localtime_r(&now, &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf, size, "%.3s, %d %.3s %d %02d:%02d:%02d %c%02ld%02ld",
+		 days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60,
+		 labs(off) % 60);
+}
+
+/* The right side of the Message-ID: the sender's domain when it is a
+ * plain ASCII name, else this host's name. */
+static void id_domain(const struct message *m, char *buf, size_t size)
+{
+	const char *d = m->have_from ? addr_domain(&m->from) : NULL;
+
+	if (d && *d && d[0] != '[' && strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == strlen(d)) {
+		snprintf(buf, size, "%s", d);
+		return;
+	}
+	if (gethostname(buf, size) != 0 || !*buf)
+		snprintf(buf, size, "localhost");
+	buf[size - 1] = '\0';
+}
+
+static void fix_identity(struct message *m)
+{
+	char token[32], domain[256];
+
+	format_date(m->date, sizeof m->date);
+	random_token(token, 24);
+	id_domain(m, domain, sizeof domain);
+	snprintf(m->message_id, sizeof m->message_id, "<%lld.%s@%s>", (long long)time(NULL),
+		 token, domain);
+	for (int i = 0; i < 3; i++) {
+		random_token(token, 24);
+		snprintf(m->boundary[i], sizeof m->boundary[i], "=_envoi_%s", token);
+	}
+}
+
+static void note_smtputf8(struct message *m)
+{
+	const struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
+
+	m->smtputf8 = m->have_from && !addr_mailbox_is_ascii(&m->from);
+	for (int l = 0; l < 3; l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			if (!addr_mailbox_is_ascii(&lists[l]->v[i]))
+				m->smtputf8 = true;
+}
+
+int msg_prepare(struct message *m, struct error *err)
+{
+	if (m->message_file) {
+		uint64_t size;
+
+		m->message_fd = open_input(m->message_file, "message file", true, &size, err);
+		if (m->message_fd < 0 || raw_scan(m, err) < 0)
+			return -1;
+	} else if (prepare_body(&m->text, "body file", err) < 0 ||
+		   prepare_body(&m->html, "HTML file", err) < 0 ||
+		   prepare_files(m->attach, m->nattach, "attachment", err) < 0 ||
+		   prepare_files(m->inlines, m->ninline, "inline image", err) < 0) {
+		return -1;
+	}
+	fix_identity(m);
+	note_smtputf8(m);
+	return 0;
+}
+
+static int spool_part(struct file_part *f, struct error *err)
+{
+	struct stat st;
+	int fd;
+
+	if (f->size != MSG_SIZE_UNKNOWN)
+		return 0;
+	fd = spool(f->fd, f->path, err);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return err_set(err, ERR_OSERR, "cannot stat a temporary file: %s", strerror(errno));
+	}
+	close(f->fd);
+	f->fd = fd;
+	f->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int msg_spool_pipes(struct message *m, struct error *err)
+{
+	for (size_t i = 0; i < m->nattach; i++)
+		if (spool_part(&m->attach[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < m->ninline; i++)
+		if (spool_part(&m->inlines[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static void free_files(struct file_part *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].name);
+		free(v[i].type);
+		if (v[i].fd >= 0)
+			close(v[i].fd);
+	}
+	free(v);
+}
+
+static void free_body(struct body *b)
+{
+	free(b->text);
+	free(b->path);
+	if (b->fd >= 0)
+		close(b->fd);
+}
+
+void msg_free(struct message *m)
+{
+	addr_free(&m->from);
+	addr_list_free(&m->to);
+	addr_list_free(&m->cc);
+	addr_list_free(&m->bcc);
+	addr_list_free(&m->reply_to);
+	free(m->subject);
+	free_body(&m->text);
+	free_body(&m->html);
+	free_files(m->attach, m->nattach);
+	free_files(m->inlines, m->ninline);
+	for (size_t i = 0; i < m->nheaders; i++) {
+		free(m->headers[i].name);
+		free(m->headers[i].value);
+	}
+	free(m->headers);
+	free(m->message_file);
+	if (m->message_fd >= 0)
+		close(m->message_fd);
+	memset(m, 0, sizeof *m);
+	m->text.fd = m->html.fd = m->message_fd = -1;
+}

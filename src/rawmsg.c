@@ -1,0 +1,236 @@
+/* rawmsg.c - a ready RFC 5322 message, read line by line from its file. */
+#include "rawmsg.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FIELD_MAX (4u << 20) /* one header field, unfolded */
+
+/* Reads the file as lines, in blocks; memory stays one block. */
+struct lines {
+	int fd;
+	uint64_t off;     /* file offset of buf[0] */
+	size_t pos, len;
+	unsigned lineno;
+	struct error *err;
+	unsigned char buf[65536];
+	char line[1000];  /* the current line, without its line end */
+	size_t n;
+};
+
+static int fill(struct lines *l)
+{
+	ssize_t got;
+
+	l->off += l->len;
+	l->pos = l->len = 0;
+	got = msg_read_full(l->fd, l->buf, sizeof l->buf, l->off, "the message file", l->err);
+	if (got < 0)
+		return -1;
+	l->len = (size_t)got;
+	return 0;
+}
+
+/* Returns 1 with the next line in l->line, 0 at the end, -1 on error. */
+static int next_line(struct lines *l)
+{
+	bool any = false;
+
+	l->n = 0;
+	l->lineno++;
+	for (;;) {
+		if (l->pos == l->len) {
+			if (fill(l) < 0)
+				return -1;
+			if (l->len == 0)
+				return any ? 1 : 0;
+		}
+		unsigned char c = l->buf[l->pos++];
+		any = true;
+		if (c == '\n') {
+			if (l->n && l->line[l->n - 1] == '\r')
+				l->n--;
+			return 1;
+		}
+		if (l->n && l->line[l->n - 1] == '\r')
+			return err_set(l->err, ERR_DATA, "line %u of the message file holds a lone carriage return", l->lineno);
+		if (c == 0)
+			return err_set(l->err, ERR_DATA, "line %u of the message file holds a NUL byte", l->lineno);
+		if (l->n == 999)
+			return err_set(l->err, ERR_DATA, "line %u of the message file is longer than 998 octets", l->lineno);
+		l->line[l->n++] = (char)c;
+	}
+}
+
+static void lines_init(struct lines *l, int fd, struct error *err)
+{
+	memset(l, 0, offsetof(struct lines, buf));
+	l->fd = fd;
+	l->err = err;
+}
+
+static bool field_is(const char *field, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncasecmp(field, name, n) == 0 && field[n] == ':';
+}
+
+static bool is_group_only(const char *v)
+{
+	size_t n = strlen(v);
+
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return n >= 2 && v[n - 1] == ';' && memchr(v, ':', n) != NULL;
+}
+
+/* Takes what one unfolded header field gives the envelope. */
+static int take_field(struct message *m, const char *f, bool want_rcpts, struct error *err)
+{
+	static const char *const names[] = {"To", "Cc", "Bcc"};
+	struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
+	const char *v = strchr(f, ':') + 1;
+
+	if (field_is(f, "Date"))
+		m->raw_has_date = true;
+	if (field_is(f, "Message-ID"))
+		m->raw_has_id = true;
+	if (field_is(f, "From") && !m->have_from) {
+		if (addr_parse(&m->from, v, err) < 0)
+			goto bad;
+		m->have_from = true;
+	}
+	for (int i = 0; want_rcpts && i < 3; i++)
+		if (field_is(f, names[i]) && !is_group_only(v) &&
+		    addr_parse_list(lists[i], v, err) < 0)
+			goto bad;
+	return 0;
+bad:
+	/* A bad address in a ready message is bad data, not bad usage. */
+	err->cls = ERR_DATA;
+	{
+		static const char where[] = " (in the message file)";
+		size_t n = strnlen(err->text, sizeof err->text - sizeof where);
+
+		memcpy(err->text + n, where, sizeof where);
+	}
+	return -1;
+}
+
+struct field {
+	char *buf;
+	size_t len, cap;
+};
+
+static int field_add(struct field *f, const char *s, size_t n, struct error *err)
+{
+	if (f->len + n + 1 > f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 1024;
+		char *p;
+
+		while (cap < f->len + n + 1)
+			cap *= 2;
+		if (cap > FIELD_MAX)
+			return err_set(err, ERR_DATA, "a header field of the message file is longer than %u bytes", FIELD_MAX);
+		if (!(p = realloc(f->buf, cap)))
+			return err_set(err, ERR_OSERR, "out of memory");
+		f->buf = p;
+		f->cap = cap;
+	}
+	memcpy(f->buf + f->len, s, n);
+	f->len += n;
+	f->buf[f->len] = '\0';
+	return 0;
+}
+
+static int scan_headers(struct message *m, struct lines *l, struct error *err)
+{
+	bool want_rcpts = m->to.n + m->cc.n + m->bcc.n == 0;
+	struct field f = {0};
+	int rc;
+
+	while ((rc = next_line(l)) == 1) {
+		if (l->n && (l->line[0] == ' ' || l->line[0] == '\t') && f.len) {
+			rc = field_add(&f, l->line, l->n, err);
+		} else {
+			if (f.len && (rc = take_field(m, f.buf, want_rcpts, err)) < 0)
+				break;
+			f.len = 0;
+			if (l->n == 0)
+				break;
+			if (!memchr(l->line, ':', l->n) || l->line[0] == ':') {
+				rc = err_set(err, ERR_DATA, "line %u of the message file is not a header field (\"Name: value\")", l->lineno);
+				break;
+			}
+			rc = field_add(&f, l->line, l->n, err);
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && f.len)
+		rc = take_field(m, f.buf, want_rcpts, err);
+	free(f.buf);
+	return rc < 0 ? -1 : 0;
+}
+
+int raw_scan(struct message *m, struct error *err)
+{
+	struct lines *l = malloc(sizeof *l);
+	int rc;
+
+	if (!l)
+		return err_set(err, ERR_OSERR, "out of memory");
+	lines_init(l, m->message_fd, err);
+	rc = scan_headers(m, l, err);
+	while (rc == 0 && (rc = next_line(l)) == 1)
+		for (size_t i = 0; i < l->n; i++)
+			if ((unsigned char)l->line[i] >= 0x80)
+				m->eightbit = true;
+	free(l);
+	return rc < 0 ? -1 : 0;
+}
+
+static int put_line(struct sink *out, const char *s, size_t n)
+{
+	if (sink_write(out, s, n) < 0)
+		return -1;
+	return sink_write(out, "\r\n", 2);
+}
+
+int raw_write(const struct message *m, struct sink *out)
+{
+	struct lines *l = malloc(sizeof *l);
+	bool in_headers = true, skipping = false;
+	char buf[400];
+	int rc = 0;
+
+	if (!l)
+		return err_set(out->err, ERR_OSERR, "out of memory");
+	lines_init(l, m->message_fd, out->err);
+	if (!m->raw_has_date) {
+		snprintf(buf, sizeof buf, "Date: %s", m->date);
+		rc = put_line(out, buf, strlen(buf));
+	}
+	if (rc == 0 && !m->raw_has_id) {
+		snprintf(buf, sizeof buf, "Message-ID: %s", m->message_id);
+		rc = put_line(out, buf, strlen(buf));
+	}
+	while (rc == 0 && (rc = next_line(l)) == 1) {
+		rc = 0;
+		if (in_headers) {
+			bool cont = l->n && (l->line[0] == ' ' || l->line[0] == '\t');
+
+			if (l->n == 0)
+				in_headers = false;
+			else if (!cont)
+				skipping = l->n >= 4 && strncasecmp(l->line, "Bcc:", 4) == 0;
+			if (skipping)
+				continue;
+		}
+		rc = put_line(out, l->line, l->n);
+	}
+	free(l);
+	return rc < 0 ? -1 : 0;
+}

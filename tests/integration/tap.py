@@ -1,0 +1,53 @@
+"""Runs a module's unittest cases and reports them as TAP, so that meson
+counts each case. Usage: at the end of a test module,
+    if __name__ == "__main__": tap.main()
+The envoi binary comes from $ENVOI (set by tests/meson.build)."""
+import os
+import sys
+import unittest
+
+ENVOI = os.environ.get("ENVOI", "envoi")
+
+
+class TapResult(unittest.TestResult):
+    """Prints one TAP line per case as it ends. A failing class fixture
+    (setUpClass) shows as an extra "not ok", which also breaks the plan:
+    either way the run fails."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def _line(self, ok, test, note=""):
+        self.n += 1
+        name = test.id().split(".", 1)[-1] if hasattr(test, "id") else str(test)
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}{note}", flush=True)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._line(True, test)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._line(True, test, f" # SKIP {reason}")
+
+    def _fail(self, test, err):
+        self._line(False, test)
+        for line in self._exc_info_to_string(err, test).rstrip().splitlines():
+            print(f"# {line}", flush=True)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._fail(test, err)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._fail(test, err)
+
+
+def main():
+    suite = unittest.TestLoader().loadTestsFromModule(sys.modules["__main__"])
+    print(f"1..{suite.countTestCases()}", flush=True)
+    result = TapResult()
+    suite.run(result)
+    sys.exit(0 if result.wasSuccessful() else 1)

@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""The composed message, read back by an independent MIME parser (Python's
+email package): structure, every decoded part byte-identical, names
+decoded, no Bcc, CRLF only, no line over 998 octets."""
+import email
+import email.policy
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import tap
+
+SUBJECT = "Rapport trimestriel — données clés 📈 pour l'équipe de Zürich, version finale"
+FROM = "Zoë Müller-Lüdenscheidt <zoe@example.com>"
+TO = ['"Ünal, Çağrı" <cagri@example.com>', "Bob <bob@example.org>"]
+BCC = "secret-boss@example.net"
+TEXT = "Bonjour,\n\nVoici le rapport — ligne café ☕.\n.\n..\nFrom the start\n" + "x" * 1500 + "\nfin\n"
+HTML = '<html><body><p>Bonjour — <img src="cid:logo.png"></p></body></html>\n'
+
+
+def run(args, **kw):
+    return subprocess.run([tap.ENVOI] + args, capture_output=True, **kw)
+
+
+class Compose(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="envoi-compose-")
+        d = cls.dir
+        cls.files = {
+            "big.bin": os.urandom(20 * 1024 * 1024),
+            "résumé 2026.pdf": b"%PDF-1.4\n" + os.urandom(3000) + b"\n%%EOF\n",
+            "notes.txt": "plain\r\nnotes\n\x00binary?\n".encode(),
+            "logo.png": b"\x89PNG\r\n\x1a\n" + os.urandom(5000),
+        }
+        for name, data in cls.files.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        args = ["--dry-run", "-f", FROM, "-s", SUBJECT, "-b", BCC, "-c", "carol@example.com",
+                "-m", TEXT, "--html", HTML, "--inline", os.path.join(d, "logo.png"),
+                "-a", os.path.join(d, "big.bin"), "-a", os.path.join(d, "résumé 2026.pdf"),
+                "-a", os.path.join(d, "notes.txt"), "-p", "high", "-H", "X-Ticket: 4711"] + TO
+        r = run(args, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr.decode()
+        cls.raw = r.stdout
+        cls.msg = email.message_from_bytes(cls.raw, policy=email.policy.default)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def test_structure(self):
+        m = self.msg
+        self.assertEqual(m.get_content_type(), "multipart/mixed")
+        parts = m.get_payload()
+        self.assertEqual([p.get_content_type() for p in parts],
+                         ["multipart/alternative", "application/octet-stream",
+                          "application/pdf", "text/plain"])
+        alt = parts[0].get_payload()
+        self.assertEqual([p.get_content_type() for p in alt], ["text/plain", "multipart/related"])
+        rel = alt[1]
+        self.assertEqual(rel.get_param("type"), "text/html")
+        self.assertEqual([p.get_content_type() for p in rel.get_payload()], ["text/html", "image/png"])
+
+    def test_headers_decode(self):
+        m = self.msg
+        self.assertEqual(str(m["Subject"]), SUBJECT)
+        self.assertEqual(m["From"].addresses[0].display_name, "Zoë Müller-Lüdenscheidt")
+        self.assertEqual(m["From"].addresses[0].addr_spec, "zoe@example.com")
+        names = [a.display_name for a in m["To"].addresses]
+        self.assertEqual(names, ["Ünal, Çağrı", "Bob"])
+        self.assertEqual(m["X-Priority"], "1 (Highest)")
+        self.assertEqual(m["Importance"], "high")
+        self.assertEqual(m["X-Ticket"], "4711")
+        self.assertEqual(m["MIME-Version"], "1.0")
+        self.assertRegex(m["Message-ID"], r"^<[^<>@\s]+@example\.com>$")
+        self.assertIsNotNone(m["Date"].datetime)
+
+    def test_no_bcc_anywhere(self):
+        self.assertIsNone(self.msg["Bcc"])
+        self.assertNotIn(BCC.encode(), self.raw)
+
+    def test_parts_byte_identical(self):
+        m = self.msg
+        atts = {p.get_filename(): p.get_content() for p in m.iter_attachments()}
+        for name in ("big.bin", "résumé 2026.pdf", "notes.txt"):
+            self.assertIn(name, atts)
+            data = atts[name]
+            if isinstance(data, str):
+                data = data.encode()
+            self.assertEqual(data, self.files[name], name)
+        img = m.get_payload()[0].get_payload()[1].get_payload()[1]
+        self.assertEqual(img["Content-ID"], "<logo.png>")
+        self.assertEqual(img.get_content(), self.files["logo.png"])
+
+    def test_text_and_html_decode(self):
+        alt = self.msg.get_payload()[0].get_payload()
+        text = alt[0].get_payload(decode=True).replace(b"\r\n", b"\n")
+        self.assertEqual(text, TEXT.encode())
+        html = alt[1].get_payload()[0].get_payload(decode=True).replace(b"\r\n", b"\n")
+        self.assertEqual(html, HTML.encode())
+
+    def test_crlf_only_and_short_lines(self):
+        raw = self.raw
+        self.assertIsNone(re.search(rb"[^\r]\n", raw), "bare LF")
+        self.assertIsNone(re.search(rb"\r[^\n]", raw), "bare CR")
+        self.assertTrue(raw.endswith(b"\r\n"))
+        longest = max(len(line) for line in raw.split(b"\r\n"))
+        self.assertLessEqual(longest, 998)
+        header = raw.split(b"\r\n\r\n", 1)[0]
+        self.assertLessEqual(max(len(line) for line in header.split(b"\r\n")), 78)
+        self.assertTrue(all(b < 0x80 for b in raw), "the whole message is 7-bit")
+
+    def test_boundaries_unique_and_absent_from_content(self):
+        bounds = re.findall(rb'boundary="([^"]+)"', self.raw)
+        self.assertEqual(len(bounds), 3)
+        self.assertEqual(len(set(bounds)), 3)
+
+
+class Encodings(unittest.TestCase):
+    def compose(self, *args, stdin=subprocess.DEVNULL):
+        r = run(["--dry-run", "-f", "a@example.com", "b@example.com"] + list(args), stdin=stdin)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        return r.stdout, email.message_from_bytes(r.stdout, policy=email.policy.default)
+
+    def test_ascii_text_is_7bit(self):
+        raw, m = self.compose("-m", "hello\nworld\n")
+        self.assertEqual(m["Content-Transfer-Encoding"], "7bit")
+        self.assertTrue(raw.endswith(b"\r\n\r\nhello\r\nworld\r\n"))
+
+    def test_utf8_text_is_quoted_printable(self):
+        body = "héllo wörld " * 30 + "\n"
+        raw, m = self.compose("-m", body)
+        self.assertEqual(m["Content-Transfer-Encoding"], "quoted-printable")
+        self.assertEqual(m.get_content().replace("\r\n", "\n"), body)
+
+    def test_body_from_stdin(self):
+        raw, m = self.compose(stdin=open("/etc/passwd", "rb"))
+        with open("/etc/passwd", "rb") as f:
+            self.assertEqual(m.get_payload(decode=True).replace(b"\r\n", b"\n"), f.read())
+
+    def test_lone_cr_and_boundary_lookalike_force_qp(self):
+        for body in ("a\rb\n", "--=_envoi_x\n"):
+            raw, m = self.compose("-m", body)
+            self.assertEqual(m["Content-Transfer-Encoding"], "quoted-printable", body)
+            self.assertEqual(m.get_payload(decode=True), body.replace("\n", "\r\n").encode())
+
+    def test_html_only(self):
+        raw, m = self.compose("--html", "<p>hi</p>")
+        self.assertEqual(m.get_content_type(), "text/html")
+
+    def test_no_body_gives_empty_text(self):
+        raw, m = self.compose()
+        self.assertEqual(m.get_content_type(), "text/plain")
+        self.assertEqual(m.get_content().strip(), "")
+
+    def test_only_bcc_gives_undisclosed_recipients(self):
+        r = run(["--dry-run", "-f", "a@example.com", "-b", "hidden@example.com", "-m", "x"])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn(b"To: undisclosed-recipients:;\r\n", r.stdout)
+        self.assertNotIn(b"hidden@example.com", r.stdout)
+
+    def test_header_option_replaces_generated_field(self):
+        raw, m = self.compose("-H", "Subject: from header", "-s", "from option")
+        self.assertEqual(raw.count(b"Subject:"), 1)
+        self.assertEqual(m["Subject"], "from header")
+
+    def test_read_receipt_and_urgent(self):
+        raw, m = self.compose("--read-receipt", "-p", "urgent")
+        self.assertEqual(m["Disposition-Notification-To"], "a@example.com")
+        self.assertEqual(m["Priority"], "urgent")
+
+
+if __name__ == "__main__":
+    tap.main()
