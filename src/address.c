@@ -1,0 +1,515 @@
+/* address.c - e-mail addresses as users type them.
+ *
+ * The mailbox is checked against what RFC 5321 (with RFC 6531 for UTF-8)
+ * can carry in MAIL FROM / RCPT TO, because it goes on the wire verbatim:
+ * anything that could end the command early or add parameters to it must
+ * be refused here, not by the server.
+ */
+#include "address.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAILBOX_MAX 254 /* RFC 5321 path of 256 octets, less "<" and ">" */
+#define DOMAIN_MAX 255
+#define LABEL_MAX 63
+#define SHOW_MAX 80     /* input octets quoted in an error message */
+
+/* Length of the valid UTF-8 sequence at s, or 0. Overlong forms,
+ * surrogates and code points past U+10FFFF are refused so that a mailbox
+ * can't smuggle an ASCII byte in disguise. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	static const struct {
+		unsigned char lo, hi, mask;
+		uint32_t min;
+	} lead[] = { { 0xc2, 0xdf, 0x1f, 0x80 }, { 0xe0, 0xef, 0x0f, 0x800 },
+		{ 0xf0, 0xf4, 0x07, 0x10000 } };
+
+	for (size_t k = 0; k < 3; k++) {
+		if (s[0] < lead[k].lo || s[0] > lead[k].hi)
+			continue;
+		uint32_t cp = s[0] & lead[k].mask;
+		size_t n = k + 2;
+		for (size_t i = 1; i < n; i++) {
+			if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3fu);
+		}
+		if (cp < lead[k].min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		return n;
+	}
+	return 0;
+}
+
+/* The escape for byte c in a message, or NULL when c shows as itself. */
+static const char *escape(unsigned char c, char buf[5])
+{
+	switch (c) {
+	case '\r': return "\\r";
+	case '\n': return "\\n";
+	case '\t': return "\\t";
+	case '"': return "\\\"";
+	case '\\': return "\\\\";
+	}
+	if (c >= 0x20 && c < 0x7f)
+		return NULL;
+	snprintf(buf, 5, "\\x%02x", c);
+	return buf;
+}
+
+/* Writes s into out as a C-like string body: control bytes, quotes,
+ * backslashes and broken UTF-8 escaped, long input cut with "...". */
+static void show(char *out, size_t size, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, in = 0;
+	char buf[5];
+
+	while (p[in] && o + 8 < size) {
+		size_t n = p[in] >= 0x80 ? utf8_seq(p + in) : 0;
+		const char *esc = n ? NULL : escape(p[in], buf);
+
+		if (in >= SHOW_MAX) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		size_t len = esc ? strlen(esc) : n ? n : 1;
+
+		memcpy(out + o, esc ? esc : s + in, len);
+		o += len;
+		in += n ? n : 1;
+	}
+	out[o] = '\0';
+}
+
+__attribute__((format(printf, 3, 4)))
+static int bad(struct error *err, const char *text, const char *fmt, ...)
+{
+	char shown[SHOW_MAX * 4 + 8], why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	show(shown, sizeof shown, text);
+	return err_set(err, ERR_USAGE, "malformed address \"%s\": %s", shown, why);
+}
+
+/* Control bytes are checked over the whole input first, so that a CR/LF
+ * is reported as such rather than as some later syntax error. */
+static int check_bytes(const char *text, struct error *err)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	while (*p) {
+		if (*p == '\r')
+			return bad(err, text, "it contains a carriage return (\\r)");
+		if (*p == '\n')
+			return bad(err, text, "it contains a line feed (\\n)");
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return bad(err, text, "it contains a control character (\\x%02x)", *p);
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		size_t n = utf8_seq(p);
+		if (!n)
+			return bad(err, text, "it is not valid UTF-8");
+		p += n;
+	}
+	return 0;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void trim(const char **s, const char **e)
+{
+	while (*s < *e && is_blank(**s))
+		(*s)++;
+	while (*e > *s && is_blank((*e)[-1]))
+		(*e)--;
+}
+
+static bool is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 5322 atext, plus UTF-8 (already validated) per RFC 6532. */
+static bool is_atext(unsigned char c)
+{
+	return is_alnum(c) || c >= 0x80 || (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+/* Why c can't stand in a mailbox, for the messages. */
+static int bad_char(struct error *err, const char *text, unsigned char c, const char *where)
+{
+	if (c == ' ' || c == '\t')
+		return bad(err, text, "a space in the mailbox");
+	if (c == '<' || c == '>')
+		return bad(err, text, "\"%c\" inside the mailbox", c);
+	return bad(err, text, "character \"%c\" is not allowed in the %s", c, where);
+}
+
+/* Quoted local part: "john doe"@example.com (RFC 5321 Quoted-string). */
+static int check_quoted_local(const char *s, const char *at, const char *text,
+	struct error *err)
+{
+	const char *p = s + 1;
+
+	if (at == s)
+		return bad(err, text, "unterminated quoted local part");
+	if (at - s < 2 || at[-1] != '"')
+		return bad(err, text, "the quoted local part must be followed by \"@\"");
+	if (at - s == 2)
+		return bad(err, text, "the quoted local part is empty");
+	for (; p < at - 1; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '\\') {
+			if (++p == at - 1)
+				return bad(err, text, "unterminated quoted local part");
+			c = (unsigned char)*p;
+		} else if (c == '"') {
+			return bad(err, text, "the quoted local part must be followed by \"@\"");
+		}
+		if (c == '<' || c == '>')
+			return bad_char(err, text, c, "local part");
+		if (c < 0x20) /* the only control byte check_bytes lets through */
+			return bad(err, text, "a tab in the quoted local part");
+	}
+	return 0;
+}
+
+static int check_local(const char *s, const char *at, const char *text, struct error *err)
+{
+	if (*s == '"')
+		return check_quoted_local(s, at, text, err);
+	if (s == at)
+		return bad(err, text, "no local part before \"@\"");
+	for (const char *p = s; p < at; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '.') {
+			if (p == s || p[-1] == '.' || p + 1 == at)
+				return bad(err, text, "the local part has a leading, trailing or double \".\"");
+		} else if (c == '"') {
+			return bad(err, text, "a quote in the middle of the local part");
+		} else if (!is_atext(c)) {
+			return bad_char(err, text, c, "local part");
+		}
+	}
+	return 0;
+}
+
+/* [192.0.2.1] or [IPv6:2001:db8::1]; general literals (tag:text) have no
+ * use for a sender and are refused. */
+static int check_literal(const char *s, const char *e, const char *text, struct error *err)
+{
+	char buf[64];
+	unsigned char addr[16];
+	size_t len = (size_t)(e - s);
+
+	if (e[-1] != ']' || len < 3 || len - 2 >= sizeof buf)
+		return bad(err, text, "invalid address literal");
+	memcpy(buf, s + 1, len - 2);
+	buf[len - 2] = '\0';
+	if (strncasecmp(buf, "IPv6:", 5) == 0) {
+		if (inet_pton(AF_INET6, buf + 5, addr) == 1)
+			return 0;
+	} else if (inet_pton(AF_INET, buf, addr) == 1) {
+		return 0;
+	}
+	return bad(err, text, "invalid address literal");
+}
+
+static int check_label(const char *s, const char *e, const char *text, struct error *err)
+{
+	if (s == e)
+		return bad(err, text, "the domain has an empty label (leading, trailing or double \".\")");
+	if (e - s > LABEL_MAX)
+		return bad(err, text, "a domain label is longer than %d octets", LABEL_MAX);
+	if (*s == '-' || e[-1] == '-')
+		return bad(err, text, "a domain label starts or ends with \"-\"");
+	for (const char *p = s; p < e; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (!is_alnum(c) && c != '-' && c < 0x80)
+			return bad_char(err, text, c, "domain");
+	}
+	return 0;
+}
+
+static int check_domain(const char *s, const char *e, const char *text, struct error *err)
+{
+	if (s == e)
+		return bad(err, text, "no domain after \"@\"");
+	if (*s == '[')
+		return check_literal(s, e, text, err);
+	if (e - s > DOMAIN_MAX)
+		return bad(err, text, "the domain is longer than %d octets", DOMAIN_MAX);
+	for (const char *l = s;;) {
+		const char *dot = memchr(l, '.', (size_t)(e - l));
+		const char *end = dot ? dot : e;
+		if (check_label(l, end, text, err) < 0)
+			return -1;
+		if (!dot)
+			return 0;
+		l = dot + 1;
+	}
+}
+
+/* The '@' that ends the local part: after a quoted local part, else the
+ * first one. NULL when there is none. */
+static const char *find_at(const char *s, const char *e)
+{
+	const char *p = s;
+
+	if (p < e && *p == '"') {
+		for (p++; p < e && *p != '"'; p++)
+			if (*p == '\\' && p + 1 < e)
+				p++;
+		if (p == e)
+			return s; /* unterminated: let check_quoted_local say so */
+	}
+	return memchr(p, '@', (size_t)(e - p));
+}
+
+static int check_mailbox(const char *s, const char *e, const char *text, struct error *err)
+{
+	const char *at = find_at(s, e);
+
+	if (s == e)
+		return bad(err, text, "no mailbox inside \"<>\"");
+	if (e - s > MAILBOX_MAX)
+		return bad(err, text, "the mailbox is longer than %d octets", MAILBOX_MAX);
+	if (!at)
+		return bad(err, text, "no \"@\" and domain");
+	if (check_local(s, at, text, err) < 0)
+		return -1;
+	if (memchr(at + 1, '@', (size_t)(e - at - 1)))
+		return bad(err, text, "more than one \"@\"");
+	return check_domain(at + 1, e, text, err);
+}
+
+/* The '<' that opens the angle address: the first one outside quotes.
+ * Sets *open when a quote is left unterminated. */
+static const char *find_angle(const char *s, const char *e, bool *open)
+{
+	bool quoted = false;
+
+	for (const char *p = s; p < e; p++) {
+		if (quoted && *p == '\\' && p + 1 < e)
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '<' && !quoted)
+			return p;
+	}
+	*open = quoted;
+	return NULL;
+}
+
+/* Unquotes a display name: quoted strings lose their quotes and escapes,
+ * the rest is kept as typed. *name stays NULL when nothing is left. */
+static int parse_name(char **name, const char *s, const char *e, const char *text,
+	struct error *err)
+{
+	char *out = malloc((size_t)(e - s) + 1), *o = out;
+	bool quoted = false;
+
+	if (!out)
+		return err_set(err, ERR_OSERR, "out of memory");
+	for (const char *p = s; p < e; p++) {
+		if (*p == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (quoted && *p == '\\' && p + 1 < e)
+			p++;
+		else if (!quoted && *p == '>') {
+			free(out);
+			return bad(err, text, "\">\" before \"<\"");
+		}
+		*o++ = *p;
+	}
+	*o = '\0';
+	if (o == out)
+		free(out);
+	else
+		*name = out;
+	return 0;
+}
+
+static int take_mailbox(struct address *a, const char *s, const char *e, struct error *err)
+{
+	a->mailbox = strndup(s, (size_t)(e - s));
+	if (!a->mailbox) {
+		addr_free(a);
+		return err_set(err, ERR_OSERR, "out of memory");
+	}
+	return 0;
+}
+
+int addr_parse(struct address *a, const char *text, struct error *err)
+{
+	const char *s = text, *e = text + strlen(text), *lt, *gt;
+	bool open = false;
+
+	a->name = a->mailbox = NULL;
+	if (check_bytes(text, err) < 0)
+		return -1;
+	trim(&s, &e);
+	if (s == e)
+		return bad(err, text, "it is empty");
+	lt = find_angle(s, e, &open);
+	if (open)
+		return bad(err, text, "unterminated quoted string");
+	if (!lt) {
+		if (check_mailbox(s, e, text, err) < 0)
+			return -1;
+		return take_mailbox(a, s, e, err);
+	}
+	gt = memchr(lt + 1, '>', (size_t)(e - lt - 1));
+	if (!gt)
+		return bad(err, text, "no closing \">\"");
+	if (check_mailbox(lt + 1, gt, text, err) < 0)
+		return -1;
+	if (gt + 1 != e)
+		return bad(err, text, "unexpected text after \">\"");
+	e = lt;
+	trim(&s, &e);
+	if (parse_name(&a->name, s, e, text, err) < 0)
+		return -1;
+	return take_mailbox(a, lt + 1, gt, err);
+}
+
+/* End of the list item at p: the first ',' outside quotes and "<>". */
+static const char *item_end(const char *p)
+{
+	bool quoted = false, angle = false;
+
+	for (; *p; p++) {
+		if (quoted) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				quoted = false;
+		} else if (*p == '"') {
+			quoted = true;
+		} else if (*p == '<') {
+			angle = true;
+		} else if (*p == '>') {
+			angle = false;
+		} else if (*p == ',' && !angle) {
+			break;
+		}
+	}
+	return p;
+}
+
+/* Appends a, taking ownership of its strings. */
+static int list_push(struct addr_list *l, struct address *a)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct address *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *a;
+	return 0;
+}
+
+static void list_truncate(struct addr_list *l, size_t n)
+{
+	while (l->n > n)
+		addr_free(&l->v[--l->n]);
+}
+
+static bool all_blank(const char *s, const char *e)
+{
+	trim(&s, &e);
+	return s == e;
+}
+
+int addr_parse_list(struct addr_list *l, const char *text, struct error *err)
+{
+	size_t keep = l->n;
+
+	for (const char *p = text; *p;) {
+		const char *end = item_end(p);
+		if (!all_blank(p, end)) {
+			struct address a;
+			char *item = strndup(p, (size_t)(end - p));
+			int rc = item ? addr_parse(&a, item, err)
+				: err_set(err, ERR_OSERR, "out of memory");
+			free(item);
+			if (rc == 0 && list_push(l, &a) < 0) {
+				addr_free(&a);
+				rc = err_set(err, ERR_OSERR, "out of memory");
+			}
+			if (rc < 0) {
+				list_truncate(l, keep);
+				return -1;
+			}
+		}
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+const char *addr_domain(const struct address *a)
+{
+	/* a quoted local part may hold '@', a domain never does */
+	const char *at = strrchr(a->mailbox, '@');
+
+	return at ? at + 1 : "";
+}
+
+bool addr_mailbox_is_ascii(const struct address *a)
+{
+	for (const unsigned char *p = (const unsigned char *)a->mailbox; *p; p++)
+		if (*p >= 0x80)
+			return false;
+	return true;
+}
+
+int addr_list_add(struct addr_list *l, const struct address *a)
+{
+	struct address c = { NULL, NULL };
+
+	c.mailbox = strdup(a->mailbox);
+	if (a->name)
+		c.name = strdup(a->name);
+	if (!c.mailbox || (a->name && !c.name) || list_push(l, &c) < 0) {
+		addr_free(&c);
+		return -1;
+	}
+	return 0;
+}
+
+void addr_free(struct address *a)
+{
+	free(a->name);
+	free(a->mailbox);
+	a->name = a->mailbox = NULL;
+}
+
+void addr_list_free(struct addr_list *l)
+{
+	list_truncate(l, 0);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
