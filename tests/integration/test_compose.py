@@ -120,6 +120,23 @@ class Compose(unittest.TestCase):
         self.assertEqual(len(set(bounds)), 3)
 
 
+class Memory(unittest.TestCase):
+    def test_one_gib_attachment_stays_under_16_mib(self):
+        """Streams, never slurps: a 1 GiB (sparse) attachment composed to
+        /dev/null peaks far below its size."""
+        import resource
+        with tempfile.TemporaryDirectory() as d:
+            big = os.path.join(d, "big.bin")
+            with open(big, "wb") as f:
+                f.truncate(1 << 30)
+            r = subprocess.run([tap.ENVOI, "--dry-run", "-f", "a@example.com", "-a", big,
+                                "b@example.com"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        self.assertLess(peak_kib, 16 * 1024)
+
+
 class Encodings(unittest.TestCase):
     def compose(self, *args, stdin=subprocess.DEVNULL):
         r = run(["--dry-run", "-f", "a@example.com", "b@example.com"] + list(args), stdin=stdin)
