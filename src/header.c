@@ -9,7 +9,6 @@
 #include "header.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,15 +192,18 @@ static size_t ew_payload(bool b64, const unsigned char *s, size_t n)
  * characters; at least one character, so that progress is certain. */
 static size_t ew_take(bool b64, const unsigned char *s, size_t n, size_t cap)
 {
-	size_t used = utf8_len(s, n);
+	size_t used = 0, qcost = 0;
 
-	while (used < n) {
+	do {
 		size_t c = utf8_len(s + used, n - used);
+		size_t qc = b64 ? 0 : q_len(s + used, c);
+		size_t cost = b64 ? (used + c + 2) / 3 * 4 : qcost + qc;
 
-		if (ew_payload(b64, s, used + c) > cap)
+		if (used > 0 && cost > cap)
 			break;
 		used += c;
-	}
+		qcost += qc;
+	} while (used < n);
 	return used;
 }
 
@@ -546,15 +548,15 @@ static char *fallback_param(const char *param, const char *f, size_t max)
 	len = head = strlen(plain);
 	dot = strrchr(plain, '.');
 	if (quoted_cost(plain, len) > max) {
-		size_t ecost;
-
 		if (dot && plain + len - dot <= 16)
 			ext = (size_t)(plain + len - dot);
-		ecost = quoted_cost(plain + len - ext, ext) + 3;
-		head = 0;
-		while (head < len - ext &&
-		       quoted_cost(plain, head + 1) + ecost <= max)
-			head++;
+		size_t cost = quoted_cost(plain + len - ext, ext) + 3;
+
+		for (head = 0; head < len - ext; head++) {
+			cost += quoted_cost(plain + head, 1);
+			if (cost > max)
+				break;
+		}
 	}
 	out = malloc(plen + 2 * len + 8);
 	if (out) {

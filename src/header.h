@@ -17,11 +17,19 @@
 #include "address.h"
 
 /* Unstructured text (Subject, custom headers): ASCII words as they are,
- * runs of non-ASCII words as encoded-words. */
+ * runs of other words (non-ASCII, control bytes, "=?" or "?=" inside,
+ * too long for 998) as encoded-words, with the white space inside a run
+ * encoded too; leading and trailing white space is kept, encoded. An
+ * empty value gives "Name:\r\n". */
 char *hdr_text(const char *name, const char *value);
 
-/* Address list (From, To, Cc, Reply-To): display names quoted when they
- * need it, encoded-words when not ASCII; folded between addresses. */
+/* Address list (From, To, Cc, Reply-To): "Name <mailbox>", or "mailbox"
+ * when the name is NULL or "". A name of atoms goes as it is; other
+ * printable ASCII as a quoted-string (\" and \\ escaped, folded at its
+ * spaces if long); non-ASCII words as encoded-words using only the RFC
+ * 2047 5(3) characters, the ASCII atoms around them as they are. Folded
+ * after commas and between words. Linear in the list's length; n == 0
+ * gives "Name:\r\n". */
 char *hdr_addresses(const char *name, const struct address *v, size_t n);
 
 /* A field with one file-name parameter, e.g.
@@ -34,8 +42,8 @@ char *hdr_addresses(const char *name, const struct address *v, size_t n);
  * line, the exact RFC 2231 form comes first (param*=UTF-8''%XX...,
  * or param*0*=UTF-8''...; param*1*=...; one line each, never splitting
  * a character), then the fallback:
- *   Content-Disposition: attachment;
- *    filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf; filename="r_sum_ 2026.pdf"
+ *   Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf;
+ *    filename="r_sum_ 2026.pdf"
  * Order: Python's email parser keeps the first of two parameters with
  * one name, and readers that know RFC 2231 prefer it wherever it is. */
 char *hdr_file_param(const char *name, const char *value, const char *param,
