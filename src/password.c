@@ -241,9 +241,10 @@ static int ms_left(long long deadline)
 	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
-/* Reads the child's stdout until EOF. Returns 0, or 1 on timeout, 2 when
- * the output is too long, -1 on a read error (errno set). */
-static int collect_output(int fd, char *buf, size_t *len, long long deadline)
+enum output_end { OUT_EOF, OUT_TIMEOUT, OUT_TOO_LONG, OUT_READ_ERROR };
+
+/* Reads the child's stdout until EOF (errno set on OUT_READ_ERROR). */
+static enum output_end collect_output(int fd, char *buf, size_t *len, long long deadline)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -253,24 +254,27 @@ static int collect_output(int fd, char *buf, size_t *len, long long deadline)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -1;
+			return OUT_READ_ERROR;
 		if (n == 0 && ms_left(deadline) == 0)
-			return 1;
+			return OUT_TIMEOUT;
 		if (n == 0)
 			continue;
+		/* Full: one more byte tells exactly 64 KiB from too much. */
 		if (*len == OUTPUT_MAX) {
 			char probe;
 
 			r = read(fd, &probe, 1);
-			return r == 0 ? 0 : r < 0 && errno != EINTR ? -1 : 2;
+			if (r > 0)
+				return OUT_TOO_LONG;
+		} else {
+			r = read(fd, buf + *len, OUTPUT_MAX - *len);
 		}
-		r = read(fd, buf + *len, OUTPUT_MAX - *len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return -1;
+			return OUT_READ_ERROR;
 		if (r == 0)
-			return 0;
+			return OUT_EOF;
 		*len += (size_t)r;
 	}
 }
@@ -310,18 +314,22 @@ static int status_error(const char *cmd, int status, struct error *err)
 	return -1;
 }
 
-static int output_error(const char *cmd, int how, const char *what, struct error *err)
+static int output_error(const char *cmd, enum output_end how, unsigned timeout, int errnum,
+			struct error *err)
 {
-	if (how == 1)
-		return err_set(err, ERR_CONFIG, "password command `%.100s` did not finish in time",
-			       cmd);
-	if (how == 2)
+	switch (how) {
+	case OUT_TIMEOUT:
+		err_set(err, ERR_CONFIG, "password command `%.100s` did not finish in time (%u s)",
+			cmd, timeout);
+		err_hint(err, "it was stopped; a longer --timeout gives it more time");
+		return -1;
+	case OUT_TOO_LONG:
 		return err_set(err, ERR_CONFIG, "password command `%.100s` printed over %d bytes",
 			       cmd, OUTPUT_MAX);
-	if (how < 0)
+	default:
 		return err_set(err, ERR_CONFIG, "cannot read the output of password command "
-			       "`%.100s`: %s", cmd, what);
-	return err_set(err, ERR_CONFIG, "password command `%.100s` %s", cmd, what);
+			       "`%.100s`: %s", cmd, strerror(errnum));
+	}
 }
 
 static int from_command(const char *cmd, unsigned timeout, char **pw, struct error *err)
@@ -329,7 +337,8 @@ static int from_command(const char *cmd, unsigned timeout, char **pw, struct err
 	long long deadline = timeout ? now_ms() + (long long)timeout * 1000 : -1;
 	char *buf = malloc(OUTPUT_MAX);
 	size_t len = 0;
-	int fd, how, status = 0, rc, read_errno;
+	enum output_end how;
+	int fd, status = 0, rc, read_errno;
 	pid_t pid;
 
 	if (!buf)
@@ -341,17 +350,17 @@ static int from_command(const char *cmd, unsigned timeout, char **pw, struct err
 	how = collect_output(fd, buf, &len, deadline);
 	read_errno = errno;
 	close(fd);
-	if (!reap(pid, &status, deadline, how != 0) && how == 0)
-		how = 1;
+	if (!reap(pid, &status, deadline, how != OUT_EOF) && how == OUT_EOF)
+		how = OUT_TIMEOUT;
 	len = strip_newlines(buf, len);
-	if (how != 0)
-		rc = output_error(cmd, how, strerror(read_errno), err);
+	if (how != OUT_EOF)
+		rc = output_error(cmd, how, timeout, read_errno, err);
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		rc = status_error(cmd, status, err);
 	else if (len == 0)
-		rc = output_error(cmd, 0, "printed nothing", err);
+		rc = err_set(err, ERR_CONFIG, "password command `%.100s` printed nothing", cmd);
 	else if (memchr(buf, '\0', len))
-		rc = output_error(cmd, 0, "printed a NUL byte", err);
+		rc = err_set(err, ERR_CONFIG, "password command `%.100s` printed a NUL byte", cmd);
 	else
 		rc = secret_dup(buf, len, pw, err);
 	wipe_free(buf, OUTPUT_MAX);

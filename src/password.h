@@ -1,10 +1,14 @@
 /* password.h - where the password (or OAuth2 token) comes from.
  *
- * In order, unless one is named: --password-file, --password-command,
- * a config-file "password" key, ENVOI_PASSWORD, ~/.netrc (machine =
- * server host, login = user when given), then a no-echo prompt when
- * standard input is a terminal. The result lives in locked memory where
- * possible and is wiped by password_free.
+ * In order: --password-file (its first line), --password-command (its
+ * stdout, trailing newlines removed; run without a shell unless it holds
+ * shell syntax; killed after s->timeout seconds), a config-file
+ * "password" key, ENVOI_PASSWORD, the netrc file ($NETRC, else
+ * ~/.netrc; machine = server host, login = user when the entry has one),
+ * then a no-echo prompt on the controlling terminal (/dev/tty) when there
+ * is one. A file or command that is given is the only source tried. The
+ * result lives in locked memory where possible and is wiped by
+ * password_free.
  */
 #ifndef ENVOI_PASSWORD_H
 #define ENVOI_PASSWORD_H

@@ -49,6 +49,7 @@ struct sasl {
 	Gsasl_session *sctx;
 	unsigned rounds;      /* challenges answered so far */
 	unsigned gsasl_steps; /* gsasl_step calls, initial one included */
+	bool finished;        /* the mechanism has said all it will say */
 };
 
 static const struct mech *find_mech(const char *name)
@@ -266,6 +267,23 @@ static int gsasl_failed(struct sasl *s, int rc, struct error *err)
 	return err_set(err, ERR_AUTH_FAILED, "%s failed: %s", name, gsasl_strerror(rc));
 }
 
+/* RFC 5802 server-error ("e=invalid-proof"): GNU SASL calls it a parse
+ * error, but it is the server turning the credentials down. */
+static int scram_server_error(const struct sasl *s, const char *raw, struct error *err)
+{
+	char what[64];
+	size_t n = 0;
+
+	for (raw += 2; *raw && n + 1 < sizeof what; raw++)
+		what[n++] = (*raw >= 'a' && *raw <= 'z') || *raw == '-' ? *raw : '?';
+	what[n] = '\0';
+	err_set(err, ERR_AUTH_FAILED, "the server refused the %s exchange: %s", s->mech->name,
+		what);
+	if (strstr(what, "channel-binding"))
+		err_hint(err, "the two ends see different TLS sessions: someone may be in between");
+	return -1;
+}
+
 /* One gsasl_step on raw input; the base64 reply goes to *response. */
 static int gsasl_round(struct sasl *s, const char *in, size_t inlen, bool initial,
 		       char **response, struct error *err)
@@ -280,6 +298,7 @@ static int gsasl_round(struct sasl *s, const char *in, size_t inlen, bool initia
 		wipe_free(out, outlen);
 		return gsasl_failed(s, rc, err);
 	}
+	s->finished = rc == GSASL_OK;
 	*response = b64_encode(out, outlen, initial);
 	wipe_free(out, outlen);
 	if (!*response)
@@ -368,6 +387,7 @@ static int start_oauth(struct sasl *s, const struct sasl_params *p, char **initi
 		len += (size_t)snprintf(raw + len, cap - len, "auth=Bearer %s\001\001",
 					p->password);
 	}
+	s->finished = true;
 	*initial = b64_encode(raw, len, true);
 	wipe_free(raw, cap);
 	if (!*initial)
@@ -439,12 +459,19 @@ int sasl_step(struct sasl *s, const char *challenge, char **response, struct err
 			       "the server's SASL challenge is over %d bytes", SASL_MAX_CHALLENGE);
 	if (b64_decode(challenge, n, &raw, &rawlen, err) != 0)
 		return -1;
-	if (s->mech->kind == MK_GSASL)
+	if (s->mech->scram && strncmp(raw, "e=", 2) == 0)
+		rc = scram_server_error(s, raw, err);
+	else if (s->mech->kind == MK_GSASL)
 		rc = gsasl_round(s, raw, rawlen, false, response, err);
 	else
 		rc = oauth_round(s, response, err);
 	wipe_free(raw, rawlen + 1);
 	return rc;
+}
+
+bool sasl_finished(const struct sasl *s)
+{
+	return s && s->finished;
 }
 
 void sasl_free_response(char *response)

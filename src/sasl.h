@@ -38,8 +38,10 @@ bool sasl_mech_known(const char *name);
 /* Chooses a mechanism and starts it. *mech gets its name (static);
  * *initial the base64 initial response ("=" when empty, RFC 4954; free
  * with sasl_free_response) or NULL (then send "AUTH MECH" and wait for
- * 334). Returns 0, or -1 with ERR_AUTH_IMPOSSIBLE (no
- * mechanism in common, forced one not offered or unknown) or ERR_SOFTWARE. */
+ * 334). Returns 0, or -1 with ERR_AUTH_IMPOSSIBLE (no mechanism in
+ * common, forced one not offered, unknown or lacking channel binding;
+ * an OAuth token with control bytes), ERR_OSERR or ERR_SOFTWARE. The
+ * caller frees *out with sasl_end. */
 int sasl_start(struct sasl **out, const struct sasl_params *p, const char **mech,
 	       char **initial, struct error *err);
 
@@ -50,9 +52,16 @@ int sasl_start(struct sasl **out, const struct sasl_params *p, const char **mech
  * SCRAM server signature mismatch). */
 int sasl_step(struct sasl *s, const char *challenge, char **response, struct error *err);
 
-/* Wipes and frees a response. */
+/* True once the mechanism has completed its side: for SCRAM, only after
+ * the server proved it knows the password (the v= signature checked).
+ * A 235 before that must not be trusted: a man in the middle can say
+ * 235 too. PLAIN and the OAuth mechanisms finish at sasl_start. */
+bool sasl_finished(const struct sasl *s);
+
+/* Wipes and frees a response. NULL ok. */
 void sasl_free_response(char *response);
 
+/* Wipes GNU SASL's copies of the secrets and frees. NULL ok. */
 void sasl_end(struct sasl *s);
 
 #endif

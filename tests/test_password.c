@@ -292,7 +292,7 @@ Test(password, hung_command_is_killed_at_the_timeout)
 	s.timeout = 1;
 	s.password_command = "sleep 30";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	expect_failure(&s, "did not finish in time");
+	expect_failure(&s, "did not finish in time (1 s)");
 	cr_expect_lt(elapsed_ms(&t0), 5000);
 	expect_no_child_left();
 }
@@ -317,6 +317,20 @@ Test(password, endless_output_is_cut_off)
 	s.password_command = "yes";
 	expect_failure(&s, "printed over");
 	expect_no_child_left();
+}
+
+Test(password, output_of_exactly_the_limit_is_accepted)
+{
+	struct session s = fresh();
+	struct error err = {0};
+	char *pw = NULL;
+
+	s.password_command = "head -c 65536 /dev/zero | tr '\\0' x";
+	cr_assert_eq(password_get(&s, &pw, &err), 0, "%s", err.text);
+	cr_expect_eq(strlen(pw), 65536);
+	password_free(pw);
+	s.password_command = "head -c 65537 /dev/zero | tr '\\0' x";
+	expect_failure(&s, "printed over 65536 bytes");
 }
 
 Test(password, command_leaves_no_zombie)
@@ -495,8 +509,8 @@ static void prompt_child(int report, bool own_handler)
 
 	unsetenv("ENVOI_PASSWORD");
 	setenv("HOME", "/nonexistent", 1);
-	if (own_handler)
-		signal(SIGINT, on_sigint);
+	/* Set both ways: a shell starts background jobs with SIGINT ignored. */
+	signal(SIGINT, own_handler ? on_sigint : SIG_DFL);
 	rc = password_get(&s, &pw, &err);
 	tcgetattr(STDIN_FILENO, &t);
 	snprintf(buf, sizeof buf, "%s|%s|echo=%d|sig=%d", rc == 0 ? "ok" : "err",

@@ -69,6 +69,7 @@ Test(sasl, plain_initial_response_is_nul_user_nul_password)
 	cr_expect_str_eq(mech, "PLAIN");
 	cr_expect_str_eq(initial, want);
 	cr_expect_str_eq(initial, "AHRlc3RlcgBzM2NyZXQtUGE1NSE=");
+	cr_expect(sasl_finished(s));
 	sasl_free_response(initial);
 	sasl_end(s);
 	free(want);
@@ -354,9 +355,11 @@ Test(sasl, login_answers_user_then_password)
 	cr_assert_eq(sasl_step(s, "VXNlcm5hbWU6", &resp, &err), 0, "%s", err.text);
 	expect_b64(resp, "tester", 6);
 	sasl_free_response(resp);
+	cr_expect_not(sasl_finished(s));
 	cr_assert_eq(sasl_step(s, "UGFzc3dvcmQ6\r\n", &resp, &err), 0, "%s", err.text);
 	expect_b64(resp, "s3cret-Pa55!", 12);
 	sasl_free_response(resp);
+	cr_expect(sasl_finished(s));
 	sasl_end(s);
 }
 
@@ -455,6 +458,8 @@ struct exchange {
 	int client_rc;     /* sasl_step's last result */
 	struct error err;
 	bool tamper_final; /* corrupt the server's signature */
+	bool finished_before_final; /* sasl_finished before the v= check */
+	bool finished;              /* sasl_finished at the end */
 };
 
 static void tamper(char **chal)
@@ -497,12 +502,15 @@ static void run_exchange(struct sasl_params *p, const char *srv_cb_type,
 		if (x->server_rc == GSASL_OK && x->tamper_final)
 			tamper(&chal);
 		/* RFC 4954: the server's success data goes out as a 334 too. */
+		if (x->server_rc == GSASL_OK)
+			x->finished_before_final = sasl_finished(s);
 		x->client_rc = sasl_step(s, chal, &msg, &x->err);
 		gsasl_free(chal);
 		chal = NULL;
 		if (x->client_rc != 0 || x->server_rc == GSASL_OK)
 			break;
 	}
+	x->finished = sasl_finished(s);
 	sasl_free_response(msg);
 	gsasl_free(chal);
 	gsasl_finish(srv);
@@ -518,6 +526,8 @@ Test(sasl, scram_sha_256_completes_against_gsasl_server)
 	run_exchange(&p, NULL, NULL, &x);
 	cr_expect_eq(x.server_rc, GSASL_OK, "server: %s", gsasl_strerror(x.server_rc));
 	cr_expect_eq(x.client_rc, 0, "client: %s", x.err.text);
+	cr_expect_not(x.finished_before_final, "finished before checking the server");
+	cr_expect(x.finished);
 }
 
 Test(sasl, scram_sha_1_completes_against_gsasl_server)
@@ -576,4 +586,43 @@ Test(sasl, scram_server_with_wrong_signature_fails_authentication)
 	cr_expect_eq(x.err.cls, ERR_AUTH_FAILED, "%d %s", x.err.cls, x.err.text);
 	cr_expect(strstr(x.err.text, "signature"), "%s", x.err.text);
 	cr_expect_null(strstr(x.err.text, "s3cret"));
+	cr_expect_not(x.finished);
+}
+
+Test(sasl, scram_server_error_is_an_authentication_failure)
+{
+	struct sasl_params p = params("SCRAM-SHA-256");
+	struct error err = {0};
+	struct sasl *s;
+	const char *mech;
+	char *initial, *resp = NULL;
+	char *chal = b64("e=invalid-proof", 15);
+
+	cr_assert_eq(sasl_start(&s, &p, &mech, &initial, &err), 0, "%s", err.text);
+	sasl_free_response(initial);
+	cr_expect_eq(sasl_step(s, chal, &resp, &err), -1);
+	cr_expect_eq(err.cls, ERR_AUTH_FAILED, "%d %s", err.cls, err.text);
+	cr_expect(strstr(err.text, "invalid-proof"), "%s", err.text);
+	cr_expect_null(resp);
+	sasl_end(s);
+	free(chal);
+}
+
+Test(sasl, scram_nonce_not_extending_ours_fails)
+{
+	struct sasl_params p = params("SCRAM-SHA-256");
+	struct error err = {0};
+	struct sasl *s;
+	const char *mech;
+	char *initial, *resp = NULL;
+	static const char first[] = "r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096";
+	char *chal = b64(first, sizeof first - 1);
+
+	cr_assert_eq(sasl_start(&s, &p, &mech, &initial, &err), 0, "%s", err.text);
+	sasl_free_response(initial);
+	cr_expect_eq(sasl_step(s, chal, &resp, &err), -1);
+	cr_expect_eq(err.cls, ERR_AUTH_FAILED, "%d %s", err.cls, err.text);
+	cr_expect_null(resp);
+	sasl_end(s);
+	free(chal);
 }
