@@ -4,21 +4,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "error.h"
 #include "mime.h"
+#include "password.h"
 #include "pickup.h"
+#include "report.h"
+#include "smtp.h"
 
-static int fail(const struct options *o, const struct error *err)
+static long now_ms(void)
 {
-	char line[2048];
+	struct timespec ts;
 
-	err_format(err, line, sizeof line);
-	fprintf(stderr, "%s\n", line);
-	(void)o;
-	return err_exit_code(err->cls);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static int dry_run(const struct message *m, struct error *err)
@@ -34,20 +36,78 @@ static int dry_run(const struct message *m, struct error *err)
 	return rc;
 }
 
-static int deliver(struct options *o, struct error *err)
+static int pickup(struct options *o, struct error *err)
 {
 	char path[4096];
 
+	if (pickup_deliver(&o->msg, o->pickup_dir, path, sizeof path, err) < 0)
+		return -1;
+	if (o->sess.output != OUT_QUIET)
+		fprintf(stderr, "envoi: written to %s\n", path);
+	return 0;
+}
+
+/* Sends, retrying a temporary failure (exit 75 class) with exponential
+ * backoff, but never once the server has taken the message for anyone. */
+static int send_with_retry(struct options *o, const char *password, struct smtp_result *r,
+			   struct error *err)
+{
+	struct session *s = &o->sess;
+	struct smtp_hooks hooks = {
+		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
+		.warn = report_warn,
+		.ctx = s,
+	};
+	unsigned delay = 1;
+
+	for (unsigned attempt = 0;; attempt++) {
+		int rc = s->probe ? smtp_probe(s, password, &hooks, r, err) :
+				    smtp_send(s, &o->msg, password, &hooks, r, err);
+
+		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->delivered || attempt >= s->retry)
+			return rc;
+		if (s->output != OUT_QUIET) {
+			char line[2048];
+
+			err_format(err, line, sizeof line);
+			fprintf(stderr, "%s; retrying in %u s (%u of %u)\n", line, delay, attempt + 1, s->retry);
+		}
+		sleep(delay);
+		delay = delay < 300 ? delay * 2 : 600;
+		smtp_result_free(r);
+	}
+}
+
+static int deliver_smtp(struct options *o, struct error *err)
+{
+	struct session *s = &o->sess;
+	struct smtp_result r = {0};
+	char *password = NULL;
+	long start = now_ms();
+	int rc = 0;
+
+	if (s->user)
+		rc = password_get(s, &password, err);
+	if (rc == 0)
+		rc = send_with_retry(o, password, &r, err);
+	password_free(password);
+	if (s->json)
+		report_json(stdout, s, &r, rc == 0 ? NULL : err, now_ms() - start);
+	else if (rc == 0 && s->probe)
+		report_probe(stdout, s, &r);
+	else if (rc == 0)
+		report_sent(s, &r);
+	smtp_result_free(&r);
+	return rc;
+}
+
+static int deliver(struct options *o, struct error *err)
+{
 	if (o->dry_run)
 		return dry_run(&o->msg, err);
-	if (o->pickup_dir) {
-		if (pickup_deliver(&o->msg, o->pickup_dir, path, sizeof path, err) < 0)
-			return -1;
-		if (o->sess.output != OUT_QUIET)
-			fprintf(stderr, "envoi: written to %s\n", path);
-		return 0;
-	}
-	return err_set(err, ERR_SOFTWARE, "sending over SMTP is not built yet");
+	if (o->pickup_dir)
+		return pickup(o, err);
+	return deliver_smtp(o, err);
 }
 
 int main(int argc, char **argv)
@@ -59,13 +119,19 @@ int main(int argc, char **argv)
 	/* A vanished reader must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	rc = cli_parse(&o, argc, argv, &err);
-	if (rc == 0)
+	if (rc == 0 && !o.sess.probe)
 		rc = msg_prepare(&o.msg, &err);
 	if (rc == 0)
 		rc = cli_check_envelope(&o, &err);
 	if (rc == 0)
 		rc = deliver(&o, &err);
-	rc = rc < 0 ? fail(&o, &err) : 0;
+	if (rc < 0) {
+		char line[2048];
+
+		err_format(&err, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		rc = err_exit_code(err.cls);
+	}
 	cli_free(&o);
 	return rc;
 }

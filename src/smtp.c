@@ -1,3 +1,924 @@
-/* smtp.c - placeholder until written. */
+/* smtp.c - the SMTP engine (RFC 5321, 3207, 4954, 2920, 3030, 6531, 3461).
+ *
+ * One session walks these states in order; each command is a pair of
+ * functions, one that sends it and one that judges the reply. Replies are
+ * read through one function, which keeps the transcript and knows when to
+ * redact. What the server offers is per connection and is forgotten when
+ * TLS starts; what happened to the message is in struct smtp_result.
+ */
 #include "smtp.h"
-typedef int smtp_placeholder_t; /* the engine comes next */
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dotstuff.h"
+#include "mime.h"
+#include "parse.h"
+#include "reply.h"
+#include "sasl.h"
+
+enum state {
+	S_CONNECT, S_GREETING, S_EHLO, S_STARTTLS, S_TLS, S_AUTH, S_MAIL, S_RCPT, S_DATA,
+	S_CONTENT, S_END_OF_DATA, S_QUIT, S_STATE_COUNT
+};
+
+static const char *const state_names[S_STATE_COUNT] = {
+	[S_CONNECT] = "connect", [S_GREETING] = "greeting", [S_EHLO] = "EHLO",
+	[S_STARTTLS] = "STARTTLS", [S_TLS] = "TLS handshake", [S_AUTH] = "AUTH",
+	[S_MAIL] = "MAIL FROM", [S_RCPT] = "RCPT TO", [S_DATA] = "DATA",
+	[S_CONTENT] = "message data", [S_END_OF_DATA] = "end of data", [S_QUIT] = "QUIT",
+};
+
+/* What the server said it can do, from the last EHLO. */
+struct caps {
+	bool esmtp, pipelining, chunking, starttls, eightbitmime, smtputf8, dsn, auth;
+	uint64_t size;
+	char mechs[512];
+};
+
+struct smtp {
+	const struct session *s;
+	struct message *m;
+	const struct smtp_hooks *hooks;
+	struct smtp_result *r;
+	struct error *err;
+	struct conn *c;
+	struct reply reply;
+	enum state state;
+	struct caps caps;
+	bool redact;        /* replies are AUTH payloads */
+	char helo[256];
+};
+
+/* Messages up to this size go in the same write as the envelope when the
+ * server pipelines (BDAT); bigger ones wait for the envelope's replies, so
+ * that nothing large is sent to recipients that were refused. */
+#define PIPELINE_DATA_MAX (256u * 1024)
+/* How long a silent server may take to greet before envoi checks whether
+ * it is waiting for a TLS handshake instead (implicit TLS port). */
+#define GREETING_PROBE_MS 3000
+
+/* ---- transcript, commands, replies ---------------------------------- */
+
+static void trace(struct smtp *x, enum smtp_dir dir, const char *line, size_t len)
+{
+	if (x->hooks && x->hooks->trace)
+		x->hooks->trace(x->hooks->ctx, dir, line, len);
+}
+
+static void note(struct smtp *x, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		trace(x, SMTP_NOTE, buf, strnlen(buf, sizeof buf));
+}
+
+/* Queues one command line; shown in the transcript as shown_as, or as
+ * itself when shown_as is NULL. Nothing is sent before smtp_flush. */
+static int queue_line(struct smtp *x, const char *line, const char *shown_as)
+{
+	trace(x, SMTP_SENT, shown_as ? shown_as : line, strlen(shown_as ? shown_as : line));
+	if (conn_write(x->c, line, strlen(line), x->err) < 0 ||
+	    conn_write(x->c, "\r\n", 2, x->err) < 0)
+		return -1;
+	return 0;
+}
+
+static int queue_cmd(struct smtp *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int queue_cmd(struct smtp *x, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return err_set(x->err, ERR_SOFTWARE, "SMTP command too long");
+	return queue_line(x, line, NULL);
+}
+
+static int flush(struct smtp *x)
+{
+	return conn_flush(x->c, x->err);
+}
+
+/* Fills err with the current reply attached: the server's own words. */
+static int fail_reply(struct smtp *x, enum err_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_reply(struct smtp *x, enum err_class cls, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->err->text, sizeof x->err->text, fmt, ap);
+	va_end(ap);
+	x->err->cls = cls;
+	x->err->hint[0] = '\0';
+	reply_oneline(&x->reply, line, sizeof line);
+	err_reply(x->err, line, strlen(line));
+	return -1;
+}
+
+/* Reads one complete reply into x->reply. A 421 at any point means the
+ * server is going away: a temporary failure whatever was asked. */
+static int read_reply(struct smtp *x)
+{
+	reply_reset(&x->reply);
+	do {
+		const char *line;
+		size_t len;
+
+		if (conn_read_line(x->c, &line, &len, x->err) < 0) {
+			size_t n = strlen(x->err->text);
+
+			snprintf(x->err->text + n, sizeof x->err->text - n,
+				 " (waiting for the reply to %s)", state_names[x->state]);
+			return -1;
+		}
+		if (x->redact && len > 4 && strncmp(line, "334 ", 4) == 0)
+			trace(x, SMTP_RECEIVED, "334 <redacted>", 14);
+		else
+			trace(x, SMTP_RECEIVED, line, len);
+		if (reply_feed(&x->reply, line, len, x->err) < 0)
+			return -1;
+	} while (!x->reply.done);
+	if (x->reply.code == 421)
+		return fail_reply(x, ERR_TEMPFAIL, "the server is closing the connection");
+	return 0;
+}
+
+/* ---- connection, greeting, EHLO ------------------------------------- */
+
+static bool implicit_tls(const struct session *s)
+{
+	return s->tls == TLS_IMPLICIT || (s->tls == TLS_AUTO && s->port == 465);
+}
+
+static bool is_loopback(const char *host)
+{
+	return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0 ||
+	       strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+/* STARTTLS is required in starttls mode, and in auto mode except towards
+ * a loopback server, where it is only used when offered. */
+static bool starttls_required(const struct session *s)
+{
+	return s->tls == TLS_STARTTLS || (s->tls == TLS_AUTO && !is_loopback(s->host));
+}
+
+/* This host's name for EHLO: the FQDN when the resolver knows it. */
+static void default_helo(char *buf, size_t size)
+{
+	struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *ai = NULL;
+	struct error ignored;
+	char host[256];
+
+	snprintf(buf, size, "localhost");
+	if (gethostname(host, sizeof host) != 0)
+		return;
+	host[sizeof host - 1] = '\0';
+	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname &&
+	    strchr(ai->ai_canonname, '.') && parse_helo(ai->ai_canonname, &ignored) == 0)
+		snprintf(buf, size, "%s", ai->ai_canonname);
+	else if (parse_helo(host, &ignored) == 0)
+		snprintf(buf, size, "%s", host);
+	if (ai)
+		freeaddrinfo(ai);
+}
+
+static int judge_greeting(struct smtp *x)
+{
+	if (x->reply.code == 220)
+		return 0;
+	if (x->reply.code / 100 == 4)
+		return fail_reply(x, ERR_TEMPFAIL, "%s refuses service for now", conn_peer(x->c));
+	if (x->reply.code / 100 == 5)
+		return fail_reply(x, ERR_UNAVAILABLE, "%s refuses service", conn_peer(x->c));
+	return fail_reply(x, ERR_PROTOCOL, "unexpected greeting from %s", conn_peer(x->c));
+}
+
+/* A plaintext client on an implicit-TLS port hears nothing: the server
+ * waits for a ClientHello. After a short silence envoi offers one; a TLS
+ * answer proves the mismatch. A server that answers in plaintext (or not
+ * at all) was only slow and has now seen garbage, so the caller
+ * reconnects and waits for the greeting as long as --timeout says. */
+static int probe_silence(struct smtp *x, bool *reconnect)
+{
+	struct session probe = *x->s;
+	struct error e = {0};
+
+	*reconnect = false;
+	probe.insecure = true;
+	probe.have_fingerprint = false;
+	probe.timeout = GREETING_PROBE_MS / 1000;
+	note(x, "no greeting after %d s: checking whether the port expects TLS", GREETING_PROBE_MS / 1000);
+	if (conn_start_tls(x->c, &probe, &e) == 0 || (e.cls != ERR_TLS_MISMATCH && e.cls != ERR_TEMPFAIL)) {
+		err_set(x->err, ERR_TLS_MISMATCH,
+			"%s answers with TLS, not an SMTP greeting: the port expects implicit TLS",
+			conn_peer(x->c));
+		err_hint(x->err, "use --tls=implicit%s", x->s->port == 587 ? " (or port 587 with STARTTLS)" : "");
+		return -1;
+	}
+	/* Plaintext came back, or nothing at all: wait the full timeout on a
+	 * fresh connection, which has seen no ClientHello. */
+	*reconnect = true;
+	return 0;
+}
+
+static int connect_and_greet(struct smtp *x)
+{
+	bool may_probe = !implicit_tls(x->s), reconnect = false;
+
+	for (;;) {
+		x->state = S_CONNECT;
+		if (conn_open(&x->c, x->s, x->err) < 0)
+			return -1;
+		snprintf(x->r->peer, sizeof x->r->peer, "%s", conn_peer(x->c));
+		note(x, "connected to %s", conn_peer(x->c));
+		if (implicit_tls(x->s)) {
+			x->state = S_TLS;
+			if (conn_start_tls(x->c, x->s, x->err) < 0)
+				return -1;
+		}
+		x->state = S_GREETING;
+		if (may_probe && x->s->timeout * 1000u > GREETING_PROBE_MS) {
+			int ready = conn_wait_readable(x->c, GREETING_PROBE_MS, x->err);
+
+			if (ready < 0)
+				return -1;
+			if (ready == 0 && probe_silence(x, &reconnect) < 0)
+				return -1;
+		}
+		if (!reconnect)
+			break;
+		conn_close(x->c);
+		x->c = NULL;
+		may_probe = false;
+	}
+	if (read_reply(x) < 0)
+		return -1;
+	return judge_greeting(x);
+}
+
+static void parse_caps(struct caps *c, const struct reply *r)
+{
+	const char *line = r->text;
+
+	memset(c, 0, sizeof *c);
+	c->esmtp = true;
+	/* The first line is the server's name; keywords follow, one a line. */
+	line = strchr(line, '\n');
+	while (line) {
+		char kw[32];
+		size_t n;
+
+		line++;
+		n = strcspn(line, " =\n");
+		snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), line);
+		if (!strcasecmp(kw, "PIPELINING")) c->pipelining = true;
+		else if (!strcasecmp(kw, "CHUNKING")) c->chunking = true;
+		else if (!strcasecmp(kw, "STARTTLS")) c->starttls = true;
+		else if (!strcasecmp(kw, "8BITMIME")) c->eightbitmime = true;
+		else if (!strcasecmp(kw, "SMTPUTF8")) c->smtputf8 = true;
+		else if (!strcasecmp(kw, "DSN")) c->dsn = true;
+		else if (!strcasecmp(kw, "SIZE")) c->size = strtoull(line + n, NULL, 10);
+		else if (!strcasecmp(kw, "AUTH")) {
+			size_t len = strcspn(line + n, "\n"), have = strlen(c->mechs);
+
+			c->auth = true;
+			snprintf(c->mechs + have, sizeof c->mechs - have, "%s%.*s", have ? " " : "",
+				 (int)(len ? len - 1 : 0), line + n + (len ? 1 : 0));
+		}
+		line = strchr(line, '\n');
+	}
+}
+
+/* EHLO, or HELO when the server refuses EHLO (then no extensions). */
+static int ehlo(struct smtp *x)
+{
+	x->state = S_EHLO;
+	if (queue_cmd(x, "EHLO %s", x->helo) < 0 || flush(x) < 0 || read_reply(x) < 0)
+		return -1;
+	if (x->reply.code == 250) {
+		parse_caps(&x->caps, &x->reply);
+		free(x->r->capabilities);
+		x->r->capabilities = strdup(x->reply.text);
+		x->r->size_limit = x->caps.size;
+		return 0;
+	}
+	if (x->reply.code / 100 != 5)
+		return fail_reply(x, x->reply.code / 100 == 4 ? ERR_TEMPFAIL : ERR_PROTOCOL,
+				  "EHLO %s was not accepted", x->helo);
+	note(x, "EHLO refused; falling back to HELO (no extensions)");
+	if (queue_cmd(x, "HELO %s", x->helo) < 0 || flush(x) < 0 || read_reply(x) < 0)
+		return -1;
+	if (x->reply.code != 250)
+		return fail_reply(x, x->reply.code / 100 == 4 ? ERR_TEMPFAIL : ERR_PROTOCOL,
+				  "the server refused both EHLO and HELO");
+	memset(&x->caps, 0, sizeof x->caps);
+	return 0;
+}
+
+/* ---- STARTTLS and AUTH ---------------------------------------------- */
+
+static int starttls(struct smtp *x)
+{
+	if (implicit_tls(x->s) || x->s->tls == TLS_NONE)
+		return 0;
+	if (!x->caps.starttls) {
+		if (!starttls_required(x->s)) {
+			note(x, "loopback server without STARTTLS: going on in plaintext");
+			return 0;
+		}
+		err_set(x->err, ERR_STARTTLS, "%s does not offer STARTTLS, and envoi will not send in plaintext",
+			conn_peer(x->c));
+		err_hint(x->err, x->s->port == 25 ? "use a submission port (587 or 465)" :
+			 "use --tls=implicit if the port expects TLS from the start, or --tls=none to send in clear");
+		return -1;
+	}
+	x->state = S_STARTTLS;
+	if (queue_cmd(x, "STARTTLS") < 0 || flush(x) < 0 || read_reply(x) < 0)
+		return -1;
+	if (x->reply.code != 220)
+		return fail_reply(x, x->reply.code / 100 == 2 || x->reply.code / 100 == 3 ? ERR_PROTOCOL :
+				  ERR_STARTTLS, "the server refused STARTTLS");
+	/* RFC 3207 5: anything the server sent after its 220 and before the
+	 * handshake was injected by someone in the middle. */
+	if (conn_pending(x->c) > 0)
+		return err_set(x->err, ERR_PROTOCOL,
+			       "%s sent %zu bytes after its STARTTLS reply, before the TLS handshake: "
+			       "possible injection attack", conn_peer(x->c), conn_pending(x->c));
+	x->state = S_TLS;
+	if (conn_start_tls(x->c, x->s, x->err) < 0)
+		return -1;
+	/* Capabilities learnt in plaintext cannot be trusted: ask again. */
+	memset(&x->caps, 0, sizeof x->caps);
+	return ehlo(x);
+}
+
+static void record_tls(struct smtp *x)
+{
+	x->r->tls = conn_is_tls(x->c);
+	if (x->r->tls) {
+		x->r->tls_info = *conn_tls_info(x->c);
+		note(x, "TLS: %s, %s%s", x->r->tls_info.version, x->r->tls_info.cipher,
+		     x->r->tls_info.verified ? ", certificate verified" : ", certificate NOT verified");
+	}
+}
+
+/* Credentials go only over TLS with a verified certificate (or a matched
+ * pin), unless the user said --tls=none or --insecure. */
+static int check_safe_for_credentials(struct smtp *x)
+{
+	bool tls = conn_is_tls(x->c);
+
+	if ((tls && conn_tls_info(x->c)->verified) || x->s->insecure || x->s->tls == TLS_NONE)
+		return 0;
+	err_set(x->err, ERR_STARTTLS, "envoi will not send the password for %s over %s",
+		x->s->user, tls ? "a TLS connection with an unverified certificate" : "an unencrypted connection");
+	err_hint(x->err, tls ? "use --ca-file or --fingerprint to trust this server" :
+		 "the server offers no STARTTLS; --tls=none sends the password in clear");
+	return -1;
+}
+
+static int judge_auth(struct smtp *x, struct sasl *sa)
+{
+	int code = x->reply.code;
+
+	if (code == 235 && !sasl_finished(sa))
+		return fail_reply(x, ERR_AUTH_FAILED, "the server accepted the login without proving it "
+				  "knows the password (possible impostor)");
+	if (code == 235)
+		return 0;
+	if (code / 100 == 4)
+		return fail_reply(x, ERR_TEMPFAIL, "authentication is unavailable for now");
+	if (code == 504 || code == 534 || code == 538)
+		return fail_reply(x, ERR_AUTH_IMPOSSIBLE, "the server refused the %s mechanism", x->r->mech);
+	fail_reply(x, ERR_AUTH_FAILED, "the server rejected the user name or password for %s", x->s->user);
+	if (strstr(x->s->host, "gmail") || strstr(x->s->host, "google") ||
+	    strstr(x->s->host, "office365") || strstr(x->s->host, "outlook") || strstr(x->s->host, "yahoo"))
+		err_hint(x->err, "this provider needs an app password (or an OAuth2 token with --auth=XOAUTH2)");
+	return -1;
+}
+
+/* Runs the SASL exchange: 334 challenges answered until 235 or failure. */
+static int auth_exchange(struct smtp *x, struct sasl *sa, const char *initial)
+{
+	char shown[64];
+	int rc = 0;
+
+	snprintf(shown, sizeof shown, "AUTH %s%s", x->r->mech, initial ? " <redacted>" : "");
+	x->redact = true;
+	{
+		char line[8192];
+
+		if ((size_t)snprintf(line, sizeof line, "AUTH %s%s%s", x->r->mech, initial ? " " : "",
+				     initial ? initial : "") >= sizeof line)
+			rc = err_set(x->err, ERR_SOFTWARE, "SASL initial response too long");
+		if (rc == 0)
+			rc = queue_line(x, line, shown);
+		explicit_bzero(line, sizeof line);
+	}
+	while (rc == 0 && (rc = flush(x)) == 0 && (rc = read_reply(x)) == 0 && x->reply.code == 334) {
+		char *response = NULL;
+
+		rc = sasl_step(sa, x->reply.text, &response, x->err);
+		if (rc == 0)
+			rc = queue_line(x, response, "<redacted>");
+		sasl_free_response(response);
+	}
+	x->redact = false;
+	return rc < 0 ? -1 : judge_auth(x, sa);
+}
+
+static int authenticate(struct smtp *x, const char *password)
+{
+	struct sasl_params p = {0};
+	struct sasl *sa = NULL;
+	const char *mech = NULL;
+	char *initial = NULL, *cb = NULL;
+	int rc;
+
+	if (!x->s->user)
+		return 0;
+	x->state = S_AUTH;
+	if (check_safe_for_credentials(x) < 0)
+		return -1;
+	if (!x->caps.auth) {
+		err_set(x->err, ERR_AUTH_IMPOSSIBLE, "%s offers no authentication (no AUTH in its EHLO reply)",
+			conn_peer(x->c));
+		err_hint(x->err, "leave out --user if this server relays without a login");
+		return -1;
+	}
+	p.user = x->s->user;
+	p.password = password ? password : "";
+	p.forced_mech = x->s->auth_mech;
+	p.server_mechs = x->caps.mechs;
+	p.host = x->s->host;
+	p.port = x->s->port;
+	if (conn_is_tls(x->c) && (cb = conn_channel_binding(x->c, &p.cb_type)))
+		p.cb_data = cb;
+	rc = sasl_start(&sa, &p, &mech, &initial, x->err);
+	if (rc == 0) {
+		snprintf(x->r->mech, sizeof x->r->mech, "%s", mech);
+		rc = auth_exchange(x, sa, initial);
+	}
+	sasl_free_response(initial);
+	sasl_end(sa);
+	free(cb);
+	return rc;
+}
+
+/* ---- envelope ------------------------------------------------------- */
+
+static int build_rcpts(struct smtp *x)
+{
+	const struct addr_list *lists[] = {&x->m->to, &x->m->cc, &x->m->bcc};
+	size_t n = x->m->to.n + x->m->cc.n + x->m->bcc.n, k = 0;
+
+	x->r->rcpts = calloc(n ? n : 1, sizeof *x->r->rcpts);
+	if (!x->r->rcpts)
+		return err_set(x->err, ERR_OSERR, "out of memory");
+	for (int l = 0; l < 3; l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			x->r->rcpts[k++].mailbox = lists[l]->v[i].mailbox;
+	x->r->nrcpts = n;
+	return 0;
+}
+
+/* Checks what the message needs against what the server offers, before
+ * anything is sent. A UTF-8 recipient the server cannot take is refused
+ * here, as the server would, and the others still get the message. */
+static int check_needs(struct smtp *x)
+{
+	const struct message *m = x->m;
+
+	if (x->caps.size && x->r->size > x->caps.size) {
+		err_set(x->err, ERR_MESSAGE, "the message is %llu bytes, and %s accepts at most %llu",
+			(unsigned long long)x->r->size, conn_peer(x->c), (unsigned long long)x->caps.size);
+		err_hint(x->err, "send smaller attachments, or a link to them");
+		return -1;
+	}
+	if (m->eightbit && !x->caps.eightbitmime)
+		return err_set(x->err, ERR_MESSAGE, "the message file holds 8-bit data and the server "
+			       "does not offer 8BITMIME");
+	if (m->smtputf8 && !x->caps.smtputf8 && !addr_mailbox_is_ascii(&m->from))
+		return err_set(x->err, ERR_SENDER, "the sender %s needs SMTPUTF8, which the server does "
+			       "not offer", m->from.mailbox);
+	for (size_t i = 0; i < x->r->nrcpts; i++) {
+		struct smtp_rcpt *rc = &x->r->rcpts[i];
+		const char *p = rc->mailbox;
+
+		while (*p && (unsigned char)*p < 0x80)
+			p++;
+		if (*p && !x->caps.smtputf8) {
+			rc->code = 553;
+			snprintf(rc->reply, sizeof rc->reply,
+				 "553 not sent: the address needs SMTPUTF8, which the server does not offer");
+		}
+	}
+	if ((x->s->dsn_notify || x->s->dsn_ret) && !x->caps.dsn && x->hooks && x->hooks->warn)
+		x->hooks->warn(x->hooks->ctx, "the server does not offer DSN: no delivery notifications will be asked for");
+	return 0;
+}
+
+static int queue_mail(struct smtp *x)
+{
+	char params[128] = "";
+	size_t n = 0;
+
+	if (x->caps.size)
+		n += (size_t)snprintf(params + n, sizeof params - n, " SIZE=%llu", (unsigned long long)x->r->size);
+	if (x->m->eightbit)
+		n += (size_t)snprintf(params + n, sizeof params - n, " BODY=8BITMIME");
+	if (x->m->smtputf8 && x->caps.smtputf8)
+		n += (size_t)snprintf(params + n, sizeof params - n, " SMTPUTF8");
+	if (x->caps.dsn && x->s->dsn_ret)
+		snprintf(params + n, sizeof params - n, " RET=%s", x->s->dsn_ret == DSN_RET_FULL ? "FULL" : "HDRS");
+	x->state = S_MAIL;
+	return queue_cmd(x, "MAIL FROM:<%s>%s", x->m->from.mailbox, params);
+}
+
+static int queue_rcpt(struct smtp *x, const struct smtp_rcpt *rc)
+{
+	unsigned b = x->s->dsn_notify;
+	char notify[64] = "";
+
+	if (x->caps.dsn && b)
+		snprintf(notify, sizeof notify, " NOTIFY=%s%s%s%s", b & DSN_NEVER ? "NEVER" : "",
+			 b & DSN_SUCCESS ? "SUCCESS" : "",
+			 b & DSN_FAILURE ? (b & DSN_SUCCESS ? ",FAILURE" : "FAILURE") : "",
+			 b & DSN_DELAY ? (b & (DSN_SUCCESS | DSN_FAILURE) ? ",DELAY" : "DELAY") : "");
+	x->state = S_RCPT;
+	return queue_cmd(x, "RCPT TO:<%s>%s", rc->mailbox, notify);
+}
+
+static int judge_mail(struct smtp *x)
+{
+	if (x->reply.code / 100 == 2)
+		return 0;
+	if (x->reply.code == 552)
+		return fail_reply(x, ERR_MESSAGE, "the server refused the message size at MAIL FROM");
+	if (x->reply.code / 100 == 4)
+		return fail_reply(x, ERR_TEMPFAIL, "the server deferred the sender %s", x->m->from.mailbox);
+	if (x->reply.code / 100 == 5)
+		return fail_reply(x, ERR_SENDER, "the server refused the sender %s", x->m->from.mailbox);
+	return fail_reply(x, ERR_PROTOCOL, "unexpected reply to MAIL FROM");
+}
+
+static void record_rcpt(struct smtp *x, struct smtp_rcpt *rc)
+{
+	rc->code = x->reply.code;
+	reply_oneline(&x->reply, rc->reply, sizeof rc->reply);
+	if (rc->code / 100 == 2)
+		x->r->accepted++;
+}
+
+static bool asked(const struct smtp_rcpt *rc)
+{
+	return rc->code != 553 || strncmp(rc->reply, "553 not sent:", 13) != 0;
+}
+
+/* MAIL and every RCPT, in one write when the server pipelines (RFC 2920);
+ * small messages also put the DATA or BDAT command (and for BDAT the
+ * message itself) into that write, and *data_queued says so. Returns -1
+ * only when the session broke; a refused MAIL leaves *mail_ok false with
+ * the reason in err. */
+static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data_queued,
+		    bool *mail_ok)
+{
+	bool pipe = x->caps.pipelining;
+
+	*data_queued = false;
+	*mail_ok = true;
+	if (queue_mail(x) < 0)
+		return -1;
+	if (!pipe) {
+		if (flush(x) < 0 || read_reply(x) < 0)
+			return -1;
+		*mail_ok = judge_mail(x) == 0;
+		if (!*mail_ok)
+			return 0;
+	}
+	for (size_t i = 0; i < x->r->nrcpts; i++) {
+		struct smtp_rcpt *rc = &x->r->rcpts[i];
+
+		if (!asked(rc))
+			continue;
+		if (queue_rcpt(x, rc) < 0 || (!pipe && (flush(x) < 0 || read_reply(x) < 0)))
+			return -1;
+		if (!pipe)
+			record_rcpt(x, rc);
+	}
+	if (!pipe)
+		return 0;
+	if (x->r->size <= PIPELINE_DATA_MAX) {
+		if (queue_data(x) < 0)
+			return -1;
+		*data_queued = true;
+	}
+	x->state = S_MAIL;
+	if (flush(x) < 0 || read_reply(x) < 0)
+		return -1;
+	*mail_ok = judge_mail(x) == 0;
+	for (size_t i = 0; i < x->r->nrcpts; i++) {
+		struct error keep = *x->err;
+
+		if (!asked(&x->r->rcpts[i]))
+			continue;
+		x->state = S_RCPT;
+		if (read_reply(x) < 0)
+			return -1;
+		if (*mail_ok)
+			record_rcpt(x, &x->r->rcpts[i]);
+		else
+			*x->err = keep;
+	}
+	return 0;
+}
+
+/* ---- data ----------------------------------------------------------- */
+
+/* The sink that puts message bytes on the connection. */
+struct conn_sink {
+	struct sink base;
+	struct smtp *x;
+	uint64_t bytes;
+};
+
+static int conn_sink_write(struct sink *s, const void *buf, size_t len)
+{
+	struct conn_sink *cs = (struct conn_sink *)s;
+	const struct smtp_hooks *h = cs->x->hooks;
+
+	if (conn_write(cs->x->c, buf, len, s->err) < 0)
+		return -1;
+	cs->bytes += len;
+	if (h && h->progress)
+		h->progress(h->ctx, cs->bytes, cs->x->r->size);
+	return 0;
+}
+
+static int conn_sink_flush(struct sink *s)
+{
+	return conn_flush(((struct conn_sink *)s)->x->c, s->err);
+}
+
+/* Streams the message. For DATA through the dot-stuffer, ending with the
+ * terminator; for BDAT as it is, and exactly as many bytes as announced
+ * (a file that changed size makes the session unusable: -1). */
+static int write_message(struct smtp *x, bool dot)
+{
+	struct conn_sink cs = {{conn_sink_write, conn_sink_flush, x->err}, x, 0};
+	struct dot_sink d;
+
+	x->state = S_CONTENT;
+	trace(x, SMTP_NOTE, "(message data)", 14);
+	if (!dot) {
+		if (mime_write(x->m, &cs.base) < 0)
+			return -1;
+		if (cs.bytes != x->r->size)
+			return err_set(x->err, ERR_DATA, "the message changed size while being sent "
+				       "(%llu bytes announced, %llu written)",
+				       (unsigned long long)x->r->size, (unsigned long long)cs.bytes);
+		return 0;
+	}
+	dot_init(&d, &cs.base);
+	if (mime_write(x->m, &d.base) < 0 || dot_finish(&d) < 0)
+		return -1;
+	return conn_flush(x->c, x->err);
+}
+
+static int queue_bdat(struct smtp *x)
+{
+	x->state = S_DATA;
+	if (queue_cmd(x, "BDAT %llu LAST", (unsigned long long)x->r->size) < 0)
+		return -1;
+	return write_message(x, false);
+}
+
+static int queue_data_cmd(struct smtp *x)
+{
+	x->state = S_DATA;
+	return queue_cmd(x, "DATA");
+}
+
+static int judge_end_of_data(struct smtp *x)
+{
+	x->r->final_code = x->reply.code;
+	reply_oneline(&x->reply, x->r->final_reply, sizeof x->r->final_reply);
+	if (x->reply.code / 100 == 2) {
+		x->r->delivered = true;
+		return 0;
+	}
+	if (x->reply.code / 100 == 4)
+		return fail_reply(x, ERR_TEMPFAIL, "the server did not take the message for now");
+	if (x->reply.code / 100 == 5)
+		return fail_reply(x, ERR_MESSAGE, "the server refused the message");
+	return fail_reply(x, ERR_PROTOCOL, "unexpected reply to the end of data");
+}
+
+/* No recipient was taken: the error says who was refused and why. */
+static int fail_recipients(struct smtp *x, enum err_class cls, const char *what)
+{
+	char list[400];
+	size_t n = 0, shown = 0, refused = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < x->r->nrcpts; i++) {
+		const struct smtp_rcpt *rc = &x->r->rcpts[i];
+
+		if (rc->code / 100 == 2)
+			continue;
+		refused++;
+		if (n + strlen(rc->mailbox) + strlen(rc->reply) + 8 < sizeof list - 24) {
+			n += (size_t)snprintf(list + n, sizeof list - n, "%s%s (%s)", shown ? "; " : "",
+					      rc->mailbox, rc->reply);
+			shown++;
+		}
+	}
+	if (shown < refused)
+		snprintf(list + n, sizeof list - n, "; and %zu more", refused - shown);
+	return err_set(x->err, cls, "%s: %s", what, list);
+}
+
+static int outcome_of_recipients(struct smtp *x)
+{
+	bool all_temp = true;
+
+	for (size_t i = 0; i < x->r->nrcpts; i++)
+		if (x->r->rcpts[i].code / 100 != 4 && x->r->rcpts[i].code / 100 != 2)
+			all_temp = false;
+	if (x->r->accepted == 0)
+		return fail_recipients(x, all_temp ? ERR_TEMPFAIL : ERR_ALL_RCPT,
+				       all_temp ? "every recipient was deferred; nothing sent" :
+				       "every recipient was refused; nothing sent");
+	return 0;
+}
+
+/* Envelope, then the message by BDAT (RFC 3030) or DATA. */
+static int transfer(struct smtp *x)
+{
+	bool bdat = x->caps.chunking, queued, mail_ok;
+
+	if (envelope(x, bdat ? queue_bdat : queue_data_cmd, &queued, &mail_ok) < 0)
+		return -1;
+	if (queued) {
+		/* Read the reply to what was pipelined, even after a refused
+		 * MAIL, so that QUIT goes out in step. */
+		struct error keep = *x->err;
+
+		x->state = bdat ? S_END_OF_DATA : S_DATA;
+		if (read_reply(x) < 0 && mail_ok)
+			return -1;
+		if (!mail_ok)
+			*x->err = keep;
+	}
+	if (!mail_ok)
+		return -1;
+	if (x->r->accepted == 0) {
+		/* RFC 2920 3.1: a 354 after every RCPT failed gets an empty message. */
+		if (queued && !bdat && x->reply.code == 354 &&
+		    (conn_write(x->c, ".\r\n", 3, x->err) < 0 || flush(x) < 0 || read_reply(x) < 0))
+			return -1;
+		return outcome_of_recipients(x);
+	}
+	if (!queued && ((bdat ? queue_bdat(x) : queue_data_cmd(x)) < 0 || flush(x) < 0 ||
+			read_reply(x) < 0))
+		return -1;
+	if (bdat)
+		return judge_end_of_data(x);
+	if (x->reply.code != 354)
+		return fail_reply(x, x->reply.code / 100 == 4 ? ERR_TEMPFAIL : ERR_MESSAGE,
+				  "the server refused to take the message data");
+	if (write_message(x, true) < 0)
+		return -1;
+	x->state = S_END_OF_DATA;
+	if (read_reply(x) < 0)
+		return -1;
+	return judge_end_of_data(x);
+}
+
+/* ---- the session ---------------------------------------------------- */
+
+/* Ends the session: QUIT without waiting when the server is in step (the
+ * outcome is already known), else just drop the connection. */
+static void finish(struct smtp *x, bool in_step)
+{
+	if (x->c && in_step) {
+		struct error ignored;
+
+		x->state = S_QUIT;
+		if (queue_line(x, "QUIT", NULL) == 0)
+			conn_flush(x->c, &ignored);
+	}
+	conn_close(x->c);
+	x->c = NULL;
+	reply_free(&x->reply);
+}
+
+/* Whether a failure left the dialogue in step, so QUIT still makes sense. */
+static bool in_step_after(const struct error *err)
+{
+	switch (err->cls) {
+	case ERR_SENDER: case ERR_ALL_RCPT: case ERR_SOME_RCPT: case ERR_AUTH_FAILED:
+	case ERR_AUTH_IMPOSSIBLE: case ERR_STARTTLS: case ERR_MESSAGE:
+		return err->reply[0] != '\0' || err->cls == ERR_AUTH_IMPOSSIBLE;
+	default:
+		return false;
+	}
+}
+
+static int partial_outcome(struct smtp *x)
+{
+	if (x->r->accepted == x->r->nrcpts)
+		return 0;
+	char what[96];
+
+	snprintf(what, sizeof what, "sent to %zu of %zu recipients; refused", x->r->accepted,
+		 x->r->nrcpts);
+	return fail_recipients(x, ERR_SOME_RCPT, what);
+}
+
+static int open_session(struct smtp *x, const char *password)
+{
+	if (connect_and_greet(x) < 0 || ehlo(x) < 0 || starttls(x) < 0)
+		return -1;
+	record_tls(x);
+	return authenticate(x, password);
+}
+
+static void init(struct smtp *x, const struct session *s, struct message *m,
+		 const struct smtp_hooks *hooks, struct smtp_result *r, struct error *err)
+{
+	memset(x, 0, sizeof *x);
+	memset(r, 0, sizeof *r);
+	x->s = s;
+	x->m = m;
+	x->hooks = hooks;
+	x->r = r;
+	x->err = err;
+	reply_init(&x->reply);
+	if (s->helo)
+		snprintf(x->helo, sizeof x->helo, "%s", s->helo);
+	else
+		default_helo(x->helo, sizeof x->helo);
+}
+
+int smtp_send(const struct session *s, struct message *m, const char *password,
+	      const struct smtp_hooks *hooks, struct smtp_result *r, struct error *err)
+{
+	struct smtp x;
+	int rc;
+
+	init(&x, s, m, hooks, r, err);
+	/* Everything about the message is settled before connecting, so a
+	 * file problem never costs a half-open session. */
+	rc = msg_spool_pipes(m, err) < 0 || mime_size(m, &r->size, err) < 0 || build_rcpts(&x) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = open_session(&x, password);
+	if (rc == 0)
+		rc = check_needs(&x);
+	if (rc == 0)
+		rc = transfer(&x);
+	if (rc == 0)
+		rc = partial_outcome(&x);
+	finish(&x, rc == 0 || in_step_after(err));
+	return rc;
+}
+
+int smtp_probe(const struct session *s, const char *password, const struct smtp_hooks *hooks,
+	       struct smtp_result *r, struct error *err)
+{
+	struct message none = {0};
+	struct smtp x;
+	int rc;
+
+	init(&x, s, &none, hooks, r, err);
+	rc = open_session(&x, password);
+	finish(&x, rc == 0 || in_step_after(err));
+	return rc;
+}
+
+void smtp_result_free(struct smtp_result *r)
+{
+	free(r->rcpts);
+	free(r->capabilities);
+	memset(r, 0, sizeof *r);
+}

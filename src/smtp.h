@@ -1,4 +1,70 @@
-/* smtp.h - the SMTP engine (next issue). */
+/* smtp.h - the SMTP engine: one connection, one message.
+ *
+ * smtp_send takes a prepared message and a session and returns 0 only
+ * after the server's 2xx to the end of the data, with every recipient
+ * accepted. Everything else is an error of one class (see error.h). The
+ * engine never prints and never exits: what a user might see goes
+ * through the hooks, and the outcome through struct smtp_result.
+ */
 #ifndef ENVOI_SMTP_H
 #define ENVOI_SMTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "error.h"
+#include "message.h"
+#include "session.h"
+
+/* Transcript directions for the trace hook. */
+enum smtp_dir { SMTP_SENT = '>', SMTP_RECEIVED = '<', SMTP_NOTE = '*' };
+
+struct smtp_hooks {
+	/* One line of the transcript, without CRLF. Secrets never reach it:
+	 * AUTH payloads arrive as "<redacted>". May be NULL. */
+	void (*trace)(void *ctx, enum smtp_dir dir, const char *line, size_t len);
+	/* Something the user should know although the send goes on (e.g. DSN
+	 * asked for but not offered). May be NULL. */
+	void (*warn)(void *ctx, const char *text);
+	/* Message bytes handed to the connection so far, of total. May be NULL. */
+	void (*progress)(void *ctx, uint64_t sent, uint64_t total);
+	void *ctx;
+};
+
+struct smtp_rcpt {
+	const char *mailbox; /* points into the message */
+	int code;            /* the server's reply code, 0 when never asked */
+	char reply[256];     /* that reply on one line */
+};
+
+struct smtp_result {
+	struct smtp_rcpt *rcpts; /* To, Cc, Bcc in order; free with smtp_result_free */
+	size_t nrcpts;
+	size_t accepted;
+	int final_code;          /* reply to the end of data, 0 when not reached */
+	char final_reply[512];
+	char mech[32];           /* SASL mechanism used, "" when none */
+	bool tls;
+	struct tls_info tls_info;
+	char peer[320];
+	uint64_t size;           /* message size (SIZE= and bytes sent) */
+	bool delivered;          /* the server took the message for someone */
+	/* what the server offers, for --probe */
+	char *capabilities;      /* EHLO lines after TLS, '\n'-separated */
+	uint64_t size_limit;     /* SIZE, 0 when none */
+};
+
+/* Sends m. password may be NULL (no AUTH); it is not kept. Returns 0 or
+ * -1 with err set; r is filled as far as the session got either way. */
+int smtp_send(const struct session *s, struct message *m, const char *password,
+	      const struct smtp_hooks *hooks, struct smtp_result *r, struct error *err);
+
+/* Connects, negotiates TLS, logs in when a user is set, records what the
+ * server offers in r, and quits without sending. Returns 0 or -1. */
+int smtp_probe(const struct session *s, const char *password, const struct smtp_hooks *hooks,
+	       struct smtp_result *r, struct error *err);
+
+void smtp_result_free(struct smtp_result *r);
+
 #endif

@@ -1,0 +1,153 @@
+/* report.c - the user-facing output. */
+#include "report.h"
+
+#include <string.h>
+#include <strings.h>
+
+void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
+{
+	(void)ctx;
+	/* Server text is untrusted: control bytes must not reach the terminal. */
+	fputc((int)dir, stderr);
+	fputc(' ', stderr);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+	fputc('\n', stderr);
+}
+
+void report_warn(void *ctx, const char *text)
+{
+	const struct session *s = ctx;
+
+	if (s->output != OUT_QUIET)
+		fprintf(stderr, "envoi: warning: %s\n", text);
+}
+
+void report_sent(const struct session *s, const struct smtp_result *r)
+{
+	if (s->output == OUT_QUIET)
+		return;
+	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: %s\n",
+		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
+		r->tls ? "" : " (unencrypted)", r->final_reply);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static void json_recipients(FILE *out, const struct smtp_result *r)
+{
+	fputs("\"recipients\":[", out);
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		const struct smtp_rcpt *rc = &r->rcpts[i];
+
+		fprintf(out, "%s{\"address\":", i ? "," : "");
+		json_string(out, rc->mailbox);
+		fprintf(out, ",\"accepted\":%s,\"code\":%d,\"reply\":", rc->code / 100 == 2 ? "true" : "false",
+			rc->code);
+		json_string(out, rc->reply);
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
+void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
+		 const struct error *err, long elapsed_ms)
+{
+	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : "sent",
+		err ? err_exit_code(err->cls) : 0);
+	if (err) {
+		fputs("\"class\":", out);
+		json_string(out, err_class_name(err->cls));
+		fputs(",\"error\":", out);
+		json_string(out, err->text);
+		fputs(",\"server_reply\":", out);
+		json_string(out, err->reply);
+		fputs(",\"hint\":", out);
+		json_string(out, err->hint);
+		fputc(',', out);
+	}
+	fputs("\"server\":", out);
+	json_string(out, s->host);
+	fprintf(out, ",\"port\":%u,\"peer\":", s->port);
+	json_string(out, r->peer);
+	fputs(",\"tls\":", out);
+	if (r->tls) {
+		fputs("{\"version\":", out);
+		json_string(out, r->tls_info.version);
+		fputs(",\"cipher\":", out);
+		json_string(out, r->tls_info.cipher);
+		fprintf(out, ",\"verified\":%s}", r->tls_info.verified ? "true" : "false");
+	} else {
+		fputs("null", out);
+	}
+	fputs(",\"sasl_mechanism\":", out);
+	if (r->mech[0])
+		json_string(out, r->mech);
+	else
+		fputs("null", out);
+	fputc(',', out);
+	json_recipients(out, r);
+	fputs(",\"final_reply\":", out);
+	json_string(out, r->final_reply);
+	fprintf(out, ",\"bytes\":%llu,\"elapsed_ms\":%ld}\n",
+		(unsigned long long)(r->final_code ? r->size : 0), elapsed_ms);
+}
+
+static void probe_extensions(FILE *out, const struct smtp_result *r)
+{
+	const char *line = r->capabilities ? strchr(r->capabilities, '\n') : NULL;
+
+	fputs("extensions:  ", out);
+	for (bool first = true; line; first = false) {
+		const char *next = strchr(++line, '\n');
+		int n = next ? (int)(next - line) : (int)strlen(line);
+
+		fprintf(out, "%s%.*s", first ? "" : ", ", n, line);
+		line = next;
+	}
+	fputc('\n', out);
+}
+
+void report_probe(FILE *out, const struct session *s, const struct smtp_result *r)
+{
+	const struct tls_info *t = &r->tls_info;
+
+	fprintf(out, "server:      %s\n", r->peer);
+	if (r->tls) {
+		fprintf(out, "TLS:         %s, %s, certificate %s\n", t->version, t->cipher,
+			t->verified ? "verified" : "NOT verified");
+		fprintf(out, "certificate: %s\n", t->subject);
+		fprintf(out, "issuer:      %s\n", t->issuer);
+		fprintf(out, "valid:       %s to %s\n", t->not_before, t->not_after);
+	} else {
+		fputs("TLS:         none (plaintext)\n", out);
+	}
+	if (r->size_limit)
+		fprintf(out, "size limit:  %llu bytes (%.1f MB)\n", (unsigned long long)r->size_limit,
+			(double)r->size_limit / 1e6);
+	else
+		fputs("size limit:  none announced\n", out);
+	probe_extensions(out, r);
+	if (s->user)
+		fprintf(out, "login:       %s as %s: accepted\n", r->mech, s->user);
+	else
+		fputs("login:       not tried (no --user)\n", out);
+}

@@ -1,0 +1,29 @@
+/* report.h - what the user sees: the transcript on stderr (--verbose),
+ * the one-line outcome, the --json object and the --probe summary. Only
+ * main calls these; the engine reports through hooks and its result. */
+#ifndef ENVOI_REPORT_H
+#define ENVOI_REPORT_H
+
+#include <stdio.h>
+
+#include "error.h"
+#include "session.h"
+#include "smtp.h"
+
+/* The trace hook for --verbose: "> EHLO x", "< 250 OK", "* note". */
+void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len);
+
+/* The warn hook: "envoi: warning: ..." unless quiet. ctx is the session. */
+void report_warn(void *ctx, const char *text);
+
+/* One line on stderr after a successful send, unless quiet. */
+void report_sent(const struct session *s, const struct smtp_result *r);
+
+/* The --json object on out; err NULL on success. */
+void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
+		 const struct error *err, long elapsed_ms);
+
+/* What --probe learnt, for a person to read. */
+void report_probe(FILE *out, const struct session *s, const struct smtp_result *r);
+
+#endif
