@@ -44,8 +44,9 @@ end
 function __envoi_dsn_notify
     set -l cur (commandline -ct | string replace -r '^--dsn-notify=' '')
     set -l head (string match -r '^.*,' -- $cur)
+    set -l used (string split , -- $head)
     for w in never success failure delay
-        printf '%s%s\n' "$head" $w
+        contains -- $w $used; or printf '%s%s\n' "$head" $w
     end
 end
 
