@@ -138,15 +138,24 @@ static const struct mech *choose_forced(Gsasl *ctx, const struct sasl_params *p,
 	return m;
 }
 
+/* Inside verified TLS, CRAM-MD5 protects nothing PLAIN exposes, and
+ * PLAIN's initial response saves a round trip: CRAM-MD5 goes last. */
+static bool ranks_now(const struct sasl_params *p, const struct mech *m, int pass)
+{
+	bool demoted = p->encrypted && strcmp(m->name, "CRAM-MD5") == 0;
+
+	return pass == 0 ? !demoted : demoted;
+}
+
 static const struct mech *choose_best(Gsasl *ctx, const struct sasl_params *p,
 				      struct error *err)
 {
 	char offer[200];
 
-	for (size_t i = 0; i < MECH_COUNT; i++) {
-		const struct mech *m = &mechs[i];
+	for (size_t k = 0; k < 2 * MECH_COUNT; k++) {
+		const struct mech *m = &mechs[k % MECH_COUNT];
 
-		if (!m->automatic || (m->needs_cb && !have_cb(p)))
+		if (!m->automatic || (m->needs_cb && !have_cb(p)) || !ranks_now(p, m, (int)(k / MECH_COUNT)))
 			continue;
 		if (server_offers(p->server_mechs, m->name) &&
 		    gsasl_client_support_p(ctx, m->name))

@@ -29,6 +29,7 @@ struct sasl_params {
 	unsigned port;
 	const char *cb_type;     /* channel binding type, NULL if none */
 	const char *cb_data;     /* base64 channel binding data */
+	bool encrypted;          /* over verified TLS: PLAIN ranks above CRAM-MD5 */
 };
 
 /* True when envoi implements the mechanism (case-insensitive), so that

@@ -474,6 +474,7 @@ static int authenticate(struct smtp *x, const char *password)
 	p.port = x->s->port;
 	if (conn_is_tls(x->c) && (cb = conn_channel_binding(x->c, &p.cb_type)))
 		p.cb_data = cb;
+	p.encrypted = conn_is_tls(x->c) && conn_tls_info(x->c)->verified;
 	rc = sasl_start(&sa, &p, &mech, &initial, x->err);
 	if (rc == 0) {
 		snprintf(x->r->mech, sizeof x->r->mech, "%s", mech);

@@ -626,3 +626,23 @@ Test(sasl, scram_nonce_not_extending_ours_fails)
 	sasl_end(s);
 	free(chal);
 }
+
+Test(sasl, plain_ranks_above_cram_md5_inside_verified_tls)
+{
+	struct sasl_params p = {.user = "tester", .password = "pw",
+				.server_mechs = "CRAM-MD5 PLAIN LOGIN", .host = "h", .port = 587};
+	struct sasl *s = NULL;
+	const char *mech = NULL;
+	char *initial = NULL;
+	struct error e;
+
+	cr_assert_eq(sasl_start(&s, &p, &mech, &initial, &e), 0);
+	cr_expect_str_eq(mech, "CRAM-MD5", "in clear, CRAM-MD5 hides the password");
+	sasl_free_response(initial);
+	sasl_end(s);
+	p.encrypted = true;
+	cr_assert_eq(sasl_start(&s, &p, &mech, &initial, &e), 0);
+	cr_expect_str_eq(mech, "PLAIN");
+	sasl_free_response(initial);
+	sasl_end(s);
+}

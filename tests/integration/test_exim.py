@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""envoi against a real Exim on loopback (tests/servers/exim-start): both
+TLS ports, AUTH PLAIN, LOGIN and CRAM-MD5, many recipients, a 50 MB
+attachment; every decoded part must arrive byte-identical, and no output
+of any run may hold the password or its base64 forms."""
+import base64
+import email
+import email.policy
+import glob
+import hashlib
+import hmac
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+import tap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVERS = os.path.join(HERE, "..", "servers")
+
+
+def load_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                env[k] = v.strip("'")
+    return env
+
+
+class Exim(unittest.TestCase):
+    outputs = []  # every stdout/stderr envoi produced, checked for secrets at the end
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="envoi-exim-")
+        r = subprocess.run([os.path.join(SERVERS, "exim-start"), cls.dir], capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("exim-start failed: " + r.stderr.decode())
+        cls.env = load_env(os.path.join(cls.dir, "env"))
+        cls.work = tempfile.mkdtemp(prefix="envoi-exim-work-")
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run([os.path.join(SERVERS, "exim-stop"), cls.dir], capture_output=True, timeout=60)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def envoi(self, *args, password=None, stdin=subprocess.DEVNULL, timeout=120):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        env["HOME"] = self.work
+        if password is not None:
+            env["ENVOI_PASSWORD"] = password
+        r = subprocess.run([tap.ENVOI] + list(args), capture_output=True, stdin=stdin, env=env,
+                           timeout=timeout)
+        Exim.outputs.append(r.stdout + r.stderr)
+        return r
+
+    def send(self, port, *args, tls=None, auth=None, user=True):
+        e = self.env
+        cmd = ["-S", f"127.0.0.1:{e[port]}", "--ca-file", e["CA"], "-v"]
+        if tls:
+            cmd.append(f"--tls={tls}")
+        if auth:
+            cmd.append(f"--auth={auth}")
+        if user:
+            cmd += ["-u", e["USER"]]
+        return self.envoi(*cmd, *args, password=e["PASS"] if user else None)
+
+    def delivered(self, token, count, timeout=20):
+        """The copies (one per recipient) of the message whose subject holds token."""
+        deadline = time.time() + timeout
+        while True:
+            found = []
+            for path in glob.glob(os.path.join(self.env["MAILDIR"], "new", "*")):
+                with open(path, "rb") as f:
+                    data = f.read()
+                if token.encode() in data:
+                    found.append(email.message_from_bytes(data, policy=email.policy.default))
+            if len(found) >= count or time.time() > deadline:
+                return found
+            time.sleep(0.1)
+
+    def test_starttls_port_each_auth_mechanism(self):
+        for mech in ("PLAIN", "LOGIN", "CRAM-MD5"):
+            token = f"mech-{mech}-{uuid.uuid4().hex}"
+            r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-s", token, "-m", "hi",
+                          "b@example.com", auth=mech)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertIn(f"AUTH {mech}".encode(), r.stderr)
+            msgs = self.delivered(token, 1)
+            self.assertEqual(len(msgs), 1)
+            self.assertEqual(msgs[0]["X-Envoi-Test-Auth"], "tester")
+
+    def test_default_mechanism_inside_tls_is_plain_with_initial_response(self):
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "b@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn(b"> AUTH PLAIN <redacted>", r.stderr)
+
+    def test_implicit_tls_port(self):
+        token = f"implicit-{uuid.uuid4().hex}"
+        r = self.send("IMPLICIT_PORT", "-f", "a@example.com", "-s", token, "-m", "hi",
+                      "b@example.com", tls="implicit")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        msgs = self.delivered(token, 1)
+        self.assertIn("TLS", msgs[0]["X-Envoi-Test-TLS"])
+
+    def test_many_recipients(self):
+        token = f"many-{uuid.uuid4().hex}"
+        rcpts = [f"r{i}@example.com" for i in range(150)]
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-s", token, "-m", "to many",
+                      "-c", "cc@example.org", "-b", "hidden@example.net", *rcpts)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        msgs = self.delivered(token, 152, timeout=60)
+        self.assertEqual(len(msgs), 152)
+        envelope = {m["Envelope-to"] for m in msgs}
+        self.assertEqual(envelope, set(rcpts) | {"cc@example.org", "hidden@example.net"})
+        for m in msgs:
+            self.assertIsNone(m["Bcc"])
+            self.assertNotIn("hidden", str(m["To"]) + str(m["Cc"]))
+
+    def test_50_mb_attachment_arrives_identical(self):
+        token = f"big-{uuid.uuid4().hex}"
+        data = os.urandom(50 * 1024 * 1024)
+        big = os.path.join(self.work, "big.bin")
+        with open(big, "wb") as f:
+            f.write(data)
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-s", token, "-m", "big one",
+                      "-a", big, "b@example.com", "c@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        msgs = self.delivered(token, 2, timeout=60)
+        self.assertEqual(len(msgs), 2)
+        want = hashlib.sha256(data).hexdigest()
+        for m in msgs:
+            att = next(m.iter_attachments())
+            self.assertEqual(att.get_filename(), "big.bin")
+            self.assertEqual(hashlib.sha256(att.get_content()).hexdigest(), want)
+
+    def test_tricky_body_arrives_identical(self):
+        token = f"dots-{uuid.uuid4().hex}"
+        body = ("." + "\n" + ".." + "\n" + ".x\n" + "a\rb\n" + "c\n" + "y" * 5000 + "\n"
+                + ".\n.\r\n" + "end")
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-s", token, "-m", body, "b@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        msg = self.delivered(token, 1)[0]
+        got = msg.get_payload(decode=True)
+        self.assertEqual(got.replace(b"\r\n", b"\n"), body.replace("\r\n", "\n").encode())
+
+    def test_plain_port_refuses_to_send_password_in_clear(self):
+        r = self.send("PLAIN_PORT", "-f", "a@example.com", "-m", "x", "b@example.com")
+        self.assertEqual(r.returncode, 81, r.stderr.decode())
+        self.assertNotIn(b"> AUTH", r.stderr)
+
+    def test_wrong_password_is_84(self):
+        e = self.env
+        r = self.envoi("-S", f"127.0.0.1:{e['SUBMIT_PORT']}", "--ca-file", e["CA"], "-u", "tester",
+                       "-f", "a@example.com", "-m", "x", "b@example.com", password="wrong-Pa55")
+        self.assertEqual(r.returncode, 84, r.stderr.decode())
+        self.assertIn(b"535", r.stderr)
+
+    def test_rejected_recipients(self):
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "ok@example.com",
+                      "reject-1@example.com", "--json")
+        self.assertEqual(r.returncode, 87, r.stderr.decode())
+        self.assertIn(b"reject-1@example.com", r.stderr)
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "reject-2@example.com")
+        self.assertEqual(r.returncode, 88, r.stderr.decode())
+        r = self.send("SUBMIT_PORT", "-f", "reject-me@example.com", "-m", "x", "b@example.com")
+        self.assertEqual(r.returncode, 86, r.stderr.decode())
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "tempfail-1@example.com")
+        self.assertEqual(r.returncode, 75, r.stderr.decode())
+
+    def test_wrong_tls_mode_is_detected(self):
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "b@example.com", tls="implicit")
+        self.assertEqual(r.returncode, 80, r.stderr.decode())
+        self.assertIn(b"--tls=starttls", r.stderr)
+        r = self.send("IMPLICIT_PORT", "-f", "a@example.com", "-m", "x", "b@example.com")
+        self.assertEqual(r.returncode, 80, r.stderr.decode())
+        self.assertIn(b"--tls=implicit", r.stderr)
+
+    def test_untrusted_certificate_is_82_and_pin_works(self):
+        e = self.env
+        base = ["-v", "-S", f"localhost:{e['SUBMIT_PORT']}", "-u", "tester", "-f", "a@example.com",
+                "-m", "x", "b@example.com"]
+        r = self.envoi(*base, password=e["PASS"])
+        self.assertEqual(r.returncode, 82, r.stderr.decode())
+        self.assertNotIn(b"> AUTH", r.stderr)
+        with open(os.path.join(e["CERT_DIR"], "good.sha256")) as f:
+            pin = f.read().strip()
+        r = self.envoi(*base, f"--fingerprint={pin}", password=e["PASS"])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        r = self.envoi(*base, "--fingerprint=" + "00" * 32, password=e["PASS"])
+        self.assertEqual(r.returncode, 82, r.stderr.decode())
+
+    def test_probe(self):
+        r = self.send("SUBMIT_PORT", "--probe")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        out = r.stdout.decode()
+        for word in ("TLS1.3", "PIPELINING", "CHUNKING", "size limit", "login:", "CN=localhost"):
+            self.assertIn(word, out)
+
+    def test_zz_no_output_holds_the_password(self):
+        """Runs last (alphabetical order): every earlier run's output."""
+        p = self.env["PASS"].encode()
+        u = self.env["USER"].encode()
+        forms = [p, base64.b64encode(p), base64.b64encode(b"\0" + u + b"\0" + p),
+                 base64.b64encode(u + b"\0" + u + b"\0" + p)]
+        self.assertGreater(len(Exim.outputs), 10)
+        for out in Exim.outputs:
+            for form in forms:
+                self.assertNotIn(form, out)
+
+
+if __name__ == "__main__":
+    tap.main()
