@@ -53,10 +53,14 @@ static int send_with_retry(struct options *o, const char *password, struct smtp_
 			   struct error *err)
 {
 	struct session *s = &o->sess;
+	struct progress progress = {0};
 	struct smtp_hooks hooks = {
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
 		.warn = report_warn,
 		.ctx = s,
+		/* A person watching a big send sees it move; logs never do. */
+		.progress = s->output != OUT_QUIET && isatty(STDERR_FILENO) ? report_progress : NULL,
+		.progress_ctx = &progress,
 	};
 	unsigned delay = 1;
 
@@ -64,6 +68,7 @@ static int send_with_retry(struct options *o, const char *password, struct smtp_
 		int rc = s->probe ? smtp_probe(s, password, &hooks, r, err) :
 				    smtp_send(s, &o->msg, password, &hooks, r, err);
 
+		report_progress_end(&progress);
 		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->delivered || attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {

@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
 {
@@ -27,6 +28,48 @@ void report_warn(void *ctx, const char *text)
 
 	if (s->output != OUT_QUIET)
 		fprintf(stderr, "envoi: warning: %s\n", text);
+}
+
+/* Smaller sends are over before a progress line could help. */
+#define PROGRESS_MIN_BYTES 1000000u
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void report_progress(void *ctx, uint64_t sent, uint64_t total)
+{
+	struct progress *p = ctx;
+	long now = mono_ms();
+	double secs, rate;
+
+	if (total <= PROGRESS_MIN_BYTES)
+		return;
+	if (!p->start_ms)
+		p->start_ms = p->last_ms = now;
+	if (now - p->last_ms < 200 && sent < total)
+		return;
+	p->last_ms = now;
+	secs = (double)(now - p->start_ms) / 1000.0;
+	rate = secs > 0 ? (double)sent / secs : 0;
+	fprintf(stderr, "\r%.1f of %.1f MB  %.1f MB/s", (double)sent / 1e6, (double)total / 1e6,
+		rate / 1e6);
+	if (rate > 0 && total > sent)
+		fprintf(stderr, "  %.0f s left ", (double)(total - sent) / rate);
+	else
+		fputs("           ", stderr);
+	p->shown = true;
+}
+
+void report_progress_end(struct progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+	p->shown = false;
 }
 
 void report_sent(const struct session *s, const struct smtp_result *r)

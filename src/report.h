@@ -4,6 +4,8 @@
 #ifndef ENVOI_REPORT_H
 #define ENVOI_REPORT_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "error.h"
@@ -15,6 +17,15 @@ void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len);
 
 /* The warn hook: "envoi: warning: ..." unless quiet. ctx is the session. */
 void report_warn(void *ctx, const char *text);
+
+/* The progress line: bytes, rate and time left, redrawn at most five
+ * times a second with \r; report_progress_end clears it. */
+struct progress {
+	long start_ms, last_ms;
+	bool shown;
+};
+void report_progress(void *ctx, uint64_t sent, uint64_t total);
+void report_progress_end(struct progress *p);
 
 /* One line on stderr after a successful send, unless quiet. */
 void report_sent(const struct session *s, const struct smtp_result *r);

@@ -672,7 +672,7 @@ static int conn_sink_write(struct sink *s, const void *buf, size_t len)
 		return -1;
 	cs->bytes += len;
 	if (h && h->progress)
-		h->progress(h->ctx, cs->bytes, cs->x->r->size);
+		h->progress(h->progress_ctx, cs->bytes, cs->x->r->size);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ struct smtp_hooks {
 	/* Message bytes handed to the connection so far, of total. May be NULL. */
 	void (*progress)(void *ctx, uint64_t sent, uint64_t total);
 	void *ctx;
+	void *progress_ctx;
 };
 
 struct smtp_rcpt {

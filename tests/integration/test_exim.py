@@ -204,6 +204,57 @@ class Exim(unittest.TestCase):
         for word in ("TLS1.3", "PIPELINING", "CHUNKING", "size limit", "login:", "CN=localhost"):
             self.assertIn(word, out)
 
+    def run_with_stderr_on_pty(self, *args):
+        """Runs envoi with its stderr on a pseudo-terminal; returns (code, text)."""
+        import pty
+        master, slave = pty.openpty()
+        e = self.env
+        env = dict(os.environ, ENVOI_PASSWORD=e["PASS"], HOME=self.work)
+        p = subprocess.Popen([tap.ENVOI, "-S", f"127.0.0.1:{e['SUBMIT_PORT']}", "--ca-file", e["CA"],
+                              "-u", e["USER"]] + list(args), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=slave, env=env)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(master)
+        out = b"".join(chunks)
+        Exim.outputs.append(out)
+        return p.wait(timeout=60), out
+
+    def big_file(self, mb):
+        path = os.path.join(self.work, f"prog{mb}.bin")
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                f.write(os.urandom(mb * 1024 * 1024))
+        return path
+
+    def test_progress_shown_on_a_terminal_for_big_sends(self):
+        code, out = self.run_with_stderr_on_pty("-f", "a@example.com", "-m", "x", "-a",
+                                                self.big_file(8), "b@example.com")
+        self.assertEqual(code, 0, out)
+        self.assertIn(b"\r", out)
+        self.assertRegex(out, rb"of \d+\.\d MB +[\d.]+ MB/s")
+
+    def test_progress_absent_when_quiet_small_or_not_a_terminal(self):
+        code, out = self.run_with_stderr_on_pty("-q", "-f", "a@example.com", "-m", "x", "-a",
+                                                self.big_file(8), "b@example.com")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(out, b"")
+        code, out = self.run_with_stderr_on_pty("-f", "a@example.com", "-m", "small", "b@example.com")
+        self.assertEqual(code, 0, out)
+        self.assertNotIn(b"MB/s", out)
+        r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "-a", self.big_file(8),
+                      "b@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(b"MB/s", r.stderr)
+
     def test_zz_no_output_holds_the_password(self):
         """Runs last (alphabetical order): every earlier run's output."""
         p = self.env["PASS"].encode()
