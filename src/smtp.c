@@ -61,8 +61,14 @@ struct smtp {
  * that nothing large is sent to recipients that were refused. */
 #define PIPELINE_DATA_MAX (256u * 1024)
 /* How long a silent server may take to greet before envoi checks whether
- * it is waiting for a TLS handshake instead (implicit TLS port). */
+ * it is waiting for a TLS handshake instead (implicit TLS port): 3 s, or
+ * half the timeout when that is shorter. */
 #define GREETING_PROBE_MS 3000
+
+static int probe_after_ms(const struct session *s)
+{
+	return s->timeout * 500u < GREETING_PROBE_MS ? (int)(s->timeout * 500u) : GREETING_PROBE_MS;
+}
 
 /* ---- transcript, commands, replies ---------------------------------- */
 
@@ -226,8 +232,9 @@ static int probe_silence(struct smtp *x, bool *reconnect)
 	*reconnect = false;
 	probe.insecure = true;
 	probe.have_fingerprint = false;
-	probe.timeout = GREETING_PROBE_MS / 1000;
-	note(x, "no greeting after %d s: checking whether the port expects TLS", GREETING_PROBE_MS / 1000);
+	probe.timeout = (x->s->timeout + 1) / 2;
+	note(x, "no greeting after %.1f s: checking whether the port expects TLS",
+	     probe_after_ms(x->s) / 1000.0);
 	if (conn_start_tls(x->c, &probe, &e) == 0 || (e.cls != ERR_TLS_MISMATCH && e.cls != ERR_TEMPFAIL)) {
 		err_set(x->err, ERR_TLS_MISMATCH,
 			"%s answers with TLS, not an SMTP greeting: the port expects implicit TLS",
@@ -246,6 +253,7 @@ static int connect_and_greet(struct smtp *x)
 	bool may_probe = !implicit_tls(x->s), reconnect = false;
 
 	for (;;) {
+		reconnect = false;
 		x->state = S_CONNECT;
 		if (conn_open(&x->c, x->s, x->err) < 0)
 			return -1;
@@ -257,8 +265,8 @@ static int connect_and_greet(struct smtp *x)
 				return -1;
 		}
 		x->state = S_GREETING;
-		if (may_probe && x->s->timeout * 1000u > GREETING_PROBE_MS) {
-			int ready = conn_wait_readable(x->c, GREETING_PROBE_MS, x->err);
+		if (may_probe) {
+			int ready = conn_wait_readable(x->c, probe_after_ms(x->s), x->err);
 
 			if (ready < 0)
 				return -1;
