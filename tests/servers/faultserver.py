@@ -336,8 +336,8 @@ sc("cert_expired_implicit", exit="82", implicit=True, cert="expired", args="--tl
    doc="expired certificate on an implicit-TLS port")
 sc("tls_alert", exit="83", on={"starttls": lambda s: tls_alert(s, b"220 2.0.0 Ready\r\n")}, args=R,
    doc="answers the ClientHello with a fatal handshake_failure alert")
-sc("tls_garbage", exit="83", on={"starttls": lambda s: tls_garbage(s, b"220 2.0.0 Ready\r\n")}, args=R,
-   doc="answers the ClientHello with bytes that are not TLS")
+sc("tls_garbage", exit="76", on={"starttls": lambda s: tls_garbage(s, b"220 2.0.0 Ready\r\n")}, args=R,
+   doc="answers the ClientHello with plaintext bytes: plaintext where TLS was agreed is a protocol error, like injection (policy: 76)")
 sc("tls_old_version", exit="83", tls_setup=old_tls_only, args=R,
    doc="server speaks only TLS 1.0 (envoi requires 1.2)")
 
@@ -1002,6 +1002,7 @@ class Session:
             self.violation("MAIL inside a transaction")
             self.reply("503 5.5.1 Nested MAIL command")
             return
+        self.mail_refused = True  # until a 2xx below says otherwise
         addr, params = self.parse_path(arg, "FROM")
         if addr is None:
             self.reply("501 5.5.4 Syntax: MAIL FROM:<address>")
@@ -1020,6 +1021,7 @@ class Session:
         if handled:
             if code and code[0] == "2":
                 self.mail_from, self.mail_params = addr, params
+                self.mail_refused = False
             return
         limit = self.cap_value("SIZE")
         if "SIZE" in params and limit and limit[0].isdigit() and int(limit[0]) and \
@@ -1027,11 +1029,16 @@ class Session:
             self.reply("552 5.3.4 Message size exceeds fixed maximum message size")
             return
         self.mail_from, self.mail_params = addr, params
+        self.mail_refused = False
         self.reply("250 2.1.0 Sender OK")
 
     def cmd_rcpt(self, arg):
         if self.mail_from is None:
-            self.violation("RCPT without MAIL")
+            # RFC 2920 3.1: a pipelining client sends its RCPTs before it
+            # knows whether MAIL was accepted; after a refused MAIL they
+            # get 503 but are no fault of the client.
+            if not (self.has_cap("PIPELINING") and getattr(self, "mail_refused", False)):
+                self.violation("RCPT without MAIL")
             self.reply("503 5.5.1 Need MAIL first")
             return
         addr, params = self.parse_path(arg, "TO")
