@@ -15,6 +15,29 @@
 #include "report.h"
 #include "smtp.h"
 
+/* A crash is a bug: say so on one line and exit 70, never die silently
+ * or with a status a caller could take for something else. Only
+ * async-signal-safe calls here. */
+static void on_crash(int sig)
+{
+	static const char msg[] = "envoi: internal error: envoi crashed (a bug; please report it)\n";
+	ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+
+	(void)ignored;
+	(void)sig;
+	_exit(70);
+}
+
+static void catch_crashes(void)
+{
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+	struct sigaction sa = {.sa_handler = on_crash, .sa_flags = (int)SA_RESETHAND};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -123,6 +146,7 @@ int main(int argc, char **argv)
 
 	/* A vanished reader must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
+	catch_crashes();
 	rc = cli_parse(&o, argc, argv, &err);
 	if (rc == 0 && !o.sess.probe)
 		rc = msg_prepare(&o.msg, &err);

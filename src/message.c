@@ -263,15 +263,21 @@ static void fix_identity(struct message *m)
 	}
 }
 
+static bool list_is_ascii(const struct addr_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!addr_mailbox_is_ascii(&l->v[i]))
+			return false;
+	return true;
+}
+
+/* RFC 6531/6532: a UTF-8 mailbox anywhere makes the message need
+ * SMTPUTF8; in a header it cannot be encoded away. */
 static void note_smtputf8(struct message *m)
 {
-	const struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
-
-	m->smtputf8 = m->have_from && !addr_mailbox_is_ascii(&m->from);
-	for (int l = 0; l < 3; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			if (!addr_mailbox_is_ascii(&lists[l]->v[i]))
-				m->smtputf8 = true;
+	m->utf8_headers = (m->have_from && !addr_mailbox_is_ascii(&m->from)) ||
+			  !list_is_ascii(&m->to) || !list_is_ascii(&m->cc) || !list_is_ascii(&m->reply_to);
+	m->smtputf8 = m->utf8_headers || !list_is_ascii(&m->bcc);
 }
 
 int msg_prepare(struct message *m, struct error *err)

@@ -68,7 +68,8 @@ struct message {
 	char message_id[320];
 	char boundary[3][48]; /* mixed, alternative, related */
 	bool eightbit;        /* the data holds 8-bit bytes (BODY=8BITMIME) */
-	bool smtputf8;        /* an envelope address is not ASCII */
+	bool smtputf8;        /* an address (envelope or header) is not ASCII */
+	bool utf8_headers;    /* From, To, Cc or Reply-To holds a UTF-8 mailbox */
 	bool raw_has_date;    /* the --message-file has its own Date */
 	bool raw_has_id;      /* ... and its own Message-ID */
 };

@@ -530,6 +530,12 @@ static int check_needs(struct smtp *x)
 	if (m->smtputf8 && !x->caps.smtputf8 && !addr_mailbox_is_ascii(&m->from))
 		return err_set(x->err, ERR_SENDER, "the sender %s needs SMTPUTF8, which the server does "
 			       "not offer", m->from.mailbox);
+	if (m->utf8_headers && !x->caps.smtputf8) {
+		err_set(x->err, ERR_MESSAGE, "the message has a UTF-8 address in its header, which "
+			"needs SMTPUTF8, and %s does not offer it", conn_peer(x->c));
+		err_hint(x->err, "write that address in ASCII, or send it as Bcc");
+		return -1;
+	}
 	for (size_t i = 0; i < x->r->nrcpts; i++) {
 		struct smtp_rcpt *rc = &x->r->rcpts[i];
 		const char *p = rc->mailbox;

@@ -6,11 +6,16 @@ server, and no credentials where they must not go. Scenarios run
 concurrently (most of them wait on a timeout); each is one TAP case."""
 import base64
 import concurrent.futures
+import email
+import email.policy
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import tap
@@ -114,6 +119,128 @@ class Faults(unittest.TestCase):
                     self.assertTrue(conn["auth"]["tls"], "AUTH outside TLS")
         for form in SECRET_FORMS:
             self.assertNotIn(form, r["stdout"] + r["stderr"], "password in envoi's output")
+
+
+class Server:
+    """One fault-server scenario for a test of its own."""
+
+    def __init__(self, scenario, base, certs):
+        self.dir = os.path.join(base, scenario + "-" + os.urandom(4).hex())
+        r = subprocess.run([os.path.join(SERVERS, "fault-start"), scenario, self.dir],
+                           capture_output=True, env=dict(os.environ, CERT_DIR=certs), timeout=60)
+        assert r.returncode == 0, r.stderr
+        self.port = r.stdout.decode().strip()
+        self.certs = certs
+
+    def envoi(self, *args, **kw):
+        cmd = [tap.ENVOI, f"--server=127.0.0.1:{self.port}", f"--ca-file={self.certs}/ca.pem",
+               "--timeout=10", "--from=sender@example.com"] + list(args)
+        return subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=60, **kw)
+
+    def stop(self):
+        subprocess.run([os.path.join(SERVERS, "fault-stop"), self.dir], capture_output=True, timeout=60)
+        with open(os.path.join(self.dir, "log"), "rb") as f:
+            raw = f.read()
+        with open(os.path.join(self.dir, "log.json")) as f:
+            return raw, json.load(f)
+
+
+class Data(unittest.TestCase):
+    BODY = ("." + "\n" + ".." + "\n" + ".x\n" + "bare\rcr\n" + "lf only\n" + "z" * 5000 + "\n"
+            + "\n.\n" * 3 + "last line without newline")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-data-")
+        cls.certs = os.path.join(cls.base, "certs")
+        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def server(self, scenario):
+        return Server(scenario, self.base, self.certs)
+
+    def check_raw(self, raw, summary, via):
+        msg = summary["connections"][-1]["messages"][0]
+        self.assertEqual(msg["via"], via)
+        self.assertIsNone(re.search(rb"[^\r]\n", raw), "bare LF on the wire")
+        self.assertIsNone(re.search(rb"\r[^\n]", raw), "bare CR on the wire")
+        with open(msg["file"], "rb") as f:
+            stored = f.read()
+        parsed = email.message_from_bytes(stored, policy=email.policy.default)
+        # Quoted-printable keeps lone CRs and the unterminated last line.
+        body = parsed.get_payload(decode=True).replace(b"\r\n", b"\n")
+        self.assertEqual(body, self.BODY.encode())
+        if via == "DATA":
+            start = raw.index(b"\r\nDATA\r\n") + 8
+            end = raw.index(b"\r\n.\r\n", start)
+            self.assertEqual(raw[end:], b"\r\n.\r\nQUIT\r\n", "early end of data")
+
+    def test_tricky_body_over_data(self):
+        srv = self.server("ok")
+        r = srv.envoi("-m", self.BODY, "rcpt@example.com")
+        raw, summary = srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_raw(raw, summary, "DATA")
+
+    def test_tricky_body_over_bdat(self):
+        srv = self.server("ok_chunking")
+        r = srv.envoi("-m", self.BODY, "rcpt@example.com")
+        raw, summary = srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_raw(raw, summary, "BDAT")
+
+    def test_utf8_recipient_without_smtputf8(self):
+        # In a header it cannot be encoded: the whole message needs SMTPUTF8.
+        srv = self.server("ok")
+        r = srv.envoi("-m", "x", "jörg@example.com", "plain@example.com")
+        raw, _ = srv.stop()
+        self.assertEqual(r.returncode, 89, r.stderr)
+        self.assertIn("SMTPUTF8", r.stderr.decode())
+        self.assertNotIn(b"MAIL FROM", raw)
+        # As Bcc it is only in the envelope: refused alone, the rest is sent.
+        srv = self.server("ok")
+        r = srv.envoi("-m", "x", "-b", "jörg@example.com", "plain@example.com")
+        raw, summary = srv.stop()
+        self.assertEqual(r.returncode, 87, r.stderr)
+        self.assertIn("jörg@example.com", r.stderr.decode())
+        self.assertNotIn("jörg".encode(), raw)
+        self.assertEqual(summary["connections"][-1]["messages"][0]["rcpts"], ["plain@example.com"])
+
+    def test_utf8_recipient_with_smtputf8(self):
+        srv = self.server("ok_dsn_utf8")
+        r = srv.envoi("-m", "x", "jörg@exämple.com")
+        raw, summary = srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b" SMTPUTF8", raw)
+
+    def stalled(self, sig):
+        srv = self.server("greeting_never")
+        p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{srv.port}", "--timeout=60",
+                              "-f", "a@example.com", "-m", "x", "b@example.com"],
+                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        start = time.monotonic()
+        p.send_signal(sig)
+        try:
+            code = p.wait(timeout=5)
+        finally:
+            p.kill()
+            srv.stop()
+        return code, time.monotonic() - start, p.stderr.read()
+
+    def test_sigterm_and_sigint_end_the_session_promptly(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            code, took, _ = self.stalled(sig)
+            self.assertEqual(code, -sig)
+            self.assertLess(took, 2)
+
+    def test_crash_is_internal_error_70(self):
+        code, _, err = self.stalled(signal.SIGABRT)
+        self.assertEqual(code, 70)
+        self.assertIn(b"internal error", err)
 
 
 def _make(n, a, c, d):
