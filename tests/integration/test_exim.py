@@ -8,7 +8,7 @@ import email
 import email.policy
 import glob
 import hashlib
-import hmac
+import json
 import os
 import shutil
 import subprocess
@@ -174,6 +174,30 @@ class Exim(unittest.TestCase):
         self.assertEqual(r.returncode, 86, r.stderr.decode())
         r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "tempfail-1@example.com")
         self.assertEqual(r.returncode, 75, r.stderr.decode())
+
+    def test_json_result(self):
+        r = self.send("SUBMIT_PORT", "-q", "--json", "-f", "a@example.com", "-m", "x",
+                      "ok@example.com", "reject-3@example.com")
+        self.assertEqual(r.returncode, 87, r.stderr.decode())
+        out = r.stdout.decode()
+        self.assertEqual(out.count("\n"), 1, "one JSON object on one line")
+        j = json.loads(out)
+        self.assertEqual(j["status"], "failed")
+        self.assertEqual(j["exit_code"], 87)
+        self.assertEqual(j["server"], "127.0.0.1")
+        self.assertEqual(j["tls"]["version"], "TLS1.3")
+        self.assertTrue(j["tls"]["verified"])
+        self.assertEqual(j["sasl_mechanism"], "PLAIN")
+        self.assertEqual([(x["address"], x["accepted"], x["code"]) for x in j["recipients"]],
+                         [("ok@example.com", True, 250), ("reject-3@example.com", False, 550)])
+        self.assertRegex(j["final_reply"], r"^250 .*id=")
+        self.assertGreater(j["bytes"], 100)
+        self.assertIsInstance(j["elapsed_ms"], int)
+        r = self.send("SUBMIT_PORT", "-q", "--json", "-f", "a@example.com", "-m", "x", "ok@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(r.stderr, b"", "quiet on success")
+        j = json.loads(r.stdout)
+        self.assertEqual((j["status"], j["exit_code"]), ("sent", 0))
 
     def test_wrong_tls_mode_is_detected(self):
         r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "b@example.com", tls="implicit")
