@@ -175,9 +175,13 @@ class Exim(unittest.TestCase):
         r = self.send("SUBMIT_PORT", "-f", "a@example.com", "-m", "x", "tempfail-1@example.com")
         self.assertEqual(r.returncode, 75, r.stderr.decode())
 
+    def json_send(self, *args):
+        e = self.env
+        return self.envoi("-S", f"127.0.0.1:{e['SUBMIT_PORT']}", "--ca-file", e["CA"], "-u",
+                          e["USER"], "-q", "--json", *args, password=e["PASS"])
+
     def test_json_result(self):
-        r = self.send("SUBMIT_PORT", "-q", "--json", "-f", "a@example.com", "-m", "x",
-                      "ok@example.com", "reject-3@example.com")
+        r = self.json_send("-f", "a@example.com", "-m", "x", "ok@example.com", "reject-3@example.com")
         self.assertEqual(r.returncode, 87, r.stderr.decode())
         out = r.stdout.decode()
         self.assertEqual(out.count("\n"), 1, "one JSON object on one line")
@@ -193,7 +197,7 @@ class Exim(unittest.TestCase):
         self.assertRegex(j["final_reply"], r"^250 .*id=")
         self.assertGreater(j["bytes"], 100)
         self.assertIsInstance(j["elapsed_ms"], int)
-        r = self.send("SUBMIT_PORT", "-q", "--json", "-f", "a@example.com", "-m", "x", "ok@example.com")
+        r = self.json_send("-f", "a@example.com", "-m", "x", "ok@example.com")
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertEqual(r.stderr, b"", "quiet on success")
         j = json.loads(r.stdout)
