@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "dotstuff.h"
 #include "mime.h"
 #include "parse.h"
@@ -33,13 +34,6 @@ static const char *const state_names[S_STATE_COUNT] = {
 	[S_STARTTLS] = "STARTTLS", [S_TLS] = "TLS handshake", [S_AUTH] = "AUTH",
 	[S_MAIL] = "MAIL FROM", [S_RCPT] = "RCPT TO", [S_DATA] = "DATA",
 	[S_CONTENT] = "message data", [S_END_OF_DATA] = "end of data", [S_QUIT] = "QUIT",
-};
-
-/* What the server said it can do, from the last EHLO. */
-struct caps {
-	bool esmtp, pipelining, chunking, starttls, eightbitmime, smtputf8, dsn, auth;
-	uint64_t size;
-	char mechs[512];
 };
 
 struct smtp {
@@ -284,39 +278,6 @@ static int connect_and_greet(struct smtp *x)
 	return judge_greeting(x);
 }
 
-static void parse_caps(struct caps *c, const struct reply *r)
-{
-	const char *line = r->text;
-
-	memset(c, 0, sizeof *c);
-	c->esmtp = true;
-	/* The first line is the server's name; keywords follow, one a line. */
-	line = strchr(line, '\n');
-	while (line) {
-		char kw[32];
-		size_t n;
-
-		line++;
-		n = strcspn(line, " =\n");
-		snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), line);
-		if (!strcasecmp(kw, "PIPELINING")) c->pipelining = true;
-		else if (!strcasecmp(kw, "CHUNKING")) c->chunking = true;
-		else if (!strcasecmp(kw, "STARTTLS")) c->starttls = true;
-		else if (!strcasecmp(kw, "8BITMIME")) c->eightbitmime = true;
-		else if (!strcasecmp(kw, "SMTPUTF8")) c->smtputf8 = true;
-		else if (!strcasecmp(kw, "DSN")) c->dsn = true;
-		else if (!strcasecmp(kw, "SIZE")) c->size = strtoull(line + n, NULL, 10);
-		else if (!strcasecmp(kw, "AUTH")) {
-			size_t len = strcspn(line + n, "\n"), have = strlen(c->mechs);
-
-			c->auth = true;
-			snprintf(c->mechs + have, sizeof c->mechs - have, "%s%.*s", have ? " " : "",
-				 (int)(len ? len - 1 : 0), line + n + (len ? 1 : 0));
-		}
-		line = strchr(line, '\n');
-	}
-}
-
 /* EHLO, or HELO when the server refuses EHLO (then no extensions). */
 static int ehlo(struct smtp *x)
 {
@@ -324,7 +285,7 @@ static int ehlo(struct smtp *x)
 	if (queue_cmd(x, "EHLO %s", x->helo) < 0 || flush(x) < 0 || read_reply(x) < 0)
 		return -1;
 	if (x->reply.code == 250) {
-		parse_caps(&x->caps, &x->reply);
+		caps_parse(&x->caps, x->reply.text);
 		free(x->r->capabilities);
 		x->r->capabilities = strdup(x->reply.text);
 		x->r->size_limit = x->caps.size;
