@@ -111,10 +111,32 @@ static void json_recipients(FILE *out, const struct smtp_result *r)
 	fputc(']', out);
 }
 
+/* What the server offers, for --probe --json: its EHLO keywords (with
+ * their parameters) and its SIZE limit. */
+static void json_extensions(FILE *out, const struct smtp_result *r)
+{
+	const char *line = r->capabilities ? strchr(r->capabilities, '\n') : NULL;
+	bool first = true;
+
+	fprintf(out, ",\"size_limit\":%llu,\"extensions\":[", (unsigned long long)r->size_limit);
+	while (line) {
+		const char *next = strchr(++line, '\n');
+		size_t n = next ? (size_t)(next - line) : strlen(line);
+		char buf[512];
+
+		snprintf(buf, sizeof buf, "%.*s", (int)n, line);
+		fputs(first ? "" : ",", out);
+		json_string(out, buf);
+		first = false;
+		line = next;
+	}
+	fputc(']', out);
+}
+
 void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
 		 const struct error *err, long elapsed_ms)
 {
-	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : "sent",
+	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : s->probe ? "ok" : "sent",
 		err ? err_exit_code(err->cls) : 0);
 	if (err) {
 		fputs("\"class\":", out);
@@ -141,6 +163,21 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 	} else {
 		fputs("null", out);
 	}
+	if (r->tls) {
+		const struct tls_info *t = &r->tls_info;
+
+		fputs(",\"certificate\":{\"subject\":", out);
+		json_string(out, t->subject);
+		fputs(",\"issuer\":", out);
+		json_string(out, t->issuer);
+		fputs(",\"not_before\":", out);
+		json_string(out, t->not_before);
+		fputs(",\"not_after\":", out);
+		json_string(out, t->not_after);
+		fputc('}', out);
+	}
+	if (s->probe)
+		json_extensions(out, r);
 	fputs(",\"sasl_mechanism\":", out);
 	if (r->mech[0])
 		json_string(out, r->mech);

@@ -283,6 +283,75 @@ class Exim(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn(b"MB/s", r.stderr)
 
+    def test_probe_json(self):
+        e = self.env
+        r = self.envoi("--probe", "--json", "-S", f"127.0.0.1:{e['SUBMIT_PORT']}", "--ca-file",
+                       e["CA"], "-u", e["USER"], password=e["PASS"])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        j = json.loads(r.stdout)
+        self.assertEqual(j["status"], "ok")
+        self.assertEqual(j["certificate"]["subject"], "CN=localhost")
+        self.assertIn("PIPELINING", j["extensions"])
+        self.assertEqual(j["size_limit"], 104857600)
+        self.assertEqual(j["sasl_mechanism"], "PLAIN")
+
+    RAW = ("From: Alice <alice@example.com>\nTo: rawto@example.com\nCc: rawcc@example.com\n"
+           "Bcc: rawbcc@example.com\nSubject: {token}\n\nready-made body\n.\n")
+
+    def test_message_file_recipients_from_headers(self):
+        token = f"raw-{uuid.uuid4().hex}"
+        e = self.env
+        p = subprocess.run([tap.ENVOI, "-S", f"127.0.0.1:{e['SUBMIT_PORT']}", "--ca-file", e["CA"],
+                            "-u", e["USER"], "--message-file=-"],
+                           input=self.RAW.format(token=token).encode(), capture_output=True,
+                           env=dict(os.environ, ENVOI_PASSWORD=e["PASS"], HOME=self.work), timeout=60)
+        Exim.outputs.append(p.stdout + p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        msgs = self.delivered(token, 3)
+        self.assertEqual(sorted(m["Envelope-to"] for m in msgs),
+                         ["rawbcc@example.com", "rawcc@example.com", "rawto@example.com"])
+        for m in msgs:
+            self.assertIsNone(m["Bcc"])
+            self.assertIn("ready-made body\n.\n", m.get_content())
+
+    def test_message_file_with_recipient_options(self):
+        token = f"rawopt-{uuid.uuid4().hex}"
+        e = self.env
+        path = os.path.join(self.work, "ready.eml")
+        with open(path, "w") as f:
+            f.write(self.RAW.format(token=token))
+        r = self.send("SUBMIT_PORT", "--message-file", path, "-f", "bounce@example.com",
+                      "only@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.delivered(token, 1)
+        time.sleep(0.5)  # give any wrong extra copy the time to arrive
+        msgs = self.delivered(token, 1)
+        self.assertEqual([m["Envelope-to"] for m in msgs], ["only@example.com"])
+        self.assertEqual(msgs[0]["Return-path"], "<bounce@example.com>")
+
+    def test_account_with_password_command(self):
+        token = f"acct-{uuid.uuid4().hex}"
+        e = self.env
+        secret = os.path.join(self.work, "secret")
+        with open(secret, "w") as f:
+            f.write(e["PASS"] + "\n")
+        cfg = os.path.join(self.work, "config")
+        with open(cfg, "w") as f:
+            f.write(f"from = Robot <robot@example.com>\nca-file = {e['CA']}\n\n"
+                    f"[account work]\nserver = 127.0.0.1:{e['SUBMIT_PORT']}\nuser = {e['USER']}\n"
+                    f"password-command = cat {secret}\n")
+        os.chmod(cfg, 0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        env.update(HOME=self.work, ENVOI_CONFIG=cfg)
+        r = subprocess.run([tap.ENVOI, "--account=work", "-s", token, "-m", "from the account",
+                            "b@example.com"], capture_output=True, env=env,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        Exim.outputs.append(r.stdout + r.stderr)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        msg = self.delivered(token, 1)[0]
+        self.assertEqual(msg["From"].addresses[0].addr_spec, "robot@example.com")
+        self.assertEqual(msg["X-Envoi-Test-Auth"], "tester")
+
     def test_zz_no_output_holds_the_password(self):
         """Runs last (alphabetical order): every earlier run's output."""
         p = self.env["PASS"].encode()
