@@ -40,6 +40,12 @@ class TapResult(unittest.TestResult):
         super().addFailure(test, err)
         self._fail(test, err)
 
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            # The case itself then gets no line of its own: this is it.
+            self._fail(subtest, err)
+
     def addError(self, test, err):
         super().addError(test, err)
         self._fail(test, err)
