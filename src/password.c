@@ -5,6 +5,7 @@
  * reach swap.
  */
 #include "password.h"
+#include "keyring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -644,6 +645,19 @@ static int from_tty(const struct session *s, char **pw, struct error *err)
 	return rc;
 }
 
+static int from_keyring(const struct session *s, char **pw, struct error *err)
+{
+	char *found = keyring_lookup(s->host, s->user);
+	int rc;
+
+	if (!found)
+		return NOT_FOUND;
+	rc = secret_dup(found, strlen(found), pw, err);
+	explicit_bzero(found, strlen(found));
+	free(found);
+	return rc;
+}
+
 int password_get(const struct session *s, char **pw, struct error *err)
 {
 	const char *env = getenv("ENVOI_PASSWORD");
@@ -661,6 +675,9 @@ int password_get(const struct session *s, char **pw, struct error *err)
 	if (env && *env)
 		return secret_dup(env, strlen(env), pw, err);
 	rc = from_netrc(s, pw, err);
+	if (rc != NOT_FOUND)
+		return rc;
+	rc = from_keyring(s, pw, err);
 	if (rc != NOT_FOUND)
 		return rc;
 	rc = from_tty(s, pw, err);

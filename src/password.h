@@ -5,6 +5,7 @@
  * shell syntax; killed after s->timeout seconds), a config-file
  * "password" key, ENVOI_PASSWORD, the netrc file ($NETRC, else
  * ~/.netrc; machine = server host, login = user when the entry has one),
+ * the desktop keyring (keyring.h),
  * then a no-echo prompt on the controlling terminal (/dev/tty) when there
  * is one. A file or command that is given is the only source tried. The
  * result lives in locked memory where possible and is wiped by

@@ -352,6 +352,32 @@ class Exim(unittest.TestCase):
         self.assertEqual(msg["From"].addresses[0].addr_spec, "robot@example.com")
         self.assertEqual(msg["X-Envoi-Test-Auth"], "tester")
 
+    def test_password_from_the_keyring(self):
+        """With no other source, the Secret Service (a private
+        gnome-keyring in a private D-Bus session) gives the password;
+        ENVOI_PASSWORD, earlier in the order, still wins over it."""
+        for tool in ("dbus-run-session", "gnome-keyring-daemon", "secret-tool"):
+            if not shutil.which(tool):
+                self.skipTest(f"{tool} is not installed")
+        e = self.env
+        home = tempfile.mkdtemp(prefix="envoi-keyring-", dir=self.work)
+        token = f"keyring-{uuid.uuid4().hex}"
+        script = (
+            "printf keyring-unlock | gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null\n"
+            "printf %s \"$STORE\" | secret-tool store --label=envoi service envoi server 127.0.0.1 user tester\n"
+            f"\"$ENVOI\" -S 127.0.0.1:{e['SUBMIT_PORT']} --ca-file {e['CA']} -u tester -f a@example.com "
+            f"-s {token} -m keyring b@example.com\n"
+            f"ENVOI_PASSWORD=wrong \"$ENVOI\" -S 127.0.0.1:{e['SUBMIT_PORT']} --ca-file {e['CA']} -u tester "
+            "-f a@example.com -m x b@example.com || echo \"env wins: $?\"\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_") and k != "DBUS_SESSION_BUS_ADDRESS"}
+        env.update(HOME=home, STORE=e["PASS"], ENVOI=tap.ENVOI)
+        r = subprocess.run(["dbus-run-session", "--", "bash", "-e", "-c", script], capture_output=True,
+                           env=env, stdin=subprocess.DEVNULL, timeout=60)
+        Exim.outputs.append(r.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn(b"env wins: 84", r.stdout)
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+
     def test_zz_no_output_holds_the_password(self):
         """Runs last (alphabetical order): every earlier run's output."""
         p = self.env["PASS"].encode()
