@@ -310,6 +310,7 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 {
 	const struct value *acc = last(c, O_ACCOUNT);
 	const char *account = acc ? acc->text : getenv("ENVOI_ACCOUNT");
+	char shown[160];
 	bool required;
 
 	if (account && !*account)
@@ -318,8 +319,8 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 	if (!o->config_path) {
 		if (account)
 			return err_set(c->err, ERR_CONFIG,
-				       "account \"%s\" asked for, but there is no configuration file",
-				       account);
+				       "account %s asked for, but there is no configuration file",
+				       parse_show(account, shown, sizeof shown));
 		return 0;
 	}
 	if (!required && access(o->config_path, F_OK) != 0)
@@ -327,8 +328,8 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 	if (cfg_load(cfg, o->config_path, account, c->err) < 0)
 		return -1;
 	if (account && !cfg->has_account)
-		return err_set(c->err, ERR_CONFIG, "no [account %s] in %s", account,
-			       o->config_path);
+		return err_set(c->err, ERR_CONFIG, "no account %s in %s",
+			       parse_show(account, shown, sizeof shown), o->config_path);
 	if (collect_entries(c, cfg, cfg->defaults, cfg->ndefaults, L_DEFAULTS) < 0)
 		return -1;
 	return collect_entries(c, cfg, cfg->account, cfg->naccount, L_ACCOUNT);

@@ -672,6 +672,10 @@ static bool needs_2231(const char *f, size_t plen)
 		if (c < 32 || c > 126 || c == '"' || c == '\\')
 			return true;
 	}
+	/* "=?" in a quoted value is read as an RFC 2047 encoded-word by many
+	 * readers (Python's among them): give the exact form too. */
+	if (strstr(f, "=?"))
+		return true;
 	return 1 + plen + 3 + n > HDR_LINE;
 }
 

@@ -70,35 +70,59 @@ static int pickup(struct options *o, struct error *err)
 	return 0;
 }
 
+/* What the hooks need while a send runs. */
+struct run {
+	const struct session *s;
+	char *password;    /* wiped once the last login is over */
+	unsigned attempt;
+};
+
+static void on_warn(void *ctx, const char *text)
+{
+	report_warn(((struct run *)ctx)->s, text);
+}
+
+/* The password is not kept a moment longer than a login could need it:
+ * only another attempt (--retry) could. */
+static void on_credentials_used(void *ctx)
+{
+	struct run *run = ctx;
+
+	if (run->password && run->attempt >= run->s->retry)
+		explicit_bzero(run->password, strlen(run->password));
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never once the server has taken the message for anyone. */
-static int send_with_retry(struct options *o, const char *password, struct smtp_result *r,
+static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
 			   struct error *err)
 {
 	struct session *s = &o->sess;
 	struct progress progress = {0};
 	struct smtp_hooks hooks = {
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
-		.warn = report_warn,
-		.ctx = s,
+		.warn = on_warn,
+		.credentials_used = on_credentials_used,
+		.ctx = run,
 		/* A person watching a big send sees it move; logs never do. */
 		.progress = s->output != OUT_QUIET && isatty(STDERR_FILENO) ? report_progress : NULL,
 		.progress_ctx = &progress,
 	};
 	unsigned delay = 1;
 
-	for (unsigned attempt = 0;; attempt++) {
-		int rc = s->probe ? smtp_probe(s, password, &hooks, r, err) :
-				    smtp_send(s, &o->msg, password, &hooks, r, err);
+	for (run->attempt = 0;; run->attempt++) {
+		int rc = s->probe ? smtp_probe(s, run->password, &hooks, r, err) :
+				    smtp_send(s, &o->msg, run->password, &hooks, r, err);
 
 		report_progress_end(&progress);
-		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->delivered || attempt >= s->retry)
+		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];
 
 			err_format(err, line, sizeof line);
-			fprintf(stderr, "%s; retrying in %u s (%u of %u)\n", line, delay, attempt + 1, s->retry);
+			fprintf(stderr, "%s; retrying in %u s (%u of %u)\n", line, delay, run->attempt + 1,
+				s->retry);
 		}
 		sleep(delay);
 		delay = delay < 300 ? delay * 2 : 600;
@@ -110,15 +134,15 @@ static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
 	struct smtp_result r = {0};
-	char *password = NULL;
+	struct run run = {.s = s};
 	long start = now_ms();
 	int rc = 0;
 
 	if (s->user)
-		rc = password_get(s, &password, err);
+		rc = password_get(s, &run.password, err);
 	if (rc == 0)
-		rc = send_with_retry(o, password, &r, err);
-	password_free(password);
+		rc = send_with_retry(o, &run, &r, err);
+	password_free(run.password);
 	if (s->json)
 		report_json(stdout, s, &r, rc == 0 ? NULL : err, now_ms() - start);
 	else if (rc == 0 && s->probe)

@@ -20,7 +20,7 @@ const char *parse_show(const char *s, char *buf, size_t size)
 	for (; *s && o + 6 < size; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (o > 60) {
+		if (o > 120) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;

@@ -51,7 +51,7 @@ int parse_header(const char *s, char **name, char **value, struct error *err);
 int parse_no_breaks(const char *s, size_t len, const char *what, struct error *err);
 
 /* Shows s for an error message: quoted, control bytes escaped, cut at
- * about 60 characters. Returns buf. */
+ * about 120 characters (or what fits in size). Returns buf. */
 const char *parse_show(const char *s, char *buf, size_t size);
 
 #endif

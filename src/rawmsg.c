@@ -43,6 +43,8 @@ static int next_line(struct lines *l)
 		if (l->pos == l->len) {
 			if (fill(l) < 0)
 				return -1;
+			if (l->len == 0 && l->n && l->line[l->n - 1] == '\r')
+				return err_set(l->err, ERR_DATA, "line %u of the message file holds a lone carriage return", l->lineno);
 			if (l->len == 0)
 				return any ? 1 : 0;
 		}
@@ -57,7 +59,7 @@ static int next_line(struct lines *l)
 			return err_set(l->err, ERR_DATA, "line %u of the message file holds a lone carriage return", l->lineno);
 		if (c == 0)
 			return err_set(l->err, ERR_DATA, "line %u of the message file holds a NUL byte", l->lineno);
-		if (l->n == 999)
+		if (l->n == 999 || (l->n == 998 && c != '\r')) /* room for the CR of CRLF only */
 			return err_set(l->err, ERR_DATA, "line %u of the message file is longer than 998 octets", l->lineno);
 		l->line[l->n++] = (char)c;
 	}
@@ -184,7 +186,7 @@ int raw_scan(struct message *m, struct error *err)
 		return err_set(err, ERR_OSERR, "out of memory");
 	lines_init(l, m->message_fd, err);
 	rc = scan_headers(m, l, err);
-	while (rc == 0 && (rc = next_line(l)) == 1)
+	while (rc >= 0 && (rc = next_line(l)) == 1)
 		for (size_t i = 0; i < l->n; i++)
 			if ((unsigned char)l->line[i] >= 0x80)
 				m->eightbit = true;
@@ -223,7 +225,7 @@ int raw_write(const struct message *m, struct sink *out)
 			bool cont = l->n && (l->line[0] == ' ' || l->line[0] == '\t');
 
 			if (l->n == 0)
-				in_headers = false;
+				in_headers = skipping = false;
 			else if (!cont)
 				skipping = l->n >= 4 && strncasecmp(l->line, "Bcc:", 4) == 0;
 			if (skipping)

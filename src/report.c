@@ -22,10 +22,8 @@ void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
 	fputc('\n', stderr);
 }
 
-void report_warn(void *ctx, const char *text)
+void report_warn(const struct session *s, const char *text)
 {
-	const struct session *s = ctx;
-
 	if (s->output != OUT_QUIET)
 		fprintf(stderr, "envoi: warning: %s\n", text);
 }

@@ -15,8 +15,8 @@
 /* The trace hook for --verbose: "> EHLO x", "< 250 OK", "* note". */
 void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len);
 
-/* The warn hook: "envoi: warning: ..." unless quiet. ctx is the session. */
-void report_warn(void *ctx, const char *text);
+/* A warning: "envoi: warning: ..." on stderr unless quiet. */
+void report_warn(const struct session *s, const char *text);
 
 /* The progress line: bytes, rate and time left, redrawn at most five
  * times a second with \r; report_progress_end clears it. */

@@ -449,6 +449,8 @@ static int authenticate(struct smtp *x, const char *password)
 		snprintf(x->r->mech, sizeof x->r->mech, "%s", mech);
 		rc = auth_exchange(x, sa, initial);
 	}
+	if (x->hooks && x->hooks->credentials_used)
+		x->hooks->credentials_used(x->hooks->ctx);
 	sasl_free_response(initial);
 	sasl_end(sa);
 	free(cb);

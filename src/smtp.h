@@ -29,6 +29,9 @@ struct smtp_hooks {
 	void (*warn)(void *ctx, const char *text);
 	/* Message bytes handed to the connection so far, of total. May be NULL. */
 	void (*progress)(void *ctx, uint64_t sent, uint64_t total);
+	/* The login is over (accepted or not): the caller may wipe the
+	 * password now unless it could need it again. May be NULL. */
+	void (*credentials_used)(void *ctx);
 	void *ctx;
 	void *progress_ctx;
 };

@@ -110,7 +110,7 @@ class Faults(unittest.TestCase):
             summary = json.loads(r["summary"])
             for conn in summary.get("connections", []):
                 self.assertEqual(conn.get("violations", []), [], f"server saw violations:\n{err}")
-        tls_failure = bool(codes & {80, 81, 82, 83}) or name.startswith("starttls_")
+        tls_failure = bool(codes & {80, 81, 82, 83}) or name.startswith(("starttls_", "tls_", "cert_"))
         if 0 not in codes and "--user=tester" in args and tls_failure:
             self.assertNotIn(b"AUTH", r["raw"], "credentials offered on a connection that failed")
         if r["summary"] and "--tls=none" not in args:

@@ -380,6 +380,63 @@ for _st in STAGES_421:
        ("--tls=starttls" if _st == "starttls" else ""), doc=f"421 and close at {_st}")
 sc("421_at_quit", on={"quit": ["421 4.3.2 bye", DROP]}, doc="421 to QUIT after the message was accepted")
 
+
+def login_then_421(sess, mech, initial):
+    """AUTH LOGIN: ask for the user name, then 421 instead of the password prompt."""
+    sess.reply("334 VXNlcm5hbWU6")
+    sess.readline(log=False)
+    return ["421 4.3.2 Service shutting down", DROP]
+
+
+_B = ["421 4.3.2 Service shutting down", DROP]
+sc("421_after_auth", exit="75", args="--user=tester", on={"mail": lambda s, *a: _B if s.authed else None},
+   doc="421 and close at MAIL FROM right after a successful AUTH")
+sc("421_mid_auth", exit="75", args="--user=tester --auth=LOGIN", on={"auth": login_then_421},
+   doc="AUTH LOGIN: 421 and close after the user name, before the password")
+sc("421_at_bdat", exit="75", chunking=True, on={"enddata": _B},
+   doc="CHUNKING offered: 421 and close after the BDAT LAST chunk")
+sc("421_at_helo", exit="75", on={"ehlo": "502 5.5.2 EHLO not implemented", "helo": _B},
+   doc="EHLO refused, then 421 and close at HELO")
+sc("421_at_tls_up", exit="75", args="--tls=starttls --user=tester", on={"tls_up": _B},
+   doc="unsolicited 421 and close right after the TLS handshake")
+sc("421_at_second_rcpt", exit="75", args="--to=second@example.com --to=third@example.com",
+   on={"rcpt": lambda s, idx, addr: _B if idx == 1 else None},
+   doc="421 and close at the 2nd of three pipelined RCPTs")
+sc("421_multiline", exit="75", on={"mail": ["421-4.3.2 going\n421-4.3.2 down\n421 4.3.2 now", DROP]},
+   doc="multi-line 421 and close at MAIL FROM")
+sc("stall_after_auth", exit="75", args="--user=tester --timeout=2",
+   on={"mail": lambda s, *a: STALL if s.authed else None},
+   doc="AUTH succeeds, then MAIL FROM is never answered (secrets test: blocked after login)")
+
+# TLS failures with credentials given and AUTH offered in clear before TLS,
+# to tempt the client: it must never send AUTH (checked by the runner and
+# by test_secrets.py).
+R2 = "--tls=starttls --user=tester"
+sc("starttls_extra_lines_after_220", exit="76", auth_in_clear=True,
+   on={"starttls": StartTLS(b"220 2.0.0 Ready\r\n250-faultserver.test\r\n250-AUTH PLAIN LOGIN\r\n250 OK\r\n")},
+   args=R2, doc="three full lines (an EHLO reply) after the 220, same write")
+sc("starttls_missing_auth_offered", exit="81", starttls=False, auth_in_clear=True, args=R2,
+   doc="STARTTLS not offered but AUTH offered in clear, --tls=starttls and credentials")
+sc("starttls_454_creds", exit="81", auth_in_clear=True, args=R2,
+   on={"starttls": "454 4.7.0 TLS not available due to temporary reason"},
+   doc="454 to STARTTLS, credentials given, AUTH offered in clear")
+sc("starttls_502_creds", exit="81", auth_in_clear=True, args=R2,
+   on={"starttls": "502 5.5.1 Command not implemented"},
+   doc="502 to STARTTLS, credentials given, AUTH offered in clear")
+sc("starttls_garbage_creds", exit="76", auth_in_clear=True, args=R2,
+   on={"starttls": StartTLS(b"Ready to start TLS\r\n")},
+   doc="a reply without a code to STARTTLS, credentials given, AUTH offered in clear")
+sc("ehlo_refused_creds", exit="81", auth_in_clear=True, args="--user=tester",
+   on={"ehlo": "502 5.5.2 EHLO not implemented"},
+   doc="EHLO refused (HELO has no STARTTLS), credentials given: nothing may be sent")
+sc("client_cert_missing_creds", exit="83", tls_setup=require_client_cert, auth_in_clear=True, args=R2,
+   doc="client certificate required, none given, credentials given")
+sc("plaintext_on_implicit_creds", exit="80", special=plaintext_on_implicit,
+   args="--tls=implicit --user=tester", doc="plaintext greeting to implicit TLS, credentials given")
+for _c in ("expired", "selfsigned", "wronghost"):
+    sc("cert_%s_auth_offered" % _c, exit="82", cert=_c, auth_in_clear=True, args=R2,
+       doc=f"server certificate {_c}.pem; AUTH also offered in clear before TLS")
+
 sc("retry_then_ok", args="--retry=1", connections=2, per_connection=["greeting_421", "ok"],
    doc="1st connection 421, 2nd succeeds: --retry=1 exits 0")
 sc("retry_exhausted", exit="75", args="--retry=2", connections=3,

@@ -98,6 +98,7 @@ def parse_args(argv):
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--tls", default="auto", choices=["auto", "implicit", "starttls", "none"])
     ap.add_argument("-u", "--user")
+    ap.add_argument("--auth", help="force PLAIN, LOGIN or CRAM-MD5")
     ap.add_argument("--insecure", action="store_true")
     ap.add_argument("--fingerprint")
     ap.add_argument("--client-cert")
@@ -238,6 +239,8 @@ class Client:
                 raise Fail(81, "EHLO refused: STARTTLS impossible")
             c.send(b"HELO refclient.test\r\n")
             code, _ = c.reply()
+            if code == 421:
+                raise Fail(75, "421 to HELO")
             if code != 250:
                 raise Fail(76, "HELO refused")
             caps = {}
@@ -312,6 +315,8 @@ class Client:
 
     def auth(self, c, caps):
         mechs = [m.upper() for m in caps.get("AUTH", [])]
+        if self.o.auth:
+            mechs = [m for m in mechs if m == self.o.auth.upper()]
         if not mechs:
             raise Fail(85, "server offers no AUTH")
         u, p = self.o.user.encode(), self.password.encode()

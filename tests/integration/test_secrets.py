@@ -1,0 +1,326 @@
+#!/usr/bin/python3
+"""Secrets: a running envoi that has logged in (its session then blocked by
+the fault server) shows its password neither in /proc/PID/cmdline nor in
+/proc/PID/environ, and its memory (read through /proc/PID/mem, as root) holds
+no AUTH payload; the -v transcript never shows them; and no TLS failure ever
+lets credentials reach the wire, even when the server offers AUTH in clear.
+
+Finding F1 (expected failure below): the password itself stays in the heap
+for the whole session, after AUTH succeeded and even with --retry=0: main.c
+deliver_smtp() keeps the buffer from password_get() until send_with_retry()
+returns (it is needed again only for a --retry reconnect)."""
+import base64
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import tap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVERS = os.path.normpath(os.path.join(HERE, "..", "servers"))
+PASSWORD = b"s3cret-Pa55!"
+# What a login puts in memory besides the password: the AUTH PLAIN payload
+# (raw and base64), and the base64 password (AUTH LOGIN).
+PAYLOADS = {"AUTH PLAIN payload (base64)": base64.b64encode(b"\0tester\0" + PASSWORD),
+            "AUTH PLAIN payload (raw)": b"\0tester\0" + PASSWORD,
+            "AUTH LOGIN password (base64)": base64.b64encode(PASSWORD)}
+ALL_FORMS = dict(PAYLOADS, password=PASSWORD)
+
+
+def clean_env(home):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+    env["HOME"] = home
+    return env
+
+
+def fault_start(scenario, d, certs):
+    r = subprocess.run([os.path.join(SERVERS, "fault-start"), scenario, d], capture_output=True,
+                       env=dict(os.environ, CERT_DIR=certs), timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().strip()
+
+
+def fault_stop(d):
+    subprocess.run([os.path.join(SERVERS, "fault-stop"), d], capture_output=True, timeout=60)
+
+
+def raw_logs(d):
+    """Every byte the client sent, all connections."""
+    out = b""
+    for name in sorted(os.listdir(d)):
+        if re.fullmatch(r"log(\.\d+)?", name):
+            with open(os.path.join(d, name), "rb") as f:
+                out += f.read()
+    return out
+
+
+def scan_memory(pid, forms):
+    """{form name: [(address, mapping)]} for every readable mapping of pid."""
+    found = {}
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            name = f[5] if len(f) > 5 else "[anon]"
+            if "r" not in f[1] or name in ("[vvar]", "[vsyscall]"):
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for k, v in forms.items():
+                for m in re.finditer(re.escape(v), data):
+                    found.setdefault(k, []).append((hex(lo + m.start()), name))
+    return found
+
+
+class Blocked(unittest.TestCase):
+    """envoi blocked after AUTH (MAIL unanswered) and after the data."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-secrets-")
+        cls.certs = os.path.join(cls.base, "certs")
+        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        cls.pwfile = os.path.join(cls.base, "pw")
+        with open(cls.pwfile, "wb") as f:
+            f.write(PASSWORD + b"\n")
+        os.chmod(cls.pwfile, 0o600)
+        cls.runs = {}
+        jobs = [(sc, src) for sc in ("stall_after_auth", "stall_after_data")
+                for src in ("file", "command")]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for key, res in zip(jobs, pool.map(lambda j: cls.blocked_run(*j), jobs)):
+                cls.runs[key] = res
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    @classmethod
+    def blocked_run(cls, scenario, source):
+        d = os.path.join(cls.base, f"{scenario}-{source}")
+        port = fault_start(scenario, d, cls.certs)
+        pw_opt = (f"--password-file={cls.pwfile}" if source == "file"
+                  else f"--password-command=cat {cls.pwfile}")
+        p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={cls.certs}/ca.pem",
+                              "--timeout=20", "--tls=starttls", "-u", "tester", pw_opt, "-v",
+                              "-f", "sender@example.com", "-m", "hello", "rcpt@example.com"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=clean_env(d))
+        res = {"error": None}
+        try:
+            # Blocked once the server stalls (it logs "stalling").
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                try:
+                    with open(os.path.join(d, "log.txt")) as f:
+                        if "stalling" in f.read():
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            else:
+                res["error"] = "the server never stalled"
+            time.sleep(0.2)
+            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                res["cmdline"] = f.read()
+            with open(f"/proc/{p.pid}/environ", "rb") as f:
+                res["environ"] = f.read()
+            res["memory"] = scan_memory(p.pid, ALL_FORMS)
+            res["alive"] = p.poll() is None
+        finally:
+            p.kill()
+            out, err = p.communicate(timeout=10)
+            fault_stop(d)
+        res["output"] = out + err
+        with open(os.path.join(d, "log.json")) as f:
+            res["summary"] = json.load(f)
+        return res
+
+    def run_of(self, scenario, source):
+        r = self.runs[(scenario, source)]
+        self.assertIsNone(r["error"], r["error"])
+        self.assertTrue(r["alive"], "envoi had already ended when its memory was read")
+        auth = r["summary"]["connections"][0]["auth"]
+        self.assertTrue(auth and auth["ok"] and auth["tls"], f"no successful AUTH over TLS: {auth}")
+        return r
+
+    def check_proc(self, scenario, source):
+        r = self.run_of(scenario, source)
+        for form in ALL_FORMS.values():
+            self.assertNotIn(form, r["cmdline"], "password in /proc/PID/cmdline")
+            self.assertNotIn(form, r["environ"], "password in /proc/PID/environ")
+            self.assertNotIn(form, r["output"], "password in the -v transcript")
+        self.assertIn(b"<redacted>", r["output"], "the -v transcript shows no redacted AUTH")
+
+    def check_payloads_wiped(self, scenario, source):
+        r = self.run_of(scenario, source)
+        leaks = {k: v for k, v in r["memory"].items() if k in PAYLOADS}
+        self.assertEqual(leaks, {}, "AUTH payload still in memory after the login")
+
+    def check_password_wiped(self, scenario, source):
+        r = self.run_of(scenario, source)
+        self.assertNotIn("password", r["memory"],
+                         "password still in memory after the login: %s" % r["memory"].get("password"))
+
+    def test_proc_and_transcript_file_after_auth(self):
+        self.check_proc("stall_after_auth", "file")
+
+    def test_proc_and_transcript_command_after_auth(self):
+        self.check_proc("stall_after_auth", "command")
+
+    def test_proc_and_transcript_file_after_data(self):
+        self.check_proc("stall_after_data", "file")
+
+    def test_proc_and_transcript_command_after_data(self):
+        self.check_proc("stall_after_data", "command")
+
+    def test_auth_payload_wiped_file_after_auth(self):
+        self.check_payloads_wiped("stall_after_auth", "file")
+
+    def test_auth_payload_wiped_command_after_auth(self):
+        self.check_payloads_wiped("stall_after_auth", "command")
+
+    def test_auth_payload_wiped_file_after_data(self):
+        self.check_payloads_wiped("stall_after_data", "file")
+
+    def test_auth_payload_wiped_command_after_data(self):
+        self.check_payloads_wiped("stall_after_data", "command")
+
+    # The password is wiped as soon as the login is over (finding F1:
+    # main.c kept it until the session ended).
+    def test_password_wiped_after_auth_file(self):
+        self.check_password_wiped("stall_after_auth", "file")
+
+    def test_password_wiped_after_data_command(self):
+        self.check_password_wiped("stall_after_data", "command")
+
+
+class Transcript(unittest.TestCase):
+    """-v with every password mechanism: the transcript has <redacted> only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-secrets-v-")
+        cls.certs = os.path.join(cls.base, "certs")
+        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def test_verbose_every_mechanism(self):
+        forms = dict(ALL_FORMS)
+        forms["CRAM/SCRAM/XOAUTH2 bearer"] = b"Bearer " + PASSWORD
+        for mech in ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"):
+            d = os.path.join(self.base, mech)
+            port = fault_start("ok_auth_all", d, self.certs)
+            env = clean_env(d)
+            env["ENVOI_PASSWORD"] = PASSWORD.decode()
+            r = subprocess.run([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={self.certs}/ca.pem",
+                                "--timeout=10", "-u", "tester", f"--auth={mech}", "-v",
+                                "-f", "sender@example.com", "-m", "hi", "rcpt@example.com"],
+                               capture_output=True, stdin=subprocess.DEVNULL, env=env, timeout=60)
+            fault_stop(d)
+            self.assertEqual(r.returncode, 0, f"{mech}: {r.stderr.decode(errors='replace')}")
+            out = r.stdout + r.stderr
+            self.assertIn(b"AUTH", out, f"{mech}: no transcript")
+            for k, form in forms.items():
+                self.assertNotIn(form, out, f"{mech}: {k} in the -v transcript")
+
+
+def tls_failure_rows():
+    """Rows of scenarios.tsv where TLS fails or is refused (exit 80-83, or
+    76 around STARTTLS/TLS): credentials are given in all of them."""
+    rows = []
+    with open(os.path.join(SERVERS, "scenarios.tsv")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, args, code, _ = line.rstrip("\n").split("\t", 3)
+            codes = {int(c) for c in code.split("|")}
+            tlsish = bool(codes & {80, 81, 82, 83}) or (
+                76 in codes and re.match(r"(starttls|tls|cert)_", name))
+            if tlsish:
+                rows.append((name, [] if args == "-" else args.split(" "), codes))
+    return rows
+
+
+def run_tls_failure(name, args, base, certs):
+    d = os.path.join(base, name)
+    port = fault_start(name, d, certs)
+    with open(os.path.join(certs, "good.sha256")) as f:
+        pin = f.read().strip()
+    subst = {"{PORT}": port, "{HOST}": "127.0.0.1", "{CA}": os.path.join(certs, "ca.pem"),
+             "{CERT_DIR}": certs, "{GOOD_SHA256}": pin}
+    argv = []
+    for a in args:
+        for k, v in subst.items():
+            a = a.replace(k, v)
+        argv.append(a)
+    if "--user=tester" not in argv:
+        argv.append("--user=tester")
+    if not any(a.startswith("--server=") for a in argv):
+        argv.append(f"--server=127.0.0.1:{port}")
+    if not any(a.startswith("--timeout=") for a in argv):
+        argv.append("--timeout=5")
+    argv += ["--from=sender@example.com", "--to=rcpt@example.com", "--body=hello",
+             f"--ca-file={subst['{CA}']}", "-v"]
+    env = clean_env(d)
+    env["ENVOI_PASSWORD"] = PASSWORD.decode()
+    try:
+        r = subprocess.run([tap.ENVOI] + argv, capture_output=True, stdin=subprocess.DEVNULL,
+                           env=env, timeout=60)
+        code, out = r.returncode, r.stdout + r.stderr
+    except subprocess.TimeoutExpired:
+        code, out = None, b"hung"
+    fault_stop(d)
+    return code, out, raw_logs(d), argv
+
+
+class NoCredentialsOnTlsFailure(unittest.TestCase):
+    """Every TLS failure scenario, run with credentials: the server never sees
+    an AUTH command nor any form of the password, on any connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-secrets-tls-")
+        cls.certs = os.path.join(cls.base, "certs")
+        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            futs = {n: pool.submit(run_tls_failure, n, a, cls.base, cls.certs)
+                    for n, a, _ in tls_failure_rows()}
+            cls.results = {n: f.result() for n, f in futs.items()}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def check(self, name, codes):
+        code, out, raw, argv = self.results[name]
+        self.assertNotEqual(code, 0, f"{name}: sent?\n{' '.join(argv)}")
+        self.assertIsNotNone(code, f"{name}: envoi hung")
+        self.assertNotIn(b"AUTH ", raw.upper(), f"{name}: AUTH sent\n{out.decode(errors='replace')}")
+        for k, form in ALL_FORMS.items():
+            self.assertNotIn(form, raw, f"{name}: {k} on the wire")
+            self.assertNotIn(form, out, f"{name}: {k} in envoi's output")
+
+
+def _make(n, c):
+    return lambda self: self.check(n, c)
+
+
+for _n, _a, _c in tls_failure_rows():
+    setattr(NoCredentialsOnTlsFailure, "test_" + _n, _make(_n, _c))
+
+
+if __name__ == "__main__":
+    tap.main()
