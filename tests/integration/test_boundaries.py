@@ -29,10 +29,9 @@ import subprocess
 import tempfile
 import unittest
 
+import servers
 import tap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVERS = os.path.normpath(os.path.join(HERE, "..", "servers"))
 
 IN_BLOCK = 57 * 1152          # mime.c
 FILE_BUF = 65536              # message.c scan / rawmsg.c buffer
@@ -148,7 +147,7 @@ class Sweep(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-bound-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
         # header length of a composed message (Date and Message-ID fixed)
         probe = os.path.join(cls.base, "probe")
         with open(probe, "wb") as f:
@@ -176,11 +175,8 @@ class Sweep(unittest.TestCase):
     @classmethod
     def run_all(cls, scenario, names):
         d = os.path.join(cls.base, scenario)
-        r = subprocess.run([os.path.join(SERVERS, "fault-start"), scenario, d,
-                            "--connections", str(len(names)), "--alarm", "300"],
-                           capture_output=True, env=dict(os.environ, CERT_DIR=cls.certs), timeout=60)
-        assert r.returncode == 0, r.stderr
-        port = r.stdout.decode().strip()
+        port = servers.fault_start(scenario, d, cls.certs, "--connections", str(len(names)),
+                                   "--alarm", "300")
         out = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
         env["HOME"] = d
@@ -194,7 +190,7 @@ class Sweep(unittest.TestCase):
                                    capture_output=True, stdin=subprocess.DEVNULL, env=env, timeout=120)
                 out[(scenario, name)] = {"code": e.returncode, "stderr": e.stderr, "conn": i}
         finally:
-            subprocess.run([os.path.join(SERVERS, "fault-stop"), d], capture_output=True, timeout=60)
+            servers.fault_stop(d)
         with open(os.path.join(d, "log.json")) as f:
             summary = json.load(f)
         conns = {c["n"]: c for c in summary["connections"]}
@@ -274,9 +270,7 @@ class Sweep(unittest.TestCase):
         byte-identical (base64 lines never start with '.')."""
         sizes = [0, 1, 56, 57, 58, IN_BLOCK - 1, IN_BLOCK, IN_BLOCK + 1, 2 * IN_BLOCK + 57]
         d = os.path.join(self.base, "attach")
-        r = subprocess.run([os.path.join(SERVERS, "fault-start"), "ok", d, "--connections", "1"],
-                           capture_output=True, env=dict(os.environ, CERT_DIR=self.certs), timeout=60)
-        port = r.stdout.decode().strip()
+        port = servers.fault_start("ok", d, self.certs, "--connections", "1")
         files = []
         for s in sizes:
             p = os.path.join(self.base, f"bin{s}.dat")
@@ -287,7 +281,7 @@ class Sweep(unittest.TestCase):
         e = subprocess.run([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={self.certs}/ca.pem",
                             *FIXED, "-m", ".\n", *files, "rcpt@example.com"],
                            capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
-        subprocess.run([os.path.join(SERVERS, "fault-stop"), d], capture_output=True, timeout=60)
+        servers.fault_stop(d)
         self.assertEqual(e.returncode, 0, e.stderr)
         with open(os.path.join(d, "log.msg1"), "rb") as f:
             msg = email.message_from_bytes(f.read(), policy=email.policy.default)
@@ -307,9 +301,7 @@ class Sweep(unittest.TestCase):
                "cr": head + build({FILE_BUF: (b"x\ry\r\n", False)}),
                "nul": head + build({FILE_BUF: (b"x\0y\r\n", False)})}
         d = os.path.join(self.base, "bad")
-        r = subprocess.run([os.path.join(SERVERS, "fault-start"), "ok", d, "--connections", "3"],
-                           capture_output=True, env=dict(os.environ, CERT_DIR=self.certs), timeout=60)
-        port = r.stdout.decode().strip()
+        port = servers.fault_start("ok", d, self.certs, "--connections", "3")
         try:
             for k, data in bad.items():
                 p = os.path.join(self.base, f"bad-{k}.eml")
@@ -321,7 +313,7 @@ class Sweep(unittest.TestCase):
                 self.assertEqual(e.returncode, 65, f"{k}: {e.stderr}")
                 self.assertEqual(len(e.stderr.decode().strip().splitlines()), 1, e.stderr)
         finally:
-            subprocess.run([os.path.join(SERVERS, "fault-stop"), d], capture_output=True, timeout=60)
+            servers.fault_stop(d)
         self.assertFalse(os.path.exists(os.path.join(d, "log")) and
                          os.path.getsize(os.path.join(d, "log")), "envoi connected")
 

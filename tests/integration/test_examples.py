@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 import unittest
 
+import servers
 import tap
-from test_exim import SERVERS, load_env
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CRON = re.compile(r"^(\S+\s+){5}(?P<cmd>.*)$")
@@ -59,11 +59,8 @@ class Examples(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="envoi-examples-")
-        r = subprocess.run([os.path.join(SERVERS, "exim-start"), os.path.join(cls.dir, "exim")],
-                           capture_output=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("exim-start failed: " + r.stderr.decode())
-        cls.env = load_env(os.path.join(cls.dir, "exim", "env"))
+        cls.exim = servers.Exim(os.path.join(cls.dir, "exim"))
+        cls.env = cls.exim.env
         cls.work = os.path.join(cls.dir, "work")
         cls.bin = os.path.join(cls.dir, "bin")
         home = os.path.join(cls.dir, "home")
@@ -97,8 +94,7 @@ class Examples(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run([os.path.join(SERVERS, "exim-stop"), os.path.join(cls.dir, "exim")],
-                       capture_output=True, timeout=60)
+        cls.exim.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def run_example(self, script):

@@ -17,20 +17,8 @@ import time
 import unittest
 import uuid
 
+import servers
 import tap
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVERS = os.path.join(HERE, "..", "servers")
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                env[k] = v.strip("'")
-    return env
 
 
 class Exim(unittest.TestCase):
@@ -39,15 +27,13 @@ class Exim(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="envoi-exim-")
-        r = subprocess.run([os.path.join(SERVERS, "exim-start"), cls.dir], capture_output=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("exim-start failed: " + r.stderr.decode())
-        cls.env = load_env(os.path.join(cls.dir, "env"))
+        cls.exim = servers.Exim(cls.dir)
+        cls.env = cls.exim.env
         cls.work = tempfile.mkdtemp(prefix="envoi-exim-work-")
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run([os.path.join(SERVERS, "exim-stop"), cls.dir], capture_output=True, timeout=60)
+        cls.exim.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
         shutil.rmtree(cls.work, ignore_errors=True)
 
@@ -356,7 +342,7 @@ class Exim(unittest.TestCase):
         """With no other source, the Secret Service (a private
         gnome-keyring in a private D-Bus session) gives the password;
         ENVOI_PASSWORD, earlier in the order, still wins over it."""
-        for tool in ("dbus-run-session", "gnome-keyring-daemon", "secret-tool"):
+        for tool in ("dbus-run-session", "dbus-send", "gnome-keyring-daemon", "secret-tool"):
             if not shutil.which(tool):
                 self.skipTest(f"{tool} is not installed")
         e = self.env
@@ -364,6 +350,11 @@ class Exim(unittest.TestCase):
         token = f"keyring-{uuid.uuid4().hex}"
         script = (
             "printf keyring-unlock | gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null\n"
+            # Wait until the unlocked daemon owns the name; asking before
+            # would make D-Bus start a second, locked one.
+            "for i in $(seq 100); do dbus-send --session --print-reply --dest=org.freedesktop.DBus "
+            "/org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets "
+            "| grep -q 'boolean true' && break; sleep 0.05; done\n"
             "printf %s \"$STORE\" | secret-tool store --label=envoi service envoi server 127.0.0.1 user tester\n"
             f"\"$ENVOI\" -S 127.0.0.1:{e['SUBMIT_PORT']} --ca-file {e['CA']} -u tester -f a@example.com "
             f"-s {token} -m keyring b@example.com\n"

@@ -8,7 +8,6 @@ import base64
 import concurrent.futures
 import email
 import email.policy
-import json
 import os
 import re
 import shutil
@@ -18,49 +17,25 @@ import tempfile
 import time
 import unittest
 
+import servers
 import tap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVERS = os.path.normpath(os.path.join(HERE, "..", "servers"))
 PASSWORD = "s3cret-Pa55!"
 SECRET_FORMS = [PASSWORD.encode(), base64.b64encode(PASSWORD.encode()),
                 base64.b64encode(b"\0tester\0" + PASSWORD.encode())]
 
 
-def scenarios():
-    rows = []
-    with open(os.path.join(SERVERS, "scenarios.tsv")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, args, code, desc = line.rstrip("\n").split("\t", 3)
-            rows.append((name, [] if args == "-" else args.split(" "),
-                         {int(c) for c in code.split("|")}, desc))
-    return rows
-
-
 def run_scenario(name, args, base, cert_dir):
     d = os.path.join(base, name)
-    r = subprocess.run([os.path.join(SERVERS, "fault-start"), name, d], capture_output=True,
-                       env=dict(os.environ, CERT_DIR=cert_dir), timeout=60)
-    if r.returncode != 0:
-        return {"error": "fault-start failed: " + r.stderr.decode()}
-    port = r.stdout.decode().strip()
-    with open(os.path.join(cert_dir, "good.sha256")) as f:
-        pin = f.read().strip()
-    subst = {"{PORT}": port, "{HOST}": "127.0.0.1", "{CA}": os.path.join(cert_dir, "ca.pem"),
-             "{CERT_DIR}": cert_dir, "{GOOD_SHA256}": pin}
-    argv = []
-    for a in args:
-        for k, v in subst.items():
-            a = a.replace(k, v)
-        argv.append(a)
-    if not any(a.startswith("--server=") for a in argv):
-        argv.append(f"--server=127.0.0.1:{port}")
+    try:
+        port = servers.fault_start(name, d, cert_dir)
+    except RuntimeError as e:
+        return {"error": str(e)}
+    argv = servers.scenario_argv(args, port, cert_dir)
     if not any(a.startswith("--timeout=") for a in argv):
         argv.append("--timeout=5")
     argv += ["--from=sender@example.com", "--to=rcpt@example.com", "--body=hello",
-             f"--ca-file={subst['{CA}']}", "-v"]
+             f"--ca-file={os.path.join(cert_dir, 'ca.pem')}", "-v"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
     env.update(ENVOI_PASSWORD=PASSWORD, HOME=d)
     try:
@@ -69,13 +44,8 @@ def run_scenario(name, args, base, cert_dir):
         result = {"code": e.returncode, "stdout": e.stdout, "stderr": e.stderr, "argv": argv}
     except subprocess.TimeoutExpired:
         result = {"code": None, "stdout": b"", "stderr": b"envoi hung", "argv": argv}
-    subprocess.run([os.path.join(SERVERS, "fault-stop"), d], capture_output=True, timeout=60)
-    for name_, key in (("log", "raw"), ("log.json", "summary")):
-        try:
-            with open(os.path.join(d, name_), "rb") as f:
-                result[key] = f.read()
-        except OSError:
-            result[key] = b""
+    servers.fault_stop(d)
+    result["raw"], result["summary"], _ = servers.fault_logs(d)
     return result
 
 
@@ -86,10 +56,10 @@ class Faults(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-faults-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
             futures = {pool.submit(run_scenario, n, a, cls.base, cls.certs): n
-                       for n, a, _, _ in scenarios()}
+                       for n, a, _, _ in servers.scenarios()}
             for fut, name in futures.items():
                 cls.results[name] = fut.result()
 
@@ -106,43 +76,23 @@ class Faults(unittest.TestCase):
                    not l.startswith("envoi: warning:") and "; retrying in " not in l]
         self.assertEqual(len(outcome), 1, f"one outcome line expected:\n{err}")
         self.assertEqual(outcome[0].startswith("envoi: sent to"), r["code"] == 0, outcome[0])
-        if r["summary"]:
-            summary = json.loads(r["summary"])
-            for conn in summary.get("connections", []):
-                self.assertEqual(conn.get("violations", []), [], f"server saw violations:\n{err}")
+        for conn in r["summary"].get("connections", []):
+            self.assertEqual(conn.get("violations", []), [], f"server saw violations:\n{err}")
         tls_failure = bool(codes & {80, 81, 82, 83}) or name.startswith(("starttls_", "tls_", "cert_"))
         if 0 not in codes and "--user=tester" in args and tls_failure:
             self.assertNotIn(b"AUTH", r["raw"], "credentials offered on a connection that failed")
-        if r["summary"] and "--tls=none" not in args:
-            for conn in json.loads(r["summary"]).get("connections", []):
+        if "--tls=none" not in args:
+            for conn in r["summary"].get("connections", []):
                 if conn.get("auth") and "tls" in conn["auth"]:
                     self.assertTrue(conn["auth"]["tls"], "AUTH outside TLS")
         for form in SECRET_FORMS:
             self.assertNotIn(form, r["stdout"] + r["stderr"], "password in envoi's output")
 
 
-class Server:
-    """One fault-server scenario for a test of its own."""
-
-    def __init__(self, scenario, base, certs):
-        self.dir = os.path.join(base, scenario + "-" + os.urandom(4).hex())
-        r = subprocess.run([os.path.join(SERVERS, "fault-start"), scenario, self.dir],
-                           capture_output=True, env=dict(os.environ, CERT_DIR=certs), timeout=60)
-        assert r.returncode == 0, r.stderr
-        self.port = r.stdout.decode().strip()
-        self.certs = certs
-
+class Server(servers.FaultServer):
     def envoi(self, *args, **kw):
-        cmd = [tap.ENVOI, f"--server=127.0.0.1:{self.port}", f"--ca-file={self.certs}/ca.pem",
-               "--timeout=10", "--from=sender@example.com"] + list(args)
+        cmd = [tap.ENVOI, *self.options(), "--timeout=10", "--from=sender@example.com", *args]
         return subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=60, **kw)
-
-    def stop(self):
-        subprocess.run([os.path.join(SERVERS, "fault-stop"), self.dir], capture_output=True, timeout=60)
-        with open(os.path.join(self.dir, "log"), "rb") as f:
-            raw = f.read()
-        with open(os.path.join(self.dir, "log.json")) as f:
-            return raw, json.load(f)
 
 
 class Data(unittest.TestCase):
@@ -153,7 +103,7 @@ class Data(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-data-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
 
     @classmethod
     def tearDownClass(cls):
@@ -181,14 +131,14 @@ class Data(unittest.TestCase):
     def test_tricky_body_over_data(self):
         srv = self.server("ok")
         r = srv.envoi("-m", self.BODY, "rcpt@example.com")
-        raw, summary = srv.stop()
+        raw, summary, _ = srv.stop()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_raw(raw, summary, "DATA")
 
     def test_tricky_body_over_bdat(self):
         srv = self.server("ok_chunking")
         r = srv.envoi("-m", self.BODY, "rcpt@example.com")
-        raw, summary = srv.stop()
+        raw, summary, _ = srv.stop()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_raw(raw, summary, "BDAT")
 
@@ -196,14 +146,14 @@ class Data(unittest.TestCase):
         # In a header it cannot be encoded: the whole message needs SMTPUTF8.
         srv = self.server("ok")
         r = srv.envoi("-m", "x", "jörg@example.com", "plain@example.com")
-        raw, _ = srv.stop()
+        raw, _, _ = srv.stop()
         self.assertEqual(r.returncode, 89, r.stderr)
         self.assertIn("SMTPUTF8", r.stderr.decode())
         self.assertNotIn(b"MAIL FROM", raw)
         # As Bcc it is only in the envelope: refused alone, the rest is sent.
         srv = self.server("ok")
         r = srv.envoi("-m", "x", "-b", "jörg@example.com", "plain@example.com")
-        raw, summary = srv.stop()
+        raw, summary, _ = srv.stop()
         self.assertEqual(r.returncode, 87, r.stderr)
         self.assertIn("jörg@example.com", r.stderr.decode())
         self.assertNotIn("jörg".encode(), raw)
@@ -212,13 +162,13 @@ class Data(unittest.TestCase):
     def test_utf8_recipient_with_smtputf8(self):
         srv = self.server("ok_dsn_utf8")
         r = srv.envoi("-m", "x", "jörg@exämple.com")
-        raw, summary = srv.stop()
+        raw, summary, _ = srv.stop()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b" SMTPUTF8", raw)
 
     def stalled(self, sig):
         srv = self.server("greeting_never")
-        p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{srv.port}", "--timeout=60",
+        p = subprocess.Popen([tap.ENVOI, *srv.options(), "--timeout=60",
                               "-f", "a@example.com", "-m", "x", "b@example.com"],
                              stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
@@ -247,7 +197,7 @@ def _make(n, a, c, d):
     return lambda self: self.check(n, a, c, d)
 
 
-for _name, _args, _codes, _desc in scenarios():
+for _name, _args, _codes, _desc in servers.scenarios():
     setattr(Faults, "test_" + _name, _make(_name, _args, _codes, _desc))
 
 

@@ -20,10 +20,9 @@ import tempfile
 import time
 import unittest
 
+import servers
 import tap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVERS = os.path.normpath(os.path.join(HERE, "..", "servers"))
 MARK = "X-Evil-Injected"
 INJ = {"cr": "\r" + MARK + ": 1", "lf": "\n" + MARK + ": 1", "crlf": "\r\n" + MARK + ": 1\r\n"}
 
@@ -60,14 +59,11 @@ class Hostile(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-hostile-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
         # A server that should never be reached: it records any connection.
         cls.sdir = os.path.join(cls.base, "server")
-        r = subprocess.run([os.path.join(SERVERS, "fault-start"), "ok", cls.sdir,
-                            "--connections", "1000", "--alarm", "600"],
-                           capture_output=True, env=dict(os.environ, CERT_DIR=cls.certs), timeout=60)
-        assert r.returncode == 0, r.stderr
-        cls.port = r.stdout.decode().strip()
+        cls.port = servers.fault_start("ok", cls.sdir, cls.certs, "--connections", "1000",
+                                       "--alarm", "600")
         for inj in INJ.values():   # files whose names hold the injection
             for stem in ("att", "img"):
                 ext = ".txt" if stem == "att" else ".png"
@@ -76,7 +72,7 @@ class Hostile(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run([os.path.join(SERVERS, "fault-stop"), cls.sdir], capture_output=True, timeout=60)
+        servers.fault_stop(cls.sdir)
         shutil.rmtree(cls.base, ignore_errors=True)
 
     def env(self, **extra):
@@ -181,33 +177,14 @@ for _o in OPTIONS:
     setattr(Hostile, f"test_config_{_t}", _mk("config", _o))
 
 
-class Server:
+class Server(servers.FaultServer):
     def __init__(self, base, certs, scenario="ok", *opts):
-        self.dir = os.path.join(base, scenario + "-" + os.urandom(4).hex())
-        r = subprocess.run([os.path.join(SERVERS, "fault-start"), scenario, self.dir, *opts],
-                           capture_output=True, env=dict(os.environ, CERT_DIR=certs), timeout=60)
-        assert r.returncode == 0, r.stderr
-        self.port = r.stdout.decode().strip()
-        self.certs = certs
+        super().__init__(scenario, base, certs, *opts)
 
     def envoi(self, *args, timeout=60):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
-        cmd = [tap.ENVOI, f"--server=127.0.0.1:{self.port}", f"--ca-file={self.certs}/ca.pem",
-               "--timeout=30"] + list(args)
+        cmd = [tap.ENVOI, *self.options(), "--timeout=30", *args]
         return subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout, env=env)
-
-    def stop(self):
-        subprocess.run([os.path.join(SERVERS, "fault-stop"), self.dir], capture_output=True, timeout=60)
-        with open(os.path.join(self.dir, "log"), "rb") as f:
-            raw = f.read()
-        with open(os.path.join(self.dir, "log.json")) as f:
-            summary = json.load(f)
-        msgs = summary["connections"][0]["messages"]
-        stored = None
-        if msgs:
-            with open(msgs[0]["file"], "rb") as f:
-                stored = f.read()
-        return raw, summary, stored
 
 
 class Data(unittest.TestCase):
@@ -215,7 +192,7 @@ class Data(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-hostile-data-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
 
     @classmethod
     def tearDownClass(cls):
@@ -239,7 +216,7 @@ class Data(unittest.TestCase):
         # Without "--", "--evil@example.com" is an unknown option: usage error.
         srv = Server(self.base, self.certs, "ok", "--connections", "0")
         r = srv.envoi("-f", "a@example.com", "-m", "x", "--evil@example.com")
-        subprocess.run([os.path.join(SERVERS, "fault-stop"), srv.dir], capture_output=True, timeout=60)
+        servers.fault_stop(srv.dir)
         self.assertEqual(r.returncode, 64, r.stderr)
 
     def file_names(self):

@@ -16,21 +16,10 @@ import time
 import unittest
 import uuid
 
+import servers
 import tap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVERS = os.path.join(HERE, "..", "servers")
 N = 200
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                env[k] = v.strip("'")
-    return env
 
 
 def marked_processes(marker):
@@ -54,15 +43,13 @@ class Load(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="envoi-load-exim-")
-        r = subprocess.run([os.path.join(SERVERS, "exim-start"), cls.dir], capture_output=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("exim-start failed: " + r.stderr.decode())
-        cls.env = load_env(os.path.join(cls.dir, "env"))
+        cls.exim = servers.Exim(cls.dir)
+        cls.env = cls.exim.env
         cls.work = tempfile.mkdtemp(prefix="envoi-load-")
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run([os.path.join(SERVERS, "exim-stop"), cls.dir], capture_output=True, timeout=60)
+        cls.exim.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
         shutil.rmtree(cls.work, ignore_errors=True)
 

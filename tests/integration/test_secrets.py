@@ -20,10 +20,9 @@ import tempfile
 import time
 import unittest
 
+import servers
 import tap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVERS = os.path.normpath(os.path.join(HERE, "..", "servers"))
 PASSWORD = b"s3cret-Pa55!"
 # What a login puts in memory besides the password: the AUTH PLAIN payload
 # (raw and base64), and the base64 password (AUTH LOGIN).
@@ -37,17 +36,6 @@ def clean_env(home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
     env["HOME"] = home
     return env
-
-
-def fault_start(scenario, d, certs):
-    r = subprocess.run([os.path.join(SERVERS, "fault-start"), scenario, d], capture_output=True,
-                       env=dict(os.environ, CERT_DIR=certs), timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.decode().strip()
-
-
-def fault_stop(d):
-    subprocess.run([os.path.join(SERVERS, "fault-stop"), d], capture_output=True, timeout=60)
 
 
 def raw_logs(d):
@@ -88,7 +76,7 @@ class Blocked(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-secrets-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
         cls.pwfile = os.path.join(cls.base, "pw")
         with open(cls.pwfile, "wb") as f:
             f.write(PASSWORD + b"\n")
@@ -107,7 +95,7 @@ class Blocked(unittest.TestCase):
     @classmethod
     def blocked_run(cls, scenario, source):
         d = os.path.join(cls.base, f"{scenario}-{source}")
-        port = fault_start(scenario, d, cls.certs)
+        port = servers.fault_start(scenario, d, cls.certs)
         pw_opt = (f"--password-file={cls.pwfile}" if source == "file"
                   else f"--password-command=cat {cls.pwfile}")
         p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={cls.certs}/ca.pem",
@@ -139,7 +127,7 @@ class Blocked(unittest.TestCase):
         finally:
             p.kill()
             out, err = p.communicate(timeout=10)
-            fault_stop(d)
+            servers.fault_stop(d)
         res["output"] = out + err
         with open(os.path.join(d, "log.json")) as f:
             res["summary"] = json.load(f)
@@ -211,7 +199,7 @@ class Transcript(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-secrets-v-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
 
     @classmethod
     def tearDownClass(cls):
@@ -222,14 +210,14 @@ class Transcript(unittest.TestCase):
         forms["CRAM/SCRAM/XOAUTH2 bearer"] = b"Bearer " + PASSWORD
         for mech in ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"):
             d = os.path.join(self.base, mech)
-            port = fault_start("ok_auth_all", d, self.certs)
+            port = servers.fault_start("ok_auth_all", d, self.certs)
             env = clean_env(d)
             env["ENVOI_PASSWORD"] = PASSWORD.decode()
             r = subprocess.run([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={self.certs}/ca.pem",
                                 "--timeout=10", "-u", "tester", f"--auth={mech}", "-v",
                                 "-f", "sender@example.com", "-m", "hi", "rcpt@example.com"],
                                capture_output=True, stdin=subprocess.DEVNULL, env=env, timeout=60)
-            fault_stop(d)
+            servers.fault_stop(d)
             self.assertEqual(r.returncode, 0, f"{mech}: {r.stderr.decode(errors='replace')}")
             out = r.stdout + r.stderr
             self.assertIn(b"AUTH", out, f"{mech}: no transcript")
@@ -240,40 +228,20 @@ class Transcript(unittest.TestCase):
 def tls_failure_rows():
     """Rows of scenarios.tsv where TLS fails or is refused (exit 80-83, or
     76 around STARTTLS/TLS): credentials are given in all of them."""
-    rows = []
-    with open(os.path.join(SERVERS, "scenarios.tsv")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, args, code, _ = line.rstrip("\n").split("\t", 3)
-            codes = {int(c) for c in code.split("|")}
-            tlsish = bool(codes & {80, 81, 82, 83}) or (
-                76 in codes and re.match(r"(starttls|tls|cert)_", name))
-            if tlsish:
-                rows.append((name, [] if args == "-" else args.split(" "), codes))
-    return rows
+    return [(name, args, codes) for name, args, codes, _ in servers.scenarios()
+            if codes & {80, 81, 82, 83} or (76 in codes and re.match(r"(starttls|tls|cert)_", name))]
 
 
 def run_tls_failure(name, args, base, certs):
     d = os.path.join(base, name)
-    port = fault_start(name, d, certs)
-    with open(os.path.join(certs, "good.sha256")) as f:
-        pin = f.read().strip()
-    subst = {"{PORT}": port, "{HOST}": "127.0.0.1", "{CA}": os.path.join(certs, "ca.pem"),
-             "{CERT_DIR}": certs, "{GOOD_SHA256}": pin}
-    argv = []
-    for a in args:
-        for k, v in subst.items():
-            a = a.replace(k, v)
-        argv.append(a)
+    port = servers.fault_start(name, d, certs)
+    argv = servers.scenario_argv(args, port, certs)
     if "--user=tester" not in argv:
         argv.append("--user=tester")
-    if not any(a.startswith("--server=") for a in argv):
-        argv.append(f"--server=127.0.0.1:{port}")
     if not any(a.startswith("--timeout=") for a in argv):
         argv.append("--timeout=5")
     argv += ["--from=sender@example.com", "--to=rcpt@example.com", "--body=hello",
-             f"--ca-file={subst['{CA}']}", "-v"]
+             f"--ca-file={os.path.join(certs, 'ca.pem')}", "-v"]
     env = clean_env(d)
     env["ENVOI_PASSWORD"] = PASSWORD.decode()
     try:
@@ -282,7 +250,7 @@ def run_tls_failure(name, args, base, certs):
         code, out = r.returncode, r.stdout + r.stderr
     except subprocess.TimeoutExpired:
         code, out = None, b"hung"
-    fault_stop(d)
+    servers.fault_stop(d)
     return code, out, raw_logs(d), argv
 
 
@@ -294,7 +262,7 @@ class NoCredentialsOnTlsFailure(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="envoi-secrets-tls-")
         cls.certs = os.path.join(cls.base, "certs")
-        subprocess.run([os.path.join(SERVERS, "gen-certs"), cls.certs], check=True, timeout=60)
+        servers.gen_certs(cls.certs)
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
             futs = {n: pool.submit(run_tls_failure, n, a, cls.base, cls.certs)
                     for n, a, _ in tls_failure_rows()}
