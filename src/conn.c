@@ -744,6 +744,9 @@ int conn_flush(struct conn *c, struct error *err)
 {
 	int ret = send_all(c, c->wbuf, c->wlen, err);
 
+	/* What was sent may have been an AUTH payload: it must not stay in
+	 * memory while envoi waits for the reply. */
+	explicit_bzero(c->wbuf, c->wlen);
 	c->wlen = 0;
 	return ret;
 }

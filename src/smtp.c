@@ -48,6 +48,11 @@ struct smtp {
 	struct caps caps;
 	bool redact;        /* replies are AUTH payloads */
 	char helo[256];
+	/* AUTH sent in the envelope's group, its reply not yet read */
+	struct sasl *auth_pending;
+	bool auth_failed;   /* then auth_err says why */
+	struct error auth_err;
+	bool in_data;       /* the server expects message data: no QUIT */
 };
 
 /* Messages up to this size go in the same write as the envelope when the
@@ -386,37 +391,83 @@ static int judge_auth(struct smtp *x, struct sasl *sa)
 	return -1;
 }
 
-/* Runs the SASL exchange: 334 challenges answered until 235 or failure. */
-static int auth_exchange(struct smtp *x, struct sasl *sa, const char *initial)
+/* Queues "AUTH MECH [initial response]", shown redacted. */
+static int auth_send(struct smtp *x, const char *initial)
 {
-	char shown[64];
+	char shown[64], line[8192];
 	int rc = 0;
 
 	snprintf(shown, sizeof shown, "AUTH %s%s", x->r->mech, initial ? " <redacted>" : "");
-	x->redact = true;
-	{
-		char line[8192];
+	if ((size_t)snprintf(line, sizeof line, "AUTH %s%s%s", x->r->mech, initial ? " " : "",
+			     initial ? initial : "") >= sizeof line)
+		rc = err_set(x->err, ERR_SOFTWARE, "SASL initial response too long");
+	if (rc == 0)
+		rc = queue_line(x, line, shown);
+	explicit_bzero(line, sizeof line);
+	return rc;
+}
 
-		if ((size_t)snprintf(line, sizeof line, "AUTH %s%s%s", x->r->mech, initial ? " " : "",
-				     initial ? initial : "") >= sizeof line)
-			rc = err_set(x->err, ERR_SOFTWARE, "SASL initial response too long");
-		if (rc == 0)
-			rc = queue_line(x, line, shown);
-		explicit_bzero(line, sizeof line);
-	}
-	while (rc == 0 && (rc = flush(x)) == 0 && (rc = read_reply(x)) == 0 && x->reply.code == 334) {
+/* Reads the replies to AUTH: 334 challenges are answered until 235 or a
+ * failure. Whatever happens, the caller may now forget the password. */
+static int auth_replies(struct smtp *x, struct sasl *sa)
+{
+	int rc;
+
+	x->state = S_AUTH;
+	x->redact = true;
+	while ((rc = read_reply(x)) == 0 && x->reply.code == 334) {
 		char *response = NULL;
 
 		rc = sasl_step(sa, x->reply.text, &response, x->err);
 		if (rc == 0)
 			rc = queue_line(x, response, "<redacted>");
 		sasl_free_response(response);
+		if (rc < 0 || (rc = flush(x)) < 0)
+			break;
 	}
 	x->redact = false;
+	if (x->hooks && x->hooks->credentials_used)
+		x->hooks->credentials_used(x->hooks->ctx);
 	return rc < 0 ? -1 : judge_auth(x, sa);
 }
 
-static int authenticate(struct smtp *x, const char *password)
+/* RFC 4954 4: AUTH must end a pipelined group, except when its initial
+ * response finishes the exchange in one round trip with no security
+ * layer, as PLAIN does. Then MAIL, RCPT and the data may follow it in
+ * the same write, which saves a round trip. */
+static bool auth_can_pipeline(const struct smtp *x, const char *initial, bool may_defer)
+{
+	return may_defer && x->caps.pipelining && initial && strcmp(x->r->mech, "PLAIN") == 0;
+}
+
+/* The reply to an AUTH sent with the envelope, read before the
+ * envelope's own replies. A failure is kept aside: the replies that
+ * follow must still be read, and they say whether the server took the
+ * message anyway. */
+static int finish_pending_auth(struct smtp *x)
+{
+	struct sasl *sa = x->auth_pending;
+	int rc;
+
+	if (!sa)
+		return 0;
+	x->auth_pending = NULL;
+	rc = auth_replies(x, sa);
+	sasl_end(sa);
+	if (rc < 0 && x->err->reply[0] == '\0' && x->err->cls != ERR_AUTH_FAILED &&
+	    x->err->cls != ERR_AUTH_IMPOSSIBLE)
+		return -1; /* the session broke */
+	if (rc < 0) {
+		x->auth_failed = true;
+		x->auth_err = *x->err;
+	}
+	return 0;
+}
+
+/* Logs in when a user is set. With may_defer, an AUTH that may be
+ * pipelined (see auth_can_pipeline) is only queued, and the envelope
+ * reads its reply. */
+static int authenticate(struct smtp *x, const char *password, bool may_defer)
 {
 	struct sasl_params p = {0};
 	struct sasl *sa = NULL;
@@ -430,7 +481,7 @@ static int authenticate(struct smtp *x, const char *password)
 	if (check_safe_for_credentials(x) < 0)
 		return -1;
 	if (!x->caps.auth) {
-		err_set(x->err, ERR_AUTH_IMPOSSIBLE, "%s offers no authentication (no AUTH in its EHLO reply)",
+		err_set(x->err, ERR_AUTH_IMPOSSIBLE, "%s offers no authentication: its EHLO reply has no AUTH",
 			conn_peer(x->c));
 		err_hint(x->err, "leave out --user if this server relays without a login");
 		return -1;
@@ -447,10 +498,14 @@ static int authenticate(struct smtp *x, const char *password)
 	rc = sasl_start(&sa, &p, &mech, &initial, x->err);
 	if (rc == 0) {
 		snprintf(x->r->mech, sizeof x->r->mech, "%s", mech);
-		rc = auth_exchange(x, sa, initial);
+		rc = auth_send(x, initial);
 	}
-	if (x->hooks && x->hooks->credentials_used)
-		x->hooks->credentials_used(x->hooks->ctx);
+	if (rc == 0 && auth_can_pipeline(x, initial, may_defer)) {
+		x->auth_pending = sa;
+		sa = NULL;
+	} else if (rc == 0) {
+		rc = flush(x) < 0 ? -1 : auth_replies(x, sa);
+	}
 	sasl_free_response(initial);
 	sasl_end(sa);
 	free(cb);
@@ -555,8 +610,12 @@ static int judge_mail(struct smtp *x)
 		return fail_reply(x, ERR_MESSAGE, "the server refused the message size at MAIL FROM");
 	if (x->reply.code / 100 == 4)
 		return fail_reply(x, ERR_TEMPFAIL, "the server deferred the sender %s", x->m->from.mailbox);
-	if (x->reply.code / 100 == 5)
-		return fail_reply(x, ERR_SENDER, "the server refused the sender %s", x->m->from.mailbox);
+	if (x->reply.code / 100 == 5) {
+		fail_reply(x, ERR_SENDER, "the server refused the sender %s", x->m->from.mailbox);
+		if (x->reply.code == 530 && !x->s->user)
+			err_hint(x->err, "the server wants a login: give --user (and a password source)");
+		return -1;
+	}
 	return fail_reply(x, ERR_PROTOCOL, "unexpected reply to MAIL FROM");
 }
 
@@ -611,8 +670,10 @@ static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data
 			return -1;
 		*data_queued = true;
 	}
+	if (flush(x) < 0 || finish_pending_auth(x) < 0)
+		return -1;
 	x->state = S_MAIL;
-	if (flush(x) < 0 || read_reply(x) < 0)
+	if (read_reply(x) < 0)
 		return -1;
 	*mail_ok = judge_mail(x) == 0;
 	for (size_t i = 0; i < x->r->nrcpts; i++) {
@@ -750,6 +811,29 @@ static int outcome_of_recipients(struct smtp *x)
 	return 0;
 }
 
+/* A login pipelined with the envelope failed. Nothing more is sent; but
+ * a BDAT LAST that went with it may have been taken all the same (a
+ * server that delivers some mail without a login): then the message is
+ * delivered, and envoi says so rather than report a failure that would
+ * make the caller send it twice. */
+static int outcome_of_failed_login(struct smtp *x, bool bdat_sent)
+{
+	char text[sizeof x->auth_err.text + 64];
+
+	if (bdat_sent && x->r->accepted > 0 && x->reply.code / 100 == 2) {
+		snprintf(text, sizeof text, "%s, but the server took the message without a login",
+			 x->auth_err.text);
+		if (x->hooks && x->hooks->warn)
+			x->hooks->warn(x->hooks->ctx, text);
+		return judge_end_of_data(x);
+	}
+	/* After a 354 the server reads message data: QUIT would be data.
+	 * Dropping the connection ends the transaction without delivery. */
+	x->in_data = x->reply.code == 354;
+	*x->err = x->auth_err;
+	return -1;
+}
+
 /* Envelope, then the message by BDAT (RFC 3030) or DATA. */
 static int transfer(struct smtp *x)
 {
@@ -768,6 +852,8 @@ static int transfer(struct smtp *x)
 		if (!mail_ok)
 			*x->err = keep;
 	}
+	if (x->auth_failed)
+		return outcome_of_failed_login(x, queued && bdat);
 	if (!mail_ok)
 		return -1;
 	if (x->r->accepted == 0) {
@@ -799,7 +885,9 @@ static int transfer(struct smtp *x)
  * outcome is already known), else just drop the connection. */
 static void finish(struct smtp *x, bool in_step)
 {
-	if (x->c && in_step) {
+	sasl_end(x->auth_pending);
+	x->auth_pending = NULL;
+	if (x->c && in_step && !x->in_data) {
 		struct error ignored;
 
 		x->state = S_QUIT;
@@ -834,12 +922,12 @@ static int partial_outcome(struct smtp *x)
 	return fail_recipients(x, ERR_SOME_RCPT, what);
 }
 
-static int open_session(struct smtp *x, const char *password)
+static int open_session(struct smtp *x)
 {
 	if (connect_and_greet(x) < 0 || ehlo(x) < 0 || starttls(x) < 0)
 		return -1;
 	record_tls(x);
-	return authenticate(x, password);
+	return 0;
 }
 
 static void init(struct smtp *x, const struct session *s, struct message *m,
@@ -870,9 +958,12 @@ int smtp_send(const struct session *s, struct message *m, const char *password,
 	 * file problem never costs a half-open session. */
 	rc = msg_spool_pipes(m, err) < 0 || mime_size(m, &r->size, err) < 0 || build_rcpts(&x) < 0 ? -1 : 0;
 	if (rc == 0)
-		rc = open_session(&x, password);
+		rc = open_session(&x);
+	/* Before the login: a message the server cannot take costs none. */
 	if (rc == 0)
 		rc = check_needs(&x);
+	if (rc == 0)
+		rc = authenticate(&x, password, true);
 	if (rc == 0)
 		rc = transfer(&x);
 	if (rc == 0)
@@ -889,7 +980,9 @@ int smtp_probe(const struct session *s, const char *password, const struct smtp_
 	int rc;
 
 	init(&x, s, &none, hooks, r, err);
-	rc = open_session(&x, password);
+	rc = open_session(&x);
+	if (rc == 0)
+		rc = authenticate(&x, password, false);
 	finish(&x, rc == 0 || in_step_after(err));
 	return rc;
 }

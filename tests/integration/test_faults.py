@@ -166,6 +166,24 @@ class Data(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b" SMTPUTF8", raw)
 
+    def test_failed_pipelined_login(self):
+        """AUTH PLAIN goes with the envelope (RFC 4954 4). When it fails but
+        the server goes on: after a 354 no data is sent (no delivery, 84);
+        a BDAT that was taken is reported as sent, with a warning."""
+        env = dict(os.environ, ENVOI_PASSWORD="wrong")
+        srv = self.server("auth_535_data_354")
+        r = srv.envoi("-u", "tester", "-m", "x", "rcpt@example.com", env=env)
+        raw, summary, _ = srv.stop()
+        self.assertEqual(r.returncode, 84, r.stderr)
+        self.assertEqual(summary["connections"][0]["messages"], [])
+        self.assertNotIn(b"QUIT", raw, "QUIT after a 354 would be message data")
+        srv = self.server("auth_535_bdat_taken")
+        r = srv.envoi("-u", "tester", "-m", "x", "rcpt@example.com", env=env)
+        srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"envoi: warning: the server rejected the user name or password for tester, "
+                      b"but the server took the message without a login", r.stderr)
+
     def stalled(self, sig):
         srv = self.server("greeting_never")
         p = subprocess.Popen([tap.ENVOI, *srv.options(), "--timeout=60",
