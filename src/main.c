@@ -93,7 +93,7 @@ static void on_credentials_used(void *ctx)
 }
 
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
- * backoff, but never once the server has taken the message for anyone. */
+ * backoff, but never when the server may have taken the message. */
 static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
 			   struct error *err)
 {
@@ -115,7 +115,11 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 				    smtp_send(s, &o->msg, run->password, &hooks, r, err);
 
 		report_progress_end(&progress);
-		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->delivered || run->attempt >= s->retry)
+		/* A message that went out whole with no reply may have been
+		 * delivered: sending it again could deliver it twice. */
+		bool maybe_delivered = r->delivered || (r->data_sent && !r->final_code);
+
+		if (rc == 0 || err->cls != ERR_TEMPFAIL || maybe_delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];

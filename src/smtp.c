@@ -30,10 +30,10 @@ enum state {
 };
 
 static const char *const state_names[S_STATE_COUNT] = {
-	[S_CONNECT] = "connect", [S_GREETING] = "greeting", [S_EHLO] = "EHLO",
-	[S_STARTTLS] = "STARTTLS", [S_TLS] = "TLS handshake", [S_AUTH] = "AUTH",
+	[S_CONNECT] = "connect", [S_GREETING] = "the greeting", [S_EHLO] = "EHLO",
+	[S_STARTTLS] = "STARTTLS", [S_TLS] = "the TLS handshake", [S_AUTH] = "AUTH",
 	[S_MAIL] = "MAIL FROM", [S_RCPT] = "RCPT TO", [S_DATA] = "DATA",
-	[S_CONTENT] = "message data", [S_END_OF_DATA] = "end of data", [S_QUIT] = "QUIT",
+	[S_CONTENT] = "the message data", [S_END_OF_DATA] = "the end of the data", [S_QUIT] = "QUIT",
 };
 
 struct smtp {
@@ -139,6 +139,24 @@ static int fail_reply(struct smtp *x, enum err_class cls, const char *fmt, ...)
 	return -1;
 }
 
+/* A reply that never came: say what was awaited. When it was the reply
+ * to the end of the data, the server may have taken the message: the
+ * caller must know before sending it again. */
+static int lost_reply(struct smtp *x)
+{
+	size_t n = strlen(x->err->text);
+
+	if (x->state == S_GREETING)
+		snprintf(x->err->text + n, sizeof x->err->text - n, "; no greeting came");
+	else
+		snprintf(x->err->text + n, sizeof x->err->text - n, "; no reply to %s came",
+			 state_names[x->state]);
+	if (x->state == S_END_OF_DATA)
+		err_hint(x->err, "the server may have taken the message all the same: check before "
+			 "sending it again");
+	return -1;
+}
+
 /* Reads one complete reply into x->reply. A 421 at any point means the
  * server is going away: a temporary failure whatever was asked. */
 static int read_reply(struct smtp *x)
@@ -148,13 +166,8 @@ static int read_reply(struct smtp *x)
 		const char *line;
 		size_t len;
 
-		if (conn_read_line(x->c, &line, &len, x->err) < 0) {
-			size_t n = strlen(x->err->text);
-
-			snprintf(x->err->text + n, sizeof x->err->text - n,
-				 " (waiting for the reply to %s)", state_names[x->state]);
-			return -1;
-		}
+		if (conn_read_line(x->c, &line, &len, x->err) < 0)
+			return lost_reply(x);
 		if (x->redact && len > 4 && strncmp(line, "334 ", 4) == 0)
 			trace(x, SMTP_RECEIVED, "334 <redacted>", 14);
 		else
@@ -320,7 +333,9 @@ static int starttls(struct smtp *x)
 			note(x, "loopback server without STARTTLS: going on in plaintext");
 			return 0;
 		}
-		err_set(x->err, ERR_STARTTLS, "%s does not offer STARTTLS, and envoi will not send in plaintext",
+		err_set(x->err, ERR_STARTTLS, x->caps.esmtp ?
+			"%s does not offer STARTTLS, and envoi will not send in plaintext" :
+			"%s refused EHLO, so STARTTLS is impossible, and envoi will not send in plaintext",
 			conn_peer(x->c));
 		err_hint(x->err, x->s->port == 25 ? "use a submission port (587 or 465)" :
 			 "use --tls=implicit if the port expects TLS from the start, or --tls=none to send in clear");
@@ -736,12 +751,14 @@ static int write_message(struct smtp *x, bool dot)
 			return err_set(x->err, ERR_DATA, "the message changed size while being sent "
 				       "(%llu bytes announced, %llu written)",
 				       (unsigned long long)x->r->size, (unsigned long long)cs.bytes);
+		x->r->data_sent = true;
 		return 0;
 	}
 	dot_init(&d, &cs.base);
-	if (mime_write(x->m, &d.base) < 0 || dot_finish(&d) < 0)
+	if (mime_write(x->m, &d.base) < 0 || dot_finish(&d) < 0 || conn_flush(x->c, x->err) < 0)
 		return -1;
-	return conn_flush(x->c, x->err);
+	x->r->data_sent = true;
+	return 0;
 }
 
 static int queue_bdat(struct smtp *x)

@@ -54,6 +54,8 @@ struct smtp_result {
 	char peer[320];
 	uint64_t size;           /* message size (SIZE= and bytes sent) */
 	bool delivered;          /* the server took the message for someone */
+	bool data_sent;          /* the whole message went out (delivery unknown
+	                            until final_code says) */
 	/* what the server offers, for --probe */
 	char *capabilities;      /* EHLO lines after TLS, '\n'-separated */
 	uint64_t size_limit;     /* SIZE, 0 when none */

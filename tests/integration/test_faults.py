@@ -184,6 +184,16 @@ class Data(unittest.TestCase):
         self.assertIn(b"envoi: warning: the server rejected the user name or password for tester, "
                       b"but the server took the message without a login", r.stderr)
 
+    def test_no_retry_when_the_message_may_have_been_delivered(self):
+        """The whole message went out and the connection dropped before the
+        reply: it may have been delivered, so --retry does not send again."""
+        srv = self.server("drop_after_data")
+        r = srv.envoi("--retry=2", "-m", "x", "rcpt@example.com")
+        _, summary, _ = srv.stop()
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertEqual(len(summary["connections"]), 1, "sent again")
+        self.assertIn(b"check before sending it again", r.stderr)
+
     def stalled(self, sig):
         srv = self.server("greeting_never")
         p = subprocess.Popen([tap.ENVOI, *srv.options(), "--timeout=60",
