@@ -77,6 +77,7 @@ static void trace(struct smtp *x, enum smtp_dir dir, const char *line, size_t le
 		x->hooks->trace(x->hooks->ctx, dir, line, len);
 }
 
+static void note(struct smtp *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct smtp *x, const char *fmt, ...)
 {
 	char buf[512];

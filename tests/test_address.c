@@ -515,32 +515,22 @@ Test(address, list_item_with_crlf_is_refused)
 	addr_list_free(&l);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-Test(address, list_of_10000_addresses_parses_fast)
+/* Speed belongs in benchmarks; this checks that a list this long works. */
+Test(address, list_of_10000_addresses_parses)
 {
 	enum { N = 10000 };
 	size_t size = N * 48, o = 0;
 	char *text = malloc(size);
 	struct addr_list l = { 0 };
 	struct error err;
-	double t;
 
 	cr_assert_not_null(text);
 	for (int i = 0; i < N; i++)
 		o += (size_t)snprintf(text + o, size - o, "\"User, %d\" <user%d@example.com>,", i, i);
-	t = now();
 	cr_assert_eq(addr_parse_list(&l, text, &err), 0, "%s", err.text);
-	t = now() - t;
 	cr_expect_eq(l.n, N);
+	cr_expect_str_eq(l.v[N - 1].name, "User, 9999");
 	cr_expect_str_eq(l.v[N - 1].mailbox, "user9999@example.com");
-	cr_expect_lt(t, 0.5, "took %.3f s", t);
 	addr_list_free(&l);
 	free(text);
 }
