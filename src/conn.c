@@ -7,6 +7,7 @@
  * and what happened, and the class decides the exit code.
  */
 #include "conn.h"
+#include "parse.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1012,7 +1013,10 @@ static int cert_error(const struct conn *c, struct error *err)
 static int tls_config_error(const char *what, const char *file, int ret,
 			    struct error *err)
 {
-	return err_set(err, ERR_CONFIG, "cannot load %s %s: %s", what, file,
+	char shown[160];
+
+	return err_set(err, ERR_CONFIG, "cannot load %s %s: %s", what,
+		       parse_show(file, shown, sizeof shown),
 		       ret == 0 ? "no certificate found in it" : tls_reason(ret));
 }
 
@@ -1020,14 +1024,14 @@ static int tls_config_error(const char *what, const char *file, int ret,
 static int check_readable(const char *what, const char *file, struct error *err)
 {
 	FILE *f = fopen(file, "r");
-	char why[96];
+	char why[96], shown[160];
 
 	if (f) {
 		fclose(f);
 		return 0;
 	}
-	return err_set(err, ERR_CONFIG, "cannot read %s %s: %s", what, file,
-		       reason(errno, why, sizeof why));
+	return err_set(err, ERR_CONFIG, "cannot read %s %s: %s", what,
+		       parse_show(file, shown, sizeof shown), reason(errno, why, sizeof why));
 }
 
 static int load_credentials(struct conn *c, const struct session *s,
