@@ -7,6 +7,7 @@
  * and what happened, and the class decides the exit code.
  */
 #include "conn.h"
+#include "clock.h"
 #include "parse.h"
 
 #include <arpa/inet.h>
@@ -79,17 +80,9 @@ struct conn {
 
 /* ---- time and waiting ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remaining_ms(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - clock_ms();
 
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
@@ -279,7 +272,7 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms, int *e)
 		close(fd);
 		return -1;
 	}
-	w = wait_fd(fd, POLLOUT, now_ms() + timeout_ms);
+	w = wait_fd(fd, POLLOUT, clock_ms() + timeout_ms);
 	if (w <= 0)
 		*e = w == 0 ? ETIMEDOUT : errno;
 	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, e, &len) < 0)
@@ -423,7 +416,7 @@ static size_t socks_request(unsigned char *buf, const char *host, unsigned port)
 
 static int socks5_connect(struct conn *c, const struct session *s, struct error *err)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = clock_ms() + c->timeout_ms;
 	unsigned char buf[4 + 1 + 255 + 2];
 	size_t n, skip;
 
@@ -605,7 +598,7 @@ static ssize_t fill(struct conn *c, int64_t deadline, struct error *err)
 			return n;
 		if (ev)
 			w = wait_fd(c->fd, ev, deadline);
-		else if (now_ms() >= deadline)
+		else if (clock_ms() >= deadline)
 			w = 0;
 		if (w == 0)
 			return timed_out(c, "waiting for", err);
@@ -624,7 +617,7 @@ static int line_too_long(const struct conn *c, struct error *err)
 
 int conn_read_line(struct conn *c, const char **line, size_t *len, struct error *err)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = clock_ms() + c->timeout_ms;
 
 	for (;;) {
 		char *start = c->rbuf + c->rstart;
@@ -678,7 +671,7 @@ int conn_wait_readable(struct conn *c, int ms, struct error *err)
 
 	if (conn_pending(c) > 0)
 		return 1;
-	w = wait_fd(c->fd, POLLIN, ms < 0 ? now_ms() + INT32_MAX : now_ms() + ms);
+	w = wait_fd(c->fd, POLLIN, ms < 0 ? clock_ms() + INT32_MAX : clock_ms() + ms);
 	if (w < 0)
 		return poll_failed(err);
 	return w;
@@ -732,7 +725,7 @@ static int send_all(struct conn *c, const char *buf, size_t len, struct error *e
 		}
 		if (n == -1)
 			return -1;
-		w = wait_fd(c->fd, ev, now_ms() + c->timeout_ms);
+		w = wait_fd(c->fd, ev, clock_ms() + c->timeout_ms);
 		if (w == 0)
 			return timed_out(c, "sending to", err);
 		if (w < 0)
@@ -813,8 +806,8 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 {
 	struct conn *c = ptr;
-	int64_t deadline = ms == GNUTLS_INDEFINITE_TIMEOUT ? now_ms() + INT32_MAX :
-			   now_ms() + ms;
+	int64_t deadline = ms == GNUTLS_INDEFINITE_TIMEOUT ? clock_ms() + INT32_MAX :
+			   clock_ms() + ms;
 
 	return wait_fd(c->fd, POLLIN, deadline);
 }
@@ -1208,7 +1201,7 @@ static int handshake_failed(struct conn *c, int ret, bool implicit, struct error
 
 static int handshake(struct conn *c, bool implicit, struct error *err)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = clock_ms() + c->timeout_ms;
 
 	for (;;) {
 		int ret = gnutls_handshake(c->tls), w;
@@ -1219,7 +1212,7 @@ static int handshake(struct conn *c, bool implicit, struct error *err)
 		    gnutls_error_is_fatal(ret))
 			return handshake_failed(c, ret, implicit, err);
 		if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED)
-			w = now_ms() < deadline;  /* a warning alert: go on */
+			w = clock_ms() < deadline;  /* a warning alert: go on */
 		else
 			w = wait_fd(c->fd, gnutls_record_get_direction(c->tls) ?
 				    POLLOUT : POLLIN, deadline);
@@ -1313,7 +1306,7 @@ const char *conn_peer(const struct conn *c)
  * for a server that has stopped reading. */
 static void tls_bye(struct conn *c)
 {
-	int64_t deadline = now_ms() + (c->timeout_ms < BYE_TIMEOUT_MS ?
+	int64_t deadline = clock_ms() + (c->timeout_ms < BYE_TIMEOUT_MS ?
 				       c->timeout_ms : BYE_TIMEOUT_MS);
 	int ret;
 

@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "error.h"
 #include "mime.h"
 #include "password.h"
@@ -36,14 +36,6 @@ static void catch_crashes(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		sigaction(sigs[i], &sa, NULL);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static int dry_run(const struct message *m, struct error *err)
@@ -139,7 +131,7 @@ static int deliver_smtp(struct options *o, struct error *err)
 	struct session *s = &o->sess;
 	struct smtp_result r = {0};
 	struct run run = {.s = s};
-	long start = now_ms();
+	int64_t start = clock_ms();
 	int rc = 0;
 
 	if (s->user)
@@ -148,7 +140,7 @@ static int deliver_smtp(struct options *o, struct error *err)
 		rc = send_with_retry(o, &run, &r, err);
 	password_free(run.password);
 	if (s->json)
-		report_json(stdout, s, &r, rc == 0 ? NULL : err, now_ms() - start);
+		report_json(stdout, s, &r, rc == 0 ? NULL : err, clock_ms() - start);
 	else if (rc == 0 && s->probe)
 		report_probe(stdout, s, &r);
 	else if (rc == 0)

@@ -5,6 +5,7 @@
  * reach swap.
  */
 #include "password.h"
+#include "clock.h"
 #include "keyring.h"
 
 #include <errno.h>
@@ -224,21 +225,13 @@ done:
 	return rc;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int ms_left(long long deadline)
 {
 	long long left;
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - clock_ms();
 	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -335,7 +328,7 @@ static int output_error(const char *cmd, enum output_end how, unsigned timeout, 
 
 static int from_command(const char *cmd, unsigned timeout, char **pw, struct error *err)
 {
-	long long deadline = timeout ? now_ms() + (long long)timeout * 1000 : -1;
+	long long deadline = timeout ? clock_ms() + (long long)timeout * 1000 : -1;
 	char *buf = malloc(OUTPUT_MAX);
 	size_t len = 0;
 	enum output_end how;

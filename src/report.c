@@ -1,9 +1,9 @@
 /* report.c - the user-facing output. */
 #include "report.h"
+#include "clock.h"
 
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
 {
@@ -31,18 +31,10 @@ void report_warn(const struct session *s, const char *text)
 /* Smaller sends are over before a progress line could help. */
 #define PROGRESS_MIN_BYTES 1000000u
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 void report_progress(void *ctx, uint64_t sent, uint64_t total)
 {
 	struct progress *p = ctx;
-	long now = mono_ms();
+	int64_t now = clock_ms();
 	double secs, rate;
 
 	if (total <= PROGRESS_MIN_BYTES)

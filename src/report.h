@@ -21,7 +21,7 @@ void report_warn(const struct session *s, const char *text);
 /* The progress line: bytes, rate and time left, redrawn at most five
  * times a second with \r; report_progress_end clears it. */
 struct progress {
-	long start_ms, last_ms;
+	int64_t start_ms, last_ms;
 	bool shown;
 };
 void report_progress(void *ctx, uint64_t sent, uint64_t total);
