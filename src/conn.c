@@ -7,6 +7,7 @@
  * and what happened, and the class decides the exit code.
  */
 #include "conn.h"
+#include "encode.h"
 #include "clock.h"
 #include "parse.h"
 
@@ -1272,7 +1273,7 @@ const struct tls_info *conn_tls_info(const struct conn *c)
 
 char *conn_channel_binding(struct conn *c, const char **type)
 {
-	gnutls_datum_t cb = { NULL, 0 }, b64 = { NULL, 0 };
+	gnutls_datum_t cb = { NULL, 0 };
 	gnutls_channel_binding_t kind = GNUTLS_CB_TLS_UNIQUE;
 	const char *name = "tls-unique";
 	char *out = NULL;
@@ -1287,10 +1288,9 @@ char *conn_channel_binding(struct conn *c, const char **type)
 	}
 	if (gnutls_session_channel_binding(c->tls, kind, &cb) < 0)
 		return NULL;
-	if (gnutls_base64_encode2(&cb, &b64) == 0) {
-		out = strndup((const char *)b64.data, b64.size);
-		gnutls_free(b64.data);
-	}
+	out = malloc(4 * ((cb.size + 2) / 3) + 1);
+	if (out)
+		b64_encode(out, cb.data, cb.size);
 	gnutls_free(cb.data);
 	if (out && type)
 		*type = name;

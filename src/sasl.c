@@ -6,6 +6,7 @@
  * frees its own buffers without clearing them.
  */
 #include "sasl.h"
+#include "encode.h"
 
 #include <errno.h>
 #include <gsasl.h>
@@ -179,18 +180,16 @@ static const struct mech *choose_best(Gsasl *ctx, const struct sasl_params *p,
 
 /* Returns a malloc'd NUL-terminated base64 text of raw; "=" stands for an
  * empty initial response (RFC 4954), "" for an empty reply. */
-static char *b64_encode(const void *raw, size_t len, bool initial)
+static char *b64_response(const void *raw, size_t len, bool initial)
 {
-	char *out = malloc(BASE64_ENCODE_RAW_LENGTH(len) + 2);
+	char *out = malloc(4 * ((len + 2) / 3) + 2);
 
 	if (!out)
 		return NULL;
-	if (len == 0) {
+	if (len == 0)
 		strcpy(out, initial ? "=" : "");
-		return out;
-	}
-	base64_encode_raw(out, len, raw);
-	out[BASE64_ENCODE_RAW_LENGTH(len)] = '\0';
+	else
+		b64_encode(out, raw, len);
 	return out;
 }
 
@@ -308,7 +307,7 @@ static int gsasl_round(struct sasl *s, const char *in, size_t inlen, bool initia
 		return gsasl_failed(s, rc, err);
 	}
 	s->finished = rc == GSASL_OK;
-	*response = b64_encode(out, outlen, initial);
+	*response = b64_response(out, outlen, initial);
 	wipe_free(out, outlen);
 	if (!*response)
 		return err_set(err, ERR_OSERR, "out of memory");
@@ -397,7 +396,7 @@ static int start_oauth(struct sasl *s, const struct sasl_params *p, char **initi
 					p->password);
 	}
 	s->finished = true;
-	*initial = b64_encode(raw, len, true);
+	*initial = b64_response(raw, len, true);
 	wipe_free(raw, cap);
 	if (!*initial)
 		return err_set(err, ERR_OSERR, "out of memory");
