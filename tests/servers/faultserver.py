@@ -452,6 +452,16 @@ sc("resolve_fail", exit="68", listen=False, connections=0, args="--server=envoi-
    doc="no server needed: a name under .invalid never resolves")
 
 
+# ---- branch engine: EHLO parsing, QUIT after refusals, retry after BDAT,
+# long SASL tokens, many recipients.
+# Exim with message_size_limit = 0 (or a limit past 2 GiB) says a bare
+# "SIZE" and then "8BITMIME" (seen on Exim 4.96, Debian 12).
+_EXIM_NOLIMIT = ["SIZE", "8BITMIME", "PIPELINING", "CHUNKING", "PRDR"]
+sc("size_bare_8bitmime", caps_pre=_EXIM_NOLIMIT + ["STARTTLS"], caps_tls=_EXIM_NOLIMIT + ["AUTH PLAIN LOGIN"],
+   args="--user=tester", doc="EHLO has a bare SIZE (no limit) followed by 8BITMIME, as Exim with "
+   "message_size_limit = 0 sends it: no size limit, the message is sent")
+
+
 # --------------------------------------------------------------------------
 # server machinery
 
