@@ -52,7 +52,13 @@ struct smtp {
 	struct sasl *auth_pending;
 	bool auth_failed;   /* then auth_err says why */
 	struct error auth_err;
-	bool in_data;       /* the server expects message data: no QUIT */
+	/* QUIT ends every session that reached the greeting (RFC 5321
+	 * 4.1.1.10), but only while the dialogue is known to be in step:
+	 * every reply owed has been read, the server expects a command, and
+	 * nothing failed half-way. Else the connection is just dropped. */
+	unsigned owed;      /* replies not yet read; the greeting counts */
+	bool server_waits;  /* it expects message data or a SASL response */
+	bool broken;        /* a read, a write or a TLS handshake failed */
 };
 
 /* Messages up to this size go in the same write as the envelope when the
@@ -97,8 +103,11 @@ static int queue_line(struct smtp *x, const char *line, const char *shown_as)
 {
 	trace(x, SMTP_SENT, shown_as ? shown_as : line, strlen(shown_as ? shown_as : line));
 	if (conn_write(x->c, line, strlen(line), x->err) < 0 ||
-	    conn_write(x->c, "\r\n", 2, x->err) < 0)
+	    conn_write(x->c, "\r\n", 2, x->err) < 0) {
+		x->broken = true;
 		return -1;
+	}
+	x->owed++;
 	return 0;
 }
 
@@ -119,7 +128,10 @@ static int queue_cmd(struct smtp *x, const char *fmt, ...)
 
 static int flush(struct smtp *x)
 {
-	return conn_flush(x->c, x->err);
+	if (conn_flush(x->c, x->err) == 0)
+		return 0;
+	x->broken = true;
+	return -1;
 }
 
 /* Fills err with the current reply attached: the server's own words. */
@@ -159,10 +171,12 @@ static int lost_reply(struct smtp *x)
 }
 
 /* Reads one complete reply into x->reply. A 421 at any point means the
- * server is going away: a temporary failure whatever was asked. */
+ * server is going away: a temporary failure whatever was asked. A reply
+ * cut short or malformed leaves the dialogue out of step. */
 static int read_reply(struct smtp *x)
 {
 	reply_reset(&x->reply);
+	x->broken = true;
 	do {
 		const char *line;
 		size_t len;
@@ -178,6 +192,9 @@ static int read_reply(struct smtp *x)
 	} while (!x->reply.done);
 	if (x->reply.code == 421)
 		return fail_reply(x, ERR_TEMPFAIL, "the server is closing the connection");
+	x->broken = false;
+	if (x->owed)
+		x->owed--;
 	return 0;
 }
 
@@ -272,6 +289,8 @@ static int connect_and_greet(struct smtp *x)
 			return -1;
 		snprintf(x->r->peer, sizeof x->r->peer, "%s", conn_peer(x->c));
 		note(x, "connected to %s", conn_peer(x->c));
+		x->owed = 1;
+		x->broken = x->server_waits = false;
 		if (implicit_tls(x->s)) {
 			x->state = S_TLS;
 			if (conn_start_tls(x->c, x->s, x->err) < 0)
@@ -345,9 +364,13 @@ static int starttls(struct smtp *x)
 	x->state = S_STARTTLS;
 	if (queue_cmd(x, "STARTTLS") < 0 || flush(x) < 0 || read_reply(x) < 0)
 		return -1;
-	if (x->reply.code != 220)
-		return fail_reply(x, x->reply.code / 100 == 2 || x->reply.code / 100 == 3 ? ERR_PROTOCOL :
-				  ERR_STARTTLS, "the server refused STARTTLS");
+	if (x->reply.code != 220) {
+		/* After a 2xx or 3xx the server may be waiting for a handshake. */
+		x->broken = x->reply.code / 100 == 2 || x->reply.code / 100 == 3;
+		return fail_reply(x, x->broken ? ERR_PROTOCOL : ERR_STARTTLS, "the server refused STARTTLS");
+	}
+	/* From here until the handshake succeeds nothing more may be said. */
+	x->broken = true;
 	/* RFC 3207 5: anything the server sent after its 220 and before the
 	 * handshake was injected by someone in the middle. */
 	if (conn_pending(x->c) > 0)
@@ -357,6 +380,7 @@ static int starttls(struct smtp *x)
 	x->state = S_TLS;
 	if (conn_start_tls(x->c, x->s, x->err) < 0)
 		return -1;
+	x->broken = false;
 	/* Capabilities learnt in plaintext cannot be trusted: ask again. */
 	memset(&x->caps, 0, sizeof x->caps);
 	return ehlo(x);
@@ -434,9 +458,10 @@ static int auth_replies(struct smtp *x, struct sasl *sa)
 	while ((rc = read_reply(x)) == 0 && x->reply.code == 334) {
 		char *response = NULL;
 
+		x->server_waits = true;
 		rc = sasl_step(sa, x->reply.text, &response, x->err);
-		if (rc == 0)
-			rc = queue_line(x, response, "<redacted>");
+		if (rc == 0 && (rc = queue_line(x, response, "<redacted>")) == 0)
+			x->server_waits = false;
 		sasl_free_response(response);
 		if (rc < 0 || (rc = flush(x)) < 0)
 			break;
@@ -756,7 +781,12 @@ static int write_message(struct smtp *x, bool dot)
 		return 0;
 	}
 	dot_init(&d, &cs.base);
-	if (mime_write(x->m, &d.base) < 0 || dot_finish(&d) < 0 || conn_flush(x->c, x->err) < 0)
+	x->server_waits = true;
+	if (mime_write(x->m, &d.base) < 0 || dot_finish(&d) < 0)
+		return -1;
+	x->server_waits = false;
+	x->owed++; /* the reply to the end of the data */
+	if (flush(x) < 0)
 		return -1;
 	x->r->data_sent = true;
 	return 0;
@@ -847,9 +877,18 @@ static int outcome_of_failed_login(struct smtp *x, bool bdat_sent)
 	}
 	/* After a 354 the server reads message data: QUIT would be data.
 	 * Dropping the connection ends the transaction without delivery. */
-	x->in_data = x->reply.code == 354;
+	x->server_waits = x->reply.code == 354;
 	*x->err = x->auth_err;
 	return -1;
+}
+
+/* RFC 2920 3.1: a 354 after every RCPT failed gets an empty message. */
+static int send_empty_message(struct smtp *x)
+{
+	x->owed++;
+	if (conn_write(x->c, ".\r\n", 3, x->err) < 0)
+		return -1;
+	return flush(x) < 0 || read_reply(x) < 0 ? -1 : 0;
 }
 
 /* Envelope, then the message by BDAT (RFC 3030) or DATA. */
@@ -875,9 +914,7 @@ static int transfer(struct smtp *x)
 	if (!mail_ok)
 		return -1;
 	if (x->r->accepted == 0) {
-		/* RFC 2920 3.1: a 354 after every RCPT failed gets an empty message. */
-		if (queued && !bdat && x->reply.code == 354 &&
-		    (conn_write(x->c, ".\r\n", 3, x->err) < 0 || flush(x) < 0 || read_reply(x) < 0))
+		if (queued && !bdat && x->reply.code == 354 && send_empty_message(x) < 0)
 			return -1;
 		return outcome_of_recipients(x);
 	}
@@ -901,11 +938,11 @@ static int transfer(struct smtp *x)
 
 /* Ends the session: QUIT without waiting when the server is in step (the
  * outcome is already known), else just drop the connection. */
-static void finish(struct smtp *x, bool in_step)
+static void finish(struct smtp *x)
 {
 	sasl_end(x->auth_pending);
 	x->auth_pending = NULL;
-	if (x->c && in_step && !x->in_data) {
+	if (x->c && !x->broken && x->owed == 0 && !x->server_waits) {
 		struct error ignored;
 
 		x->state = S_QUIT;
@@ -915,18 +952,6 @@ static void finish(struct smtp *x, bool in_step)
 	conn_close(x->c);
 	x->c = NULL;
 	reply_free(&x->reply);
-}
-
-/* Whether a failure left the dialogue in step, so QUIT still makes sense. */
-static bool in_step_after(const struct error *err)
-{
-	switch (err->cls) {
-	case ERR_SENDER: case ERR_ALL_RCPT: case ERR_SOME_RCPT: case ERR_AUTH_FAILED:
-	case ERR_AUTH_IMPOSSIBLE: case ERR_STARTTLS: case ERR_MESSAGE:
-		return err->reply[0] != '\0' || err->cls == ERR_AUTH_IMPOSSIBLE;
-	default:
-		return false;
-	}
 }
 
 static int partial_outcome(struct smtp *x)
@@ -986,7 +1011,7 @@ int smtp_send(const struct session *s, struct message *m, const char *password,
 		rc = transfer(&x);
 	if (rc == 0)
 		rc = partial_outcome(&x);
-	finish(&x, rc == 0 || in_step_after(err));
+	finish(&x);
 	return rc;
 }
 
@@ -1001,7 +1026,7 @@ int smtp_probe(const struct session *s, const char *password, const struct smtp_
 	rc = open_session(&x);
 	if (rc == 0)
 		rc = authenticate(&x, password, false);
-	finish(&x, rc == 0 || in_step_after(err));
+	finish(&x);
 	return rc;
 }
 

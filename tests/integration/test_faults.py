@@ -24,6 +24,17 @@ PASSWORD = "s3cret-Pa55!"
 SECRET_FORMS = [PASSWORD.encode(), base64.b64encode(PASSWORD.encode()),
                 base64.b64encode(b"\0tester\0" + PASSWORD.encode())]
 
+# RFC 5321 4.1.1.10: a session that reached the greeting ends with QUIT
+# whenever the dialogue is in step, whatever the outcome: every row that
+# exits 0, and these refusals (branch engine). Where the state is unknown
+# (no reply to the data, a broken handshake) the connection is dropped.
+QUIT_AFTER = {"rcpt_some_550": 87, "rcpt_all_550": 88, "rcpt_451": 75, "small_size": 89,
+              "starttls_454": 81, "starttls_502": 81, "starttls_missing": 81,
+              "ehlo_refused": 81, "mail_from_550": 86, "mail_from_451": 75,
+              "no_auth": 85, "reject_data_554": 89, "greeting_554": 69}
+NO_QUIT = {"stall_after_data", "auth_endless_334", "starttls_injection", "tls_garbage",
+           "auth_535", "auth_535_data_354"}
+
 
 def run_scenario(name, args, base, cert_dir):
     d = os.path.join(base, name)
@@ -87,6 +98,16 @@ class Faults(unittest.TestCase):
                     self.assertTrue(conn["auth"]["tls"], "AUTH outside TLS")
         for form in SECRET_FORMS:
             self.assertNotIn(form, r["stdout"] + r["stderr"], "password in envoi's output")
+        self.check_quit(name, codes, r)
+
+    def check_quit(self, name, codes, r):
+        conns = r["summary"].get("connections", [])
+        if codes == {0} or name in QUIT_AFTER:
+            self.assertTrue(conns, "no connection")
+            self.assertEqual(conns[-1]["commands"][-1:], ["QUIT"],
+                             f"no QUIT at the end: {conns[-1]['commands']}")
+        if name in NO_QUIT:
+            self.assertFalse(re.search(rb"(^|\n)QUIT\r\n", r["raw"]), "QUIT out of step")
 
 
 class Server(servers.FaultServer):

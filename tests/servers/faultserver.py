@@ -10,7 +10,8 @@ Binds ADDR (default 127.0.0.1) port 0, writes the port number to --portfile
 (atomically) once listening, serves --connections connections (default: the
 scenario's, usually 1; each in its own thread), and exits 0. It never runs
 longer than --alarm seconds (default 30): then it writes its files and exits 3.
-SIGTERM: writes its files and exits 0 at once.
+SIGTERM: gives open connections up to 2 s to end (a client that has
+exited is read to its end), then writes its files and exits 0.
 
 Files (all optional, derived from --log):
   LOG             every byte the client sent on connection 1, raw (after TLS:
@@ -1381,6 +1382,12 @@ def main():
         os._exit(3)
 
     def on_term(sig, frame):
+        # The client may have exited the moment its last command (QUIT)
+        # was written: let connections whose client is gone finish
+        # reading, so that the summary holds everything sent.
+        deadline = time.monotonic() + 2
+        for t in list(server.threads):
+            t.join(max(0.0, deadline - time.monotonic()))
         server.rec.summary["terminated"] = True
         server.rec.write_summary()
         os._exit(0)
