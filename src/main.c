@@ -107,11 +107,7 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 				    smtp_send(s, &o->msg, run->password, &hooks, r, err);
 
 		report_progress_end(&progress);
-		/* A message that went out whole with no reply may have been
-		 * delivered: sending it again could deliver it twice. */
-		bool maybe_delivered = r->delivered || (r->data_sent && !r->final_code);
-
-		if (rc == 0 || err->cls != ERR_TEMPFAIL || maybe_delivered || run->attempt >= s->retry)
+		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->maybe_delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];

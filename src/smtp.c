@@ -806,10 +806,17 @@ static int queue_data_cmd(struct smtp *x)
 	return queue_cmd(x, "DATA");
 }
 
-static int judge_end_of_data(struct smtp *x)
+/* The server's verdict on the message, kept even when no recipient was
+ * accepted (a BDAT pipelined with the envelope is then refused). */
+static void record_final(struct smtp *x)
 {
 	x->r->final_code = x->reply.code;
 	reply_oneline(&x->reply, x->r->final_reply, sizeof x->r->final_reply);
+}
+
+static int judge_end_of_data(struct smtp *x)
+{
+	record_final(x);
 	if (x->reply.code / 100 == 2) {
 		x->r->delivered = true;
 		return 0;
@@ -908,6 +915,8 @@ static int transfer(struct smtp *x)
 			return -1;
 		if (!mail_ok)
 			*x->err = keep;
+		else if (bdat)
+			record_final(x);
 	}
 	if (x->auth_failed)
 		return outcome_of_failed_login(x, queued && bdat);
@@ -952,6 +961,21 @@ static void finish(struct smtp *x)
 	conn_close(x->c);
 	x->c = NULL;
 	reply_free(&x->reply);
+}
+
+/* Whether the server may have taken the message for someone: delivered,
+ * or sent whole with no verdict while some recipient was accepted or
+ * never answered. No recipient accepted means nothing delivered. */
+static bool maybe_delivered(const struct smtp_result *r)
+{
+	if (r->delivered)
+		return true;
+	if (!r->data_sent || r->final_code)
+		return false;
+	for (size_t i = 0; i < r->nrcpts; i++)
+		if (r->rcpts[i].code == 0 || r->rcpts[i].code / 100 == 2)
+			return true;
+	return false;
 }
 
 static int partial_outcome(struct smtp *x)
@@ -1011,6 +1035,7 @@ int smtp_send(const struct session *s, struct message *m, const char *password,
 		rc = transfer(&x);
 	if (rc == 0)
 		rc = partial_outcome(&x);
+	r->maybe_delivered = maybe_delivered(r);
 	finish(&x);
 	return rc;
 }

@@ -56,6 +56,10 @@ struct smtp_result {
 	bool delivered;          /* the server took the message for someone */
 	bool data_sent;          /* the whole message went out (delivery unknown
 	                            until final_code says) */
+	bool maybe_delivered;    /* delivered, or it may have been (the whole
+	                            message went out with no verdict and some
+	                            recipient accepted or unanswered): sending
+	                            again could deliver it twice */
 	/* what the server offers, for --probe */
 	char *capabilities;      /* EHLO lines after TLS, '\n'-separated */
 	uint64_t size_limit;     /* SIZE, 0 when none */

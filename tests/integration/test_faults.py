@@ -32,6 +32,8 @@ QUIT_AFTER = {"rcpt_some_550": 87, "rcpt_all_550": 88, "rcpt_451": 75, "small_si
               "starttls_454": 81, "starttls_502": 81, "starttls_missing": 81,
               "ehlo_refused": 81, "mail_from_550": 86, "mail_from_451": 75,
               "no_auth": 85, "reject_data_554": 89, "greeting_554": 69}
+# Attempts made with --retry, counted in connections.
+CONNECTIONS = {"retry_then_ok": 2, "retry_exhausted": 3, "retry_rcpt_451_bdat": 3}
 NO_QUIT = {"stall_after_data", "auth_endless_334", "starttls_injection", "tls_garbage",
            "auth_535", "auth_535_data_354"}
 
@@ -99,6 +101,9 @@ class Faults(unittest.TestCase):
         for form in SECRET_FORMS:
             self.assertNotIn(form, r["stdout"] + r["stderr"], "password in envoi's output")
         self.check_quit(name, codes, r)
+        if name in CONNECTIONS:
+            self.assertEqual(len(r["summary"].get("connections", [])), CONNECTIONS[name],
+                             f"attempts made:\n{err}")
 
     def check_quit(self, name, codes, r):
         conns = r["summary"].get("connections", [])

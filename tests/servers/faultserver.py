@@ -461,6 +461,10 @@ _EXIM_NOLIMIT = ["SIZE", "8BITMIME", "PIPELINING", "CHUNKING", "PRDR"]
 sc("size_bare_8bitmime", caps_pre=_EXIM_NOLIMIT + ["STARTTLS"], caps_tls=_EXIM_NOLIMIT + ["AUTH PLAIN LOGIN"],
    args="--user=tester", doc="EHLO has a bare SIZE (no limit) followed by 8BITMIME, as Exim with "
    "message_size_limit = 0 sends it: no size limit, the message is sent")
+sc("retry_rcpt_451_bdat", exit="75", args="--retry=2 --to=second@example.com", chunking=True, connections=3,
+   on={"rcpt": "451 4.2.1 Mailbox busy, try later"},
+   doc="every RCPT 451 and the pipelined BDAT LAST answered 554 no valid recipients: nothing can "
+   "have been delivered, so --retry=2 makes 3 attempts (3 connections) and exits 75")
 
 
 # --------------------------------------------------------------------------
@@ -1209,7 +1213,9 @@ class Session:
         self.rec.line(self.n, "C:", "<BDAT chunk: %d bytes%s>" % (size, " LAST" if last else ""))
         if getattr(self, "bdat_failed", False) or self.mail_from is None or not self.rcpts:
             self.bdat_failed = not last
-            self.reply("503 5.5.1 No valid transaction" if self.mail_from is None or not self.rcpts
+            # Postfix's words when MAIL was taken and every RCPT refused.
+            self.reply("503 5.5.1 No valid transaction" if self.mail_from is None else
+                       "554 5.5.1 Error: no valid recipients" if not self.rcpts
                        else "554 5.5.0 Earlier BDAT failed")
             if last:
                 self.reset_tx()
