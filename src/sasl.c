@@ -403,6 +403,14 @@ static int start_oauth(struct sasl *s, const struct sasl_params *p, char **initi
 	return 0;
 }
 
+int sasl_check_secret(const char *password, struct error *err)
+{
+	if (strnlen(password, SASL_MAX_SECRET + 1) <= SASL_MAX_SECRET)
+		return 0;
+	return err_set(err, ERR_USAGE, "the password or token is longer than %u bytes",
+		       SASL_MAX_SECRET);
+}
+
 int sasl_start(struct sasl **out, const struct sasl_params *p, const char **mech,
 	       char **initial, struct error *err)
 {
@@ -413,6 +421,8 @@ int sasl_start(struct sasl **out, const struct sasl_params *p, const char **mech
 	*initial = NULL;
 	if (!p->user || !p->password)
 		return err_set(err, ERR_SOFTWARE, "SASL started without a user or password");
+	if (sasl_check_secret(p->password, err) < 0)
+		return -1;
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return err_set(err, ERR_OSERR, "out of memory");

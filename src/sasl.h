@@ -17,6 +17,9 @@
 
 #define SASL_MAX_ROUNDS 10
 #define SASL_MAX_CHALLENGE 16384
+/* The longest password or OAuth2 token taken, in bytes: far past any
+ * real token (Microsoft's and Google's reach a few KB). */
+#define SASL_MAX_SECRET (64 * 1024)
 
 struct sasl;
 
@@ -36,12 +39,17 @@ struct sasl_params {
  * the command line can reject a bad --auth before connecting. */
 bool sasl_mech_known(const char *name);
 
+/* Returns 0 when password (not NULL) is at most SASL_MAX_SECRET bytes,
+ * else -1 with ERR_USAGE. */
+int sasl_check_secret(const char *password, struct error *err);
+
 /* Chooses a mechanism and starts it. *mech gets its name (static);
  * *initial the base64 initial response ("=" when empty, RFC 4954; free
  * with sasl_free_response) or NULL (then send "AUTH MECH" and wait for
  * 334). Returns 0, or -1 with ERR_AUTH_IMPOSSIBLE (no mechanism in
  * common, forced one not offered, unknown or lacking channel binding;
- * an OAuth token with control bytes), ERR_OSERR or ERR_SOFTWARE. The
+ * an OAuth token with control bytes), ERR_USAGE (a password over
+ * SASL_MAX_SECRET), ERR_OSERR or ERR_SOFTWARE. The
  * caller frees *out with sasl_end. */
 int sasl_start(struct sasl **out, const struct sasl_params *p, const char **mech,
 	       char **initial, struct error *err);

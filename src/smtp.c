@@ -431,25 +431,38 @@ static int judge_auth(struct smtp *x, struct sasl *sa)
 	return -1;
 }
 
-/* Queues "AUTH MECH [initial response]", shown redacted. */
+/* The longest AUTH line sent with its initial response, CRLF included.
+ * RFC 4954 4 allows 12288 octets, but many servers keep RFC 5321's
+ * limits on command lines; a longer response (an OAuth2 token of a few
+ * KB) goes alone after the server's empty 334, which any length fits. */
+#define AUTH_LINE_MAX 1000
+
+static bool auth_inline(const struct smtp *x, const char *initial)
+{
+	return initial && strlen("AUTH ") + strlen(x->r->mech) + 1 + strlen(initial) + 2 <= AUTH_LINE_MAX;
+}
+
+/* Queues "AUTH MECH [initial response]", shown redacted; initial is
+ * NULL or fits (auth_inline). */
 static int auth_send(struct smtp *x, const char *initial)
 {
-	char shown[64], line[8192];
-	int rc = 0;
+	char shown[64], line[AUTH_LINE_MAX];
+	int rc;
 
 	snprintf(shown, sizeof shown, "AUTH %s%s", x->r->mech, initial ? " <redacted>" : "");
 	if ((size_t)snprintf(line, sizeof line, "AUTH %s%s%s", x->r->mech, initial ? " " : "",
 			     initial ? initial : "") >= sizeof line)
-		rc = err_set(x->err, ERR_SOFTWARE, "SASL initial response too long");
-	if (rc == 0)
-		rc = queue_line(x, line, shown);
+		return err_set(x->err, ERR_SOFTWARE, "AUTH line longer than planned");
+	rc = queue_line(x, line, shown);
 	explicit_bzero(line, sizeof line);
 	return rc;
 }
 
 /* Reads the replies to AUTH: 334 challenges are answered until 235 or a
- * failure. Whatever happens, the caller may now forget the password. */
-static int auth_replies(struct smtp *x, struct sasl *sa)
+ * failure. held, when not NULL, is an initial response too long for the
+ * AUTH line: it answers the first 334 (RFC 4954 4). Whatever happens,
+ * the caller may now forget the password. */
+static int auth_replies(struct smtp *x, struct sasl *sa, const char *held)
 {
 	int rc;
 
@@ -459,9 +472,13 @@ static int auth_replies(struct smtp *x, struct sasl *sa)
 		char *response = NULL;
 
 		x->server_waits = true;
-		rc = sasl_step(sa, x->reply.text, &response, x->err);
-		if (rc == 0 && (rc = queue_line(x, response, "<redacted>")) == 0)
+		if (held)
+			rc = queue_line(x, held, "<redacted>");
+		else if ((rc = sasl_step(sa, x->reply.text, &response, x->err)) == 0)
+			rc = queue_line(x, response, "<redacted>");
+		if (rc == 0)
 			x->server_waits = false;
+		held = NULL;
 		sasl_free_response(response);
 		if (rc < 0 || (rc = flush(x)) < 0)
 			break;
@@ -493,7 +510,7 @@ static int finish_pending_auth(struct smtp *x)
 	if (!sa)
 		return 0;
 	x->auth_pending = NULL;
-	rc = auth_replies(x, sa);
+	rc = auth_replies(x, sa, NULL);
 	sasl_end(sa);
 	if (rc < 0 && x->err->reply[0] == '\0' && x->err->cls != ERR_AUTH_FAILED &&
 	    x->err->cls != ERR_AUTH_IMPOSSIBLE)
@@ -514,6 +531,7 @@ static int authenticate(struct smtp *x, const char *password, bool may_defer)
 	struct sasl *sa = NULL;
 	const char *mech = NULL;
 	char *initial = NULL, *cb = NULL;
+	bool inline_ok = false;
 	int rc;
 
 	if (!x->s->user)
@@ -539,13 +557,14 @@ static int authenticate(struct smtp *x, const char *password, bool may_defer)
 	rc = sasl_start(&sa, &p, &mech, &initial, x->err);
 	if (rc == 0) {
 		snprintf(x->r->mech, sizeof x->r->mech, "%s", mech);
-		rc = auth_send(x, initial);
+		inline_ok = auth_inline(x, initial);
+		rc = auth_send(x, inline_ok ? initial : NULL);
 	}
-	if (rc == 0 && auth_can_pipeline(x, initial, may_defer)) {
+	if (rc == 0 && inline_ok && auth_can_pipeline(x, initial, may_defer)) {
 		x->auth_pending = sa;
 		sa = NULL;
 	} else if (rc == 0) {
-		rc = flush(x) < 0 ? -1 : auth_replies(x, sa);
+		rc = flush(x) < 0 ? -1 : auth_replies(x, sa, inline_ok ? NULL : initial);
 	}
 	sasl_free_response(initial);
 	sasl_end(sa);
@@ -1023,7 +1042,8 @@ int smtp_send(const struct session *s, struct message *m, const char *password,
 	init(&x, s, m, hooks, r, err);
 	/* Everything about the message is settled before connecting, so a
 	 * file problem never costs a half-open session. */
-	rc = msg_spool_pipes(m, err) < 0 || mime_size(m, &r->size, err) < 0 || build_rcpts(&x) < 0 ? -1 : 0;
+	rc = msg_spool_pipes(m, err) < 0 || mime_size(m, &r->size, err) < 0 || build_rcpts(&x) < 0 ||
+	     (password && sasl_check_secret(password, err) < 0) ? -1 : 0;
 	if (rc == 0)
 		rc = open_session(&x);
 	/* Before the login: a message the server cannot take costs none. */
@@ -1048,7 +1068,9 @@ int smtp_probe(const struct session *s, const char *password, const struct smtp_
 	int rc;
 
 	init(&x, s, &none, hooks, r, err);
-	rc = open_session(&x);
+	rc = password ? sasl_check_secret(password, err) : 0;
+	if (rc == 0)
+		rc = open_session(&x);
 	if (rc == 0)
 		rc = authenticate(&x, password, false);
 	finish(&x);

@@ -646,3 +646,57 @@ Test(sasl, plain_ranks_above_cram_md5_inside_verified_tls)
 	sasl_free_response(initial);
 	sasl_end(s);
 }
+
+/* Tokens of several KB (Microsoft's, Google's) are whole in the initial
+ * response, however long; the engine decides where on the wire it goes. */
+Test(sasl, long_tokens_and_passwords_are_whole_in_the_initial_response)
+{
+	const char *mechs[] = {"XOAUTH2", "PLAIN"};
+	const size_t sizes[] = {7000, 20000, SASL_MAX_SECRET};
+
+	for (size_t m = 0; m < 2; m++)
+		for (size_t k = 0; k < 3; k++) {
+			struct sasl_params p = params("PLAIN XOAUTH2");
+			char *token = malloc(sizes[k] + 1), *initial, *raw;
+			struct sasl *s;
+			const char *mech;
+			struct error err = {0};
+			size_t len;
+
+			cr_assert(token);
+			for (size_t i = 0; i < sizes[k]; i++)
+				token[i] = "abcdefghijklmnopqrstuvwxyz0123456789-._~+/"[i % 42];
+			token[sizes[k]] = '\0';
+			p.password = token;
+			p.forced_mech = mechs[m];
+			cr_assert_eq(sasl_start(&s, &p, &mech, &initial, &err), 0, "%s", err.text);
+			raw = unb64(initial, &len);
+			cr_expect(memmem(raw, len, token, sizes[k]) != NULL, "%s %zu", mechs[m], sizes[k]);
+			free(raw);
+			sasl_free_response(initial);
+			sasl_end(s);
+			free(token);
+		}
+}
+
+Test(sasl, password_past_the_limit_is_a_usage_error)
+{
+	struct sasl_params p = params("PLAIN");
+	char *big = malloc(SASL_MAX_SECRET + 2);
+	struct error err = {0};
+	struct sasl *s;
+	const char *mech;
+	char *initial;
+
+	cr_assert(big);
+	memset(big, 'p', SASL_MAX_SECRET + 1);
+	big[SASL_MAX_SECRET + 1] = '\0';
+	p.password = big;
+	cr_expect_eq(sasl_check_secret(big, &err), -1);
+	cr_expect_eq(err.cls, ERR_USAGE);
+	cr_expect_eq(sasl_start(&s, &p, &mech, &initial, &err), -1);
+	cr_expect_eq(err.cls, ERR_USAGE);
+	big[SASL_MAX_SECRET] = '\0';
+	cr_expect_eq(sasl_check_secret(big, &err), 0);
+	free(big);
+}

@@ -220,6 +220,34 @@ class Data(unittest.TestCase):
         self.assertEqual(len(summary["connections"]), 1, "sent again")
         self.assertIn(b"check before sending it again", r.stderr)
 
+    def test_long_tokens_arrive_intact(self):
+        """An OAuth2 token or password of several KB makes an AUTH line
+        too long for many servers: envoi sends AUTH MECH alone and the
+        response after the 334 (RFC 4954 4), never exit 70."""
+        for mech in ("XOAUTH2", "PLAIN"):
+            for size in (7000, 20000):
+                token = ("ya29.a0Af-" + os.urandom(size).hex())[:size]
+                path = os.path.join(self.base, f"token-{mech}-{size}")
+                with open(path, "w") as f:
+                    f.write(token + "\n")
+                srv = Server("ok_auth_long_token", self.base, self.certs, "--password-file", path)
+                r = srv.envoi("-u", "tester", f"--auth={mech}", f"--password-file={path}",
+                              "-m", "x", "rcpt@example.com")
+                raw, summary, _ = srv.stop()
+                self.assertEqual(r.returncode, 0, f"{mech} {size}: {r.stderr}")
+                auth = summary["connections"][0]["auth"]
+                self.assertEqual((auth["mech"], auth["ok"]), (mech, True), f"{mech} {size}")
+                self.assertIn(f"AUTH {mech}\r\n".encode(), raw, "the response goes after a 334")
+
+    def test_password_past_64_kib_is_a_usage_error(self):
+        srv = self.server("ok_auth")
+        env = dict(os.environ, ENVOI_PASSWORD="p" * (64 * 1024 + 1))
+        r = srv.envoi("-u", "tester", "-m", "x", "rcpt@example.com", env=env)
+        _, summary, _ = srv.stop()
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn(b"longer than 65536 bytes", r.stderr)
+        self.assertEqual(summary.get("connections"), [], "connected all the same")
+
     def stalled(self, sig):
         srv = self.server("greeting_never")
         p = subprocess.Popen([tap.ENVOI, *srv.options(), "--timeout=60",

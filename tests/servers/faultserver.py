@@ -3,7 +3,7 @@
 
     faultserver.py --scenario NAME [--cert-dir DIR] [--portfile FILE]
                    [--log FILE] [--connections N] [--host ADDR]
-                   [--auth-mechs "M1 M2"] [--alarm SECONDS]
+                   [--auth-mechs "M1 M2"] [--password-file FILE] [--alarm SECONDS]
     faultserver.py --list          # scenarios.tsv (scenario, args, exit, description)
 
 Binds ADDR (default 127.0.0.1) port 0, writes the port number to --portfile
@@ -465,6 +465,10 @@ sc("retry_rcpt_451_bdat", exit="75", args="--retry=2 --to=second@example.com", c
    on={"rcpt": "451 4.2.1 Mailbox busy, try later"},
    doc="every RCPT 451 and the pipelined BDAT LAST answered 554 no valid recipients: nothing can "
    "have been delivered, so --retry=2 makes 3 attempts (3 connections) and exits 75")
+sc("ok_auth_long_token", args="--user=tester --auth=XOAUTH2",
+   auth_mechs=("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"),
+   doc="AUTH with XOAUTH2 and PLAIN; test_faults starts it with --password-file holding a token "
+   "of 7,000 or 20,000 bytes, which must arrive intact (an AUTH line that long goes after a 334)")
 
 
 # --------------------------------------------------------------------------
@@ -974,13 +978,13 @@ class Session:
         if len(p) != 3:
             raise SaslAbort("501 5.5.2 Malformed PLAIN response")
         user, pw = p[1].decode(errors="replace"), p[2].decode(errors="replace")
-        return user, (user == USER and pw == PASSWORD)
+        return user, (user == USER and pw == self.server.password)
 
     def sasl_login(self, initial):
         user = self.b64(initial.encode()) if initial else self.sasl_step(b"Username:")
         pw = self.sasl_step(b"Password:")
         user = user.decode(errors="replace")
-        return user, (user == USER and pw.decode(errors="replace") == PASSWORD)
+        return user, (user == USER and pw.decode(errors="replace") == self.server.password)
 
     def sasl_cram_md5(self, initial):
         if initial:
@@ -988,7 +992,7 @@ class Session:
         chal = ("<%d.%d@%s>" % (os.getpid(), time.time_ns(), HOSTNAME)).encode()
         resp = self.sasl_step(chal).decode(errors="replace")
         user, _, digest = resp.rpartition(" ")
-        good = hmac.new(PASSWORD.encode(), chal, hashlib.md5).hexdigest()
+        good = hmac.new(self.server.password.encode(), chal, hashlib.md5).hexdigest()
         return user, (user == USER and hmac.compare_digest(digest.lower(), good))
 
     def _scram(self, initial, hname):
@@ -1010,7 +1014,7 @@ class Session:
             raise SaslAbort("501 5.5.2 Malformed SCRAM client-final")
         if base64.b64decode(m2.group(1)) != gs2.encode():
             return user, False
-        salted = hashlib.pbkdf2_hmac(hname, PASSWORD.encode(), salt, iters)
+        salted = hashlib.pbkdf2_hmac(hname, self.server.password.encode(), salt, iters)
         ckey = hmac.new(salted, b"Client Key", h).digest()
         stored = h(ckey).digest()
         authmsg = (bare + "," + sfirst + "," + cfinal[:cfinal.rindex(",p=")]).encode()
@@ -1041,7 +1045,7 @@ class Session:
         m = re.match(r"^user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01$", data)
         if not m:
             raise SaslAbort("501 5.5.2 Malformed XOAUTH2 response")
-        ok = m.group(1) == USER and m.group(2) == PASSWORD
+        ok = m.group(1) == USER and m.group(2) == self.server.password
         if not ok:
             self._bearer_fail()
         return m.group(1), ok
@@ -1054,7 +1058,7 @@ class Session:
         kv = dict(p.split("=", 1) for p in m.group(3).split("\x01") if "=" in p)
         token = kv.get("auth", "")
         user = m.group(2) or ""
-        ok = token == "Bearer " + PASSWORD and user in ("", USER)
+        ok = token == "Bearer " + self.server.password and user in ("", USER)
         if not ok:
             self._bearer_fail()
         return user, ok
@@ -1277,6 +1281,10 @@ class Server:
         self.idle = opts.idle
         self.rec = Recorder(opts.log)
         self.rec.summary["scenario"] = self.sc.name
+        self.password = PASSWORD
+        if opts.password_file:
+            with open(opts.password_file, encoding="utf-8") as f:
+                self.password = f.read().rstrip("\n")
         self.threads = []
 
     def scenario_for(self, n):
@@ -1369,6 +1377,7 @@ def main():
     ap.add_argument("--connections", type=int)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--auth-mechs", help='override the AUTH list, e.g. "SCRAM-SHA-256 PLAIN"')
+    ap.add_argument("--password-file", help="the password (or OAuth2 token) on the first line of FILE")
     ap.add_argument("--alarm", type=int, default=30, help="hard limit on the server's life (s)")
     ap.add_argument("--idle", type=float, default=20, help="per-read idle limit (s)")
     ap.add_argument("--list", action="store_true", help="print the scenario table (TSV)")
