@@ -10,6 +10,7 @@
 #include "encode.h"
 #include "clock.h"
 #include "parse.h"
+#include "printable.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -824,9 +825,11 @@ static void utc_text(time_t t, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
+/* A certificate's names are the server's to choose (no CA is needed to
+ * send one): they are kept only in their shown form (printable.h). */
 static void copy_datum(char *dst, size_t size, gnutls_datum_t *d)
 {
-	snprintf(dst, size, "%.*s", (int)d->size, d->data ? (char *)d->data : "");
+	printable_copy(dst, size, d->data ? (char *)d->data : "", d->data ? d->size : 0);
 	gnutls_free(d->data);
 	d->data = NULL;
 }
@@ -837,14 +840,15 @@ static void list_names(struct conn *c, gnutls_x509_crt_t crt)
 	size_t o = 0;
 
 	for (unsigned seq = 0; seq < 16 && o + 1 < sizeof c->names; seq++) {
-		char name[256], text[INET6_ADDRSTRLEN];
+		char name[256], text[256];
 		size_t size = sizeof name - 1;
 		int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, name, &size, NULL);
 
 		if (type < 0 && type != GNUTLS_E_SHORT_MEMORY_BUFFER)
 			break;
 		if (type == GNUTLS_SAN_DNSNAME) {
-			name[size] = '\0';
+			printable_copy(text, sizeof text, name, size);
+			snprintf(name, sizeof name, "%s", text);
 		} else if (type == GNUTLS_SAN_IPADDRESS && (size == 4 || size == 16)) {
 			inet_ntop(size == 4 ? AF_INET : AF_INET6, name, text, sizeof text);
 			snprintf(name, sizeof name, "%s", text);
@@ -1186,8 +1190,16 @@ static int handshake_failed(struct conn *c, int ret, bool implicit, struct error
 			       c->sock_errno ? reason(c->sock_errno, why, sizeof why) : "");
 	}
 	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-		err_set(err, ERR_TLS, "server %s refused the TLS handshake: %s",
-			c->peer, gnutls_alert_get_name(gnutls_alert_get(c->tls)));
+		gnutls_alert_description_t a = gnutls_alert_get(c->tls);
+		const char *name = gnutls_alert_get_name(a);
+
+		/* The number is the server's choice: GnuTLS names only known ones. */
+		if (name)
+			err_set(err, ERR_TLS, "server %s refused the TLS handshake: %s",
+				c->peer, name);
+		else
+			err_set(err, ERR_TLS, "server %s refused the TLS handshake: "
+				"alert %u", c->peer, (unsigned)a);
 		alert_hint(c, err);
 		return -1;
 	}

@@ -452,6 +452,27 @@ sc("resolve_fail", exit="68", listen=False, connections=0, args="--server=envoi-
    doc="no server needed: a name under .invalid never resolves")
 
 
+# ---- branch transport: hostile text from the server (terminal escapes) ----
+# ESC [2J, an OSC title, CSI as the C1 control U+009B (UTF-8 C2 9B), a bidi
+# override U+202E, a lone 0x9B byte (not UTF-8): envoi must print every one
+# escaped (-v, the error line, --probe, --json). evil.pem's subject holds them.
+EVIL_TEXT = b"\x1b[2J\x1b]0;pwned\x07 \xc2\x9b31m \xe2\x80\xae \x9b1m M\xc3\xbcller"
+sc("evil_cert_names", exit="82", cert="evil", args="--tls=starttls",
+   doc="certificate valid for localhost only, subject full of terminal escapes: the 82 line shows them escaped")
+sc("evil_cert_probe", cert="evil", args="--tls=starttls --insecure --probe",
+   doc="the same certificate with --insecure and --probe: subject printed escaped")
+EVIL_8BIT = b"\xc2\x9b31m \xc2\x85 \xe2\x80\xae \xe2\x81\xa6 \x9b1m M\xc3\xbcller"
+sc("evil_reply_5xx", exit="86",
+   on={"mail": b"550-5.7.1 " + EVIL_8BIT + b"\r\n550 5.7.1 end " + EVIL_8BIT + b"\r\n"},
+   doc="a 550 to MAIL FROM with C1 controls (U+009B CSI, U+0085), bidi controls and a lone 0x9B byte")
+sc("evil_greeting_esc", exit="76", on={"greeting": b"220 faultserver.test " + EVIL_TEXT + b"\r\n"},
+   doc="greeting with ESC [2J and an OSC title: a control byte in a reply is a protocol error, shown escaped")
+sc("evil_ehlo_esc", exit="76", caps_pre=["PIPELINING", "X-EVIL-\x1b[2J\x1b]0;pwned\x07"],
+   doc="EHLO keyword with ESC [2J and an OSC title: protocol error, shown escaped")
+sc("evil_ehlo_lines", starttls=False, args="--probe",
+   on={"ehlo": lambda s: b"250-faultserver.test \xc2\x9b2J\r\n250-8BITMIME\r\n250-X-C1 " + EVIL_8BIT + b"\r\n250 PIPELINING\r\n"},
+   doc="EHLO lines with C1 controls, bidi controls and a lone 0x9B byte (--probe lists them escaped)")
+
 # --------------------------------------------------------------------------
 # server machinery
 
