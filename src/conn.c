@@ -1273,6 +1273,12 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 	return 0;
 }
 
+bool conn_tls_answered(const struct conn *c)
+{
+	return c->tls_up || (c->nfirst >= 3 && (c->first[0] == 0x15 || c->first[0] == 0x16) &&
+			     c->first[1] == 0x03 && c->first[2] <= 0x04);
+}
+
 bool conn_is_tls(const struct conn *c)
 {
 	return c->tls_up;

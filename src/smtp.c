@@ -233,10 +233,12 @@ static int judge_greeting(struct smtp *x)
 }
 
 /* A plaintext client on an implicit-TLS port hears nothing: the server
- * waits for a ClientHello. After a short silence envoi offers one; a TLS
- * answer proves the mismatch. A server that answers in plaintext (or not
- * at all) was only slow and has now seen garbage, so the caller
- * reconnects and waits for the greeting as long as --timeout says. */
+ * waits for a ClientHello. After a short silence envoi offers one, and
+ * only a TLS record in answer proves the mismatch. Anything else (a late
+ * greeting, a 500 to the binary line, silence, a closed connection) means
+ * a slow plaintext server that has now seen garbage: the caller drops
+ * this connection, sends nothing more on it, and waits on a fresh one for
+ * the greeting as long as --timeout says. */
 static int probe_silence(struct smtp *x, bool *reconnect)
 {
 	struct session probe = *x->s;
@@ -248,15 +250,14 @@ static int probe_silence(struct smtp *x, bool *reconnect)
 	probe.timeout = (x->s->timeout + 1) / 2;
 	note(x, "no greeting after %.1f s: checking whether the port expects TLS",
 	     probe_after_ms(x->s) / 1000.0);
-	if (conn_start_tls(x->c, &probe, &e) == 0 || (e.cls != ERR_TLS_MISMATCH && e.cls != ERR_TEMPFAIL)) {
+	if (conn_start_tls(x->c, &probe, &e) == 0 || conn_tls_answered(x->c)) {
 		err_set(x->err, ERR_TLS_MISMATCH,
 			"%s answers with TLS, not an SMTP greeting: the port expects implicit TLS",
 			conn_peer(x->c));
 		err_hint(x->err, "use --tls=implicit%s", x->s->port == 587 ? " (or port 587 with STARTTLS)" : "");
 		return -1;
 	}
-	/* Plaintext came back, or nothing at all: wait the full timeout on a
-	 * fresh connection, which has seen no ClientHello. */
+	note(x, "no TLS answer (%s): reconnecting to wait for the greeting", e.text);
 	*reconnect = true;
 	return 0;
 }

@@ -673,6 +673,28 @@ Test(conn, plaintext_answer_to_client_hello_is_a_mismatch)
 	c = open_ok();
 	cr_assert_eq(conn_start_tls(c, &sess, &err), -1);
 	cr_expect_eq(err.cls, ERR_TLS_MISMATCH, "%d: %s", err.cls, err.text);
+	cr_expect_not(conn_tls_answered(c));
+	conn_close(c);
+}
+
+static void alert_to_client_hello(int fd)
+{
+	char buf[512];
+
+	recv(fd, buf, sizeof buf, 0);
+	send(fd, "\x15\x03\x03\x00\x02\x02\x28", 7, MSG_NOSIGNAL);
+	drain(fd);
+}
+
+Test(conn, alert_record_is_a_tls_answer)
+{
+	struct conn *c;
+
+	serve(alert_to_client_hello);
+	c = open_ok();
+	cr_assert_eq(conn_start_tls(c, &sess, &err), -1);
+	cr_expect_eq(err.cls, ERR_TLS, "%d: %s", err.cls, err.text);
+	cr_expect(conn_tls_answered(c));
 	conn_close(c);
 }
 
@@ -697,6 +719,7 @@ Test(conn, server_closing_during_handshake_is_tls_error)
 	c = open_ok();
 	cr_assert_eq(conn_start_tls(c, &sess, &err), -1);
 	cr_expect_eq(err.cls, ERR_TLS, "%d: %s", err.cls, err.text);
+	cr_expect_not(conn_tls_answered(c), "a closed connection is no TLS answer");
 	conn_close(c);
 }
 
@@ -932,6 +955,7 @@ Test(conn, tls_with_a_trusted_ca)
 	cr_expect(strstr(i->issuer, "CN=Test CA"), "%s", i->issuer);
 	cr_expect(strstr(i->not_after, " UTC"), "%s", i->not_after);
 	cr_expect(i->verified);
+	cr_expect(conn_tls_answered(c));
 	cb = conn_channel_binding(c, &type);
 	cr_expect_not_null(cb);
 	cr_expect_str_eq(type, "tls-exporter");

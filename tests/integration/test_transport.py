@@ -90,5 +90,47 @@ class Escapes(unittest.TestCase):
             self.assertIn(b"X-C1 \\u009b31m", out.replace(b"\\\\", b"\\"), extra)
 
 
+
+class SlowGreeting(unittest.TestCase):
+    """The ClientHello sent after a silence must not turn a slow plaintext
+    server into exit 80: only a TLS record in answer proves a TLS port."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-slow-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def run_envoi(self, scenario, *args):
+        srv = Server(scenario, self.base, self.certs)
+        try:
+            r = srv.envoi("-v", *args)
+        finally:
+            _, summary, _ = srv.stop()
+        return r, summary.get("connections", [])
+
+    def test_server_hanging_up_on_the_probe_gets_a_fresh_connection(self):
+        r, conns = self.run_envoi("slow_greeting_drops_probe", "--timeout=5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(conns), 2, r.stderr)
+        self.assertIn(b"no TLS answer", r.stderr)
+
+    def test_no_greeting_after_the_probe_is_75_and_retried(self):
+        r, conns = self.run_envoi("greeting_drop_after_probe", "--timeout=2", "--retry=1")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertEqual(len(conns), 4, r.stderr)   # two attempts of probe + fresh connection
+        self.assertIn(b"no greeting came; retrying in", r.stderr)
+        self.assertNotIn(b"implicit", r.stderr)
+
+    def test_tls_answer_to_the_probe_is_80(self):
+        for scenario in ("implicit_tls_alert", "implicit_tls_port"):
+            r, _ = self.run_envoi(scenario, "--tls=starttls", "--timeout=3")
+            self.assertEqual(r.returncode, 80, r.stderr)
+            self.assertIn(b"use --tls=implicit", r.stderr)
+
 if __name__ == "__main__":
     tap.main()

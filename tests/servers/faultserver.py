@@ -473,6 +473,44 @@ sc("evil_ehlo_lines", starttls=False, args="--probe",
    on={"ehlo": lambda s: b"250-faultserver.test \xc2\x9b2J\r\n250-8BITMIME\r\n250-X-C1 " + EVIL_8BIT + b"\r\n250 PIPELINING\r\n"},
    doc="EHLO lines with C1 controls, bidi controls and a lone 0x9B byte (--probe lists them escaped)")
 
+# ---- branch transport: slow greetings and the ClientHello probe ----
+# After a short silence envoi sends a ClientHello to find implicit-TLS
+# ports; only a TLS record in answer may make that exit 80.
+
+
+def slow_greeting_drops_garbage(sess):
+    """A plaintext server that greets after 4 s and hangs up on anything
+    sent before its greeting (as a strict server may on a ClientHello)."""
+    if sess.pending_input(4.0):
+        sess.event("input before the greeting: hanging up")
+        raise ConnectionDone("input before the greeting")
+    sess.serve_after_connect()
+
+
+def never_greets_hangs_up(sess):
+    """Never greets: hangs up on any input, else after 1.5 s of silence."""
+    sess.pending_input(1.5)
+    raise ConnectionDone("hung up without a greeting")
+
+
+def alert_on_probe(sess):
+    """A TLS-only port that refuses every ClientHello with a fatal alert."""
+    sess.read_some(5)
+    sess.send_raw(b"\x15\x03\x03\x00\x02\x02\x28")
+    time.sleep(0.2)
+    raise ConnectionDone("tls alert sent")
+
+
+sc("slow_greeting_drops_probe", special=slow_greeting_drops_garbage, connections=2,
+   doc="greets after 4 s, hangs up on the ClientHello probe: not a TLS answer, so envoi reconnects "
+       "and waits for the greeting on a fresh connection")
+sc("greeting_drop_after_probe", exit="75", special=never_greets_hangs_up, connections=4,
+   args="--timeout=2 --retry=1",
+   doc="never greets, hangs up on the probe and after 1.5 s: 75 (closed without a greeting), retried once")
+sc("implicit_tls_alert", exit="80", special=alert_on_probe, args="--tls=starttls --timeout=3",
+   doc="answers the ClientHello probe with a TLS alert record: a TLS answer, so 80 (use --tls=implicit)")
+
+
 # --------------------------------------------------------------------------
 # server machinery
 
