@@ -51,6 +51,8 @@ struct conn {
 	char tls_name[256];           /* SNI / verification name: no trailing dot */
 	bool host_is_ip;
 	char addr[INET6_ADDRSTRLEN];
+	struct sockaddr_storage sa;   /* the address connected to (the proxy's with one) */
+	bool proxied;
 	char peer[640];               /* "HOST (ADDR) port N [via ...]" */
 
 	/* Plaintext bytes exchanged before TLS: none means implicit TLS, so a
@@ -323,8 +325,11 @@ static int connect_any(struct conn *c, const char *what, const char *name,
 		tried++;
 		last_family = ai->ai_family;
 		c->fd = connect_one(ai, c->timeout_ms, &e);
-		if (c->fd >= 0)
+		if (c->fd >= 0) {
+			if (ai->ai_addrlen <= sizeof c->sa)
+				memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
 			break;
+		}
 	}
 	freeaddrinfo(res);
 	if (c->fd >= 0)
@@ -495,6 +500,7 @@ static int open_proxy(struct conn *c, const struct session *s, struct error *err
 {
 	char proxy[300];
 
+	c->proxied = true;
 	if (connect_any(c, "socks5 proxy ", s->proxy_host, s->proxy_port,
 			AF_UNSPEC, err) < 0)
 		return -1;
@@ -1271,6 +1277,30 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 	c->tls_up = true;
 	c->rstart = c->rend = 0;
 	return 0;
+}
+
+bool conn_addr_is_loopback(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		const unsigned char *b = in6->sin6_addr.s6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (memcmp(b, mapped, sizeof mapped) == 0 && b[12] == 127);
+	}
+	return false;
+}
+
+bool conn_is_loopback(const struct conn *c)
+{
+	return !c->proxied && conn_addr_is_loopback((const struct sockaddr *)&c->sa);
 }
 
 bool conn_tls_answered(const struct conn *c)

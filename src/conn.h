@@ -103,6 +103,18 @@ int conn_flush(struct conn *c, struct error *err);
  * closed connection, plaintext), proves that the server speaks TLS. */
 bool conn_tls_answered(const struct conn *c);
 
+/* True when sa is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x
+ * (IPv4-mapped). NULL is not. */
+struct sockaddr;
+bool conn_addr_is_loopback(const struct sockaddr *sa);
+
+/* True when the connection goes straight (no proxy) to a loopback
+ * address. Decided by the address actually connected to, never by the
+ * spelling of the name ("127.mail.example.com" is not loopback); through
+ * a proxy always false, since the hop to the proxy says nothing about
+ * where the server is. */
+bool conn_is_loopback(const struct conn *c);
+
 /* True once conn_start_tls succeeded. */
 bool conn_is_tls(const struct conn *c);
 const struct tls_info *conn_tls_info(const struct conn *c);

@@ -188,17 +188,12 @@ static bool implicit_tls(const struct session *s)
 	return s->tls == TLS_IMPLICIT || (s->tls == TLS_AUTO && s->port == 465);
 }
 
-static bool is_loopback(const char *host)
-{
-	return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0 ||
-	       strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
-}
-
 /* STARTTLS is required in starttls mode, and in auto mode except towards
- * a loopback server, where it is only used when offered. */
-static bool starttls_required(const struct session *s)
+ * a server reached straight at a loopback address, where it is only used
+ * when offered. */
+static bool starttls_required(const struct smtp *x)
 {
-	return s->tls == TLS_STARTTLS || (s->tls == TLS_AUTO && !is_loopback(s->host));
+	return x->s->tls == TLS_STARTTLS || (x->s->tls == TLS_AUTO && !conn_is_loopback(x->c));
 }
 
 /* This host's name for EHLO: the FQDN when the resolver knows it. */
@@ -331,7 +326,7 @@ static int starttls(struct smtp *x)
 	if (implicit_tls(x->s) || x->s->tls == TLS_NONE)
 		return 0;
 	if (!x->caps.starttls) {
-		if (!starttls_required(x->s)) {
+		if (!starttls_required(x)) {
 			note(x, "loopback server without STARTTLS: going on in plaintext");
 			return 0;
 		}

@@ -1269,6 +1269,61 @@ Test(conn, socks5_connect_passes_the_name)
 	conn_close(c);
 }
 
+Test(conn, proxied_connection_is_never_loopback)
+{
+	struct conn *c;
+
+	socks.method_reply[0] = 5;
+	serve_socks();
+	c = open_ok();
+	cr_expect_not(conn_is_loopback(c), "the proxy is on loopback, the server need not be");
+	conn_close(c);
+}
+
+static bool loopback4(const char *text)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	cr_assert_eq(inet_pton(AF_INET, text, &a.sin_addr), 1, "%s", text);
+	return conn_addr_is_loopback((struct sockaddr *)&a);
+}
+
+static bool loopback6(const char *text)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
+
+	cr_assert_eq(inet_pton(AF_INET6, text, &a.sin6_addr), 1, "%s", text);
+	return conn_addr_is_loopback((struct sockaddr *)&a);
+}
+
+Test(conn, loopback_is_decided_by_the_address)
+{
+	cr_expect(loopback4("127.0.0.1"));
+	cr_expect(loopback4("127.255.3.4"));
+	cr_expect_not(loopback4("128.0.0.1"));
+	cr_expect_not(loopback4("10.127.0.1"));
+	cr_expect_not(loopback4("0.0.0.0"));
+	cr_expect(loopback6("::1"));
+	cr_expect(loopback6("::ffff:127.0.0.1"));
+	cr_expect(loopback6("::ffff:127.9.8.7"));
+	cr_expect_not(loopback6("::ffff:192.0.2.1"));
+	cr_expect_not(loopback6("::127.0.0.1"));   /* IPv4-compatible: obsolete, not loopback */
+	cr_expect_not(loopback6("::2"));
+	cr_expect_not(loopback6("::"));
+	cr_expect_not(loopback6("2001:db8::1"));
+	cr_expect_not(conn_addr_is_loopback(NULL));
+}
+
+Test(conn, direct_connection_to_127_is_loopback)
+{
+	struct conn *c;
+
+	serve(say_hello);
+	c = open_ok();
+	cr_expect(conn_is_loopback(c));
+	conn_close(c);
+}
+
 Test(conn, socks5_refusal_is_unavailable)
 {
 	struct conn *c = NULL;

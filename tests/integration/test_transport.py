@@ -7,8 +7,11 @@ import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import unittest
 
 import servers
@@ -131,6 +134,129 @@ class SlowGreeting(unittest.TestCase):
             r, _ = self.run_envoi(scenario, "--tls=starttls", "--timeout=3")
             self.assertEqual(r.returncode, 80, r.stderr)
             self.assertIn(b"use --tls=implicit", r.stderr)
+
+
+class Socks5Proxy:
+    """A SOCKS5 proxy on loopback (no authentication, CONNECT only) that
+    relays to the address asked for; .port, .connects."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.connects = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def read(sock, n):
+        data = b""
+        while len(data) < n:
+            more = sock.recv(n - len(data))
+            if not more:
+                raise OSError("closed")
+            data += more
+        return data
+
+    def serve(self, client):
+        try:
+            _, nmethods = self.read(client, 2)
+            self.read(client, nmethods)
+            client.sendall(b"\x05\x00")
+            _, _, _, atyp = self.read(client, 4)
+            if atyp == 1:
+                host = socket.inet_ntoa(self.read(client, 4))
+            elif atyp == 3:
+                host = self.read(client, self.read(client, 1)[0]).decode()
+            else:
+                host = socket.inet_ntop(socket.AF_INET6, self.read(client, 16))
+            port = struct.unpack("!H", self.read(client, 2))[0]
+            self.connects.append((host, port))
+            server = socket.create_connection((host, port), timeout=10)
+            client.sendall(b"\x05\x00\x00\x01\x7f\x00\x00\x01" + struct.pack("!H", port))
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+class Loopback(unittest.TestCase):
+    """--tls=auto lets a server without STARTTLS go on in plaintext only
+    when it was reached straight at a loopback address."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-loopback-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def send(self, *args):
+        srv = Server("starttls_missing", self.base, self.certs)
+        try:
+            r = srv.envoi("--timeout=10", *args)
+        finally:
+            _, summary, _ = srv.stop()
+        return r, srv.port, summary
+
+    def test_loopback_address_may_go_on_in_plaintext(self):
+        r, _, summary = self.send()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(summary["connections"][0]["messages"]), 1)
+
+    def test_localhost_resolves_to_loopback(self):
+        srv = Server("starttls_missing", self.base, self.certs)
+        try:
+            r = srv.envoi("--timeout=10", f"--server=localhost:{srv.port}", "-4")
+        finally:
+            srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_no_exception_through_a_proxy(self):
+        proxy = Socks5Proxy()
+        try:
+            r, port, summary = self.send(f"--proxy=socks5://127.0.0.1:{proxy.port}")
+            self.assertEqual(proxy.connects, [("127.0.0.1", int(port))])
+            self.assertEqual(r.returncode, 81, r.stderr)
+            self.assertIn(b"STARTTLS", r.stderr)
+            self.assertNotIn(b"MAIL FROM", b" ".join(c.encode() for c in summary["connections"][0]["commands"]))
+            r, _, summary = self.send(f"--proxy=socks5://127.0.0.1:{proxy.port}", "--tls=none")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(summary["connections"][0]["messages"]), 1)
+        finally:
+            proxy.close()
 
 if __name__ == "__main__":
     tap.main()
