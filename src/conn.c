@@ -10,6 +10,7 @@
 #include "encode.h"
 #include "clock.h"
 #include "parse.h"
+#include "printable.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -50,6 +51,8 @@ struct conn {
 	char tls_name[256];           /* SNI / verification name: no trailing dot */
 	bool host_is_ip;
 	char addr[INET6_ADDRSTRLEN];
+	struct sockaddr_storage sa;   /* the address connected to (the proxy's with one) */
+	bool proxied;
 	char peer[640];               /* "HOST (ADDR) port N [via ...]" */
 
 	/* Plaintext bytes exchanged before TLS: none means implicit TLS, so a
@@ -322,8 +325,11 @@ static int connect_any(struct conn *c, const char *what, const char *name,
 		tried++;
 		last_family = ai->ai_family;
 		c->fd = connect_one(ai, c->timeout_ms, &e);
-		if (c->fd >= 0)
+		if (c->fd >= 0) {
+			if (ai->ai_addrlen <= sizeof c->sa)
+				memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
 			break;
+		}
 	}
 	freeaddrinfo(res);
 	if (c->fd >= 0)
@@ -494,6 +500,7 @@ static int open_proxy(struct conn *c, const struct session *s, struct error *err
 {
 	char proxy[300];
 
+	c->proxied = true;
 	if (connect_any(c, "socks5 proxy ", s->proxy_host, s->proxy_port,
 			AF_UNSPEC, err) < 0)
 		return -1;
@@ -824,9 +831,11 @@ static void utc_text(time_t t, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
+/* A certificate's names are the server's to choose (no CA is needed to
+ * send one): they are kept only in their shown form (printable.h). */
 static void copy_datum(char *dst, size_t size, gnutls_datum_t *d)
 {
-	snprintf(dst, size, "%.*s", (int)d->size, d->data ? (char *)d->data : "");
+	printable_copy(dst, size, d->data ? (char *)d->data : "", d->data ? d->size : 0);
 	gnutls_free(d->data);
 	d->data = NULL;
 }
@@ -837,14 +846,15 @@ static void list_names(struct conn *c, gnutls_x509_crt_t crt)
 	size_t o = 0;
 
 	for (unsigned seq = 0; seq < 16 && o + 1 < sizeof c->names; seq++) {
-		char name[256], text[INET6_ADDRSTRLEN];
+		char name[256], text[256];
 		size_t size = sizeof name - 1;
 		int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, name, &size, NULL);
 
 		if (type < 0 && type != GNUTLS_E_SHORT_MEMORY_BUFFER)
 			break;
 		if (type == GNUTLS_SAN_DNSNAME) {
-			name[size] = '\0';
+			printable_copy(text, sizeof text, name, size);
+			snprintf(name, sizeof name, "%s", text);
 		} else if (type == GNUTLS_SAN_IPADDRESS && (size == 4 || size == 16)) {
 			inet_ntop(size == 4 ? AF_INET : AF_INET6, name, text, sizeof text);
 			snprintf(name, sizeof name, "%s", text);
@@ -1186,8 +1196,16 @@ static int handshake_failed(struct conn *c, int ret, bool implicit, struct error
 			       c->sock_errno ? reason(c->sock_errno, why, sizeof why) : "");
 	}
 	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-		err_set(err, ERR_TLS, "server %s refused the TLS handshake: %s",
-			c->peer, gnutls_alert_get_name(gnutls_alert_get(c->tls)));
+		gnutls_alert_description_t a = gnutls_alert_get(c->tls);
+		const char *name = gnutls_alert_get_name(a);
+
+		/* The number is the server's choice: GnuTLS names only known ones. */
+		if (name)
+			err_set(err, ERR_TLS, "server %s refused the TLS handshake: %s",
+				c->peer, name);
+		else
+			err_set(err, ERR_TLS, "server %s refused the TLS handshake: "
+				"alert %u", c->peer, (unsigned)a);
 		alert_hint(c, err);
 		return -1;
 	}
@@ -1259,6 +1277,36 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 	c->tls_up = true;
 	c->rstart = c->rend = 0;
 	return 0;
+}
+
+bool conn_addr_is_loopback(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		const unsigned char *b = in6->sin6_addr.s6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (memcmp(b, mapped, sizeof mapped) == 0 && b[12] == 127);
+	}
+	return false;
+}
+
+bool conn_is_loopback(const struct conn *c)
+{
+	return !c->proxied && conn_addr_is_loopback((const struct sockaddr *)&c->sa);
+}
+
+bool conn_tls_answered(const struct conn *c)
+{
+	return c->tls_up || (c->nfirst >= 3 && (c->first[0] == 0x15 || c->first[0] == 0x16) &&
+			     c->first[1] == 0x03 && c->first[2] <= 0x04);
 }
 
 bool conn_is_tls(const struct conn *c)

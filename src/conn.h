@@ -97,6 +97,24 @@ int conn_wait_readable(struct conn *c, int ms, struct error *err);
 int conn_write(struct conn *c, const void *buf, size_t len, struct error *err);
 int conn_flush(struct conn *c, struct error *err);
 
+/* True when the first bytes the server sent during a TLS handshake
+ * (successful or not) began a TLS record: a handshake (0x16) or alert
+ * (0x15) record of version 3.x. That, and nothing else (silence, a
+ * closed connection, plaintext), proves that the server speaks TLS. */
+bool conn_tls_answered(const struct conn *c);
+
+/* True when sa is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x
+ * (IPv4-mapped). NULL is not. */
+struct sockaddr;
+bool conn_addr_is_loopback(const struct sockaddr *sa);
+
+/* True when the connection goes straight (no proxy) to a loopback
+ * address. Decided by the address actually connected to, never by the
+ * spelling of the name ("127.mail.example.com" is not loopback); through
+ * a proxy always false, since the hop to the proxy says nothing about
+ * where the server is. */
+bool conn_is_loopback(const struct conn *c);
+
 /* True once conn_start_tls succeeded. */
 bool conn_is_tls(const struct conn *c);
 const struct tls_info *conn_tls_info(const struct conn *c);

@@ -1,5 +1,6 @@
 /* error.c - the error type and the one table from class to exit code. */
 #include "error.h"
+#include "printable.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,33 +58,24 @@ void err_hint(struct error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Server text is untrusted: anything that is not printable is shown as
- * an escape so that it can neither break the one-line error nor drive
- * the terminal. Line breaks between reply lines become " / ". */
+/* Server text is untrusted: it is stored in its shown form (printable.h)
+ * so that it can neither break the one-line error nor drive the terminal.
+ * Line breaks between reply lines become " / ". */
 void err_reply(struct error *err, const char *reply, size_t len)
 {
-	size_t o = 0, cap = sizeof err->reply - 1;
+	size_t o = 0, cap = sizeof err->reply;
 
-	for (size_t i = 0; i < len && o < cap; i++) {
-		unsigned char c = (unsigned char)reply[i];
-		char tmp[8];
-		const char *s = tmp;
+	for (size_t i = 0; i < len && o + 1 < cap;) {
+		size_t end = i;
 
-		if (c == '\n')
-			s = " / ";
-		else if (c == '\r')
-			continue;
-		else if (c < 0x20 || c == 0x7f)
-			snprintf(tmp, sizeof tmp, "\\x%02x", c);
-		else {
-			tmp[0] = (char)c;
-			tmp[1] = '\0';
+		while (end < len && reply[end] != '\n' && reply[end] != '\r')
+			end++;
+		o += printable_copy(err->reply + o, cap - o, reply + i, end - i);
+		if (end < len && reply[end] == '\n' && o + 4 < cap) {
+			memcpy(err->reply + o, " / ", 4);
+			o += 3;
 		}
-		size_t n = strlen(s);
-		if (o + n > cap)
-			break;
-		memcpy(err->reply + o, s, n);
-		o += n;
+		i = end < len ? end + 1 : end;
 	}
 	err->reply[o] = '\0';
 }
@@ -102,12 +94,24 @@ const char *err_class_name(enum err_class cls)
 	return classes[cls].name;
 }
 
+/* Every part is escaped again on the way out: the text and the hint may
+ * quote a certificate name or a reply, and escaping shown text changes
+ * nothing, so nothing a server sent reaches the terminal raw. */
 void err_format(const struct error *err, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "envoi: %s: %s", err_class_name(err->cls), err->text);
+	char part[sizeof err->text * 2];
+	size_t o;
 
-	if (n >= 0 && (size_t)n < size && err->reply[0])
-		n += snprintf(buf + n, size - (size_t)n, "; server said: %s", err->reply);
-	if (n >= 0 && (size_t)n < size && err->hint[0])
-		snprintf(buf + n, size - (size_t)n, " (%s)", err->hint);
+	snprintf(buf, size, "envoi: %s: ", err_class_name(err->cls));
+	o = strlen(buf);
+	printable_copy(part, sizeof part, err->text, strnlen(err->text, sizeof err->text));
+	o += (size_t)snprintf(buf + o, size - o, "%s", part);
+	if (o < size && err->reply[0]) {
+		printable_copy(part, sizeof part, err->reply, strnlen(err->reply, sizeof err->reply));
+		o += (size_t)snprintf(buf + o, size - o, "; server said: %s", part);
+	}
+	if (o < size && err->hint[0]) {
+		printable_copy(part, sizeof part, err->hint, strnlen(err->hint, sizeof err->hint));
+		snprintf(buf + o, size - o, " (%s)", part);
+	}
 }

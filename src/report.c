@@ -1,6 +1,7 @@
 /* report.c - the user-facing output. */
 #include "report.h"
 #include "clock.h"
+#include "printable.h"
 
 #include <string.h>
 #include <strings.h>
@@ -8,24 +9,19 @@
 void report_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
 {
 	(void)ctx;
-	/* Server text is untrusted: control bytes must not reach the terminal. */
 	fputc((int)dir, stderr);
 	fputc(' ', stderr);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
-
-		if (c < 0x20 || c == 0x7f)
-			fprintf(stderr, "\\x%02x", c);
-		else
-			fputc(c, stderr);
-	}
+	printable_write(stderr, line, len);
 	fputc('\n', stderr);
 }
 
 void report_warn(const struct session *s, const char *text)
 {
-	if (s->output != OUT_QUIET)
-		fprintf(stderr, "envoi: warning: %s\n", text);
+	if (s->output == OUT_QUIET)
+		return;
+	fputs("envoi: warning: ", stderr);
+	printable_write(stderr, text, strlen(text));
+	fputc('\n', stderr);
 }
 
 /* Smaller sends are over before a progress line could help. */
@@ -66,23 +62,16 @@ void report_sent(const struct session *s, const struct smtp_result *r)
 {
 	if (s->output == OUT_QUIET)
 		return;
-	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: %s\n",
+	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: ",
 		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
-		r->tls ? "" : " (unencrypted)", r->final_reply);
+		r->tls ? "" : " (unencrypted)");
+	printable_write(stderr, r->final_reply, strlen(r->final_reply));
+	fputc('\n', stderr);
 }
 
 static void json_string(FILE *out, const char *s)
 {
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
+	printable_json(out, s);
 }
 
 static void json_recipients(FILE *out, const struct smtp_result *r)
@@ -190,9 +179,18 @@ static void probe_extensions(FILE *out, const struct smtp_result *r)
 		const char *next = strchr(++line, '\n');
 		int n = next ? (int)(next - line) : (int)strlen(line);
 
-		fprintf(out, "%s%.*s", first ? "" : ", ", n, line);
+		fputs(first ? "" : ", ", out);
+		printable_write(out, line, (size_t)n);
 		line = next;
 	}
+	fputc('\n', out);
+}
+
+/* One "label: value" line of --probe; the value may come from the server. */
+static void probe_line(FILE *out, const char *label, const char *value)
+{
+	fprintf(out, "%-13s", label);
+	printable_write(out, value, strlen(value));
 	fputc('\n', out);
 }
 
@@ -200,12 +198,12 @@ void report_probe(FILE *out, const struct session *s, const struct smtp_result *
 {
 	const struct tls_info *t = &r->tls_info;
 
-	fprintf(out, "server:      %s\n", r->peer);
+	probe_line(out, "server:", r->peer);
 	if (r->tls) {
 		fprintf(out, "TLS:         %s, %s, certificate %s\n", t->version, t->cipher,
 			t->verified ? "verified" : "NOT verified");
-		fprintf(out, "certificate: %s\n", t->subject);
-		fprintf(out, "issuer:      %s\n", t->issuer);
+		probe_line(out, "certificate:", t->subject);
+		probe_line(out, "issuer:", t->issuer);
 		fprintf(out, "valid:       %s to %s\n", t->not_before, t->not_after);
 	} else {
 		fputs("TLS:         none (plaintext)\n", out);
@@ -216,8 +214,11 @@ void report_probe(FILE *out, const struct session *s, const struct smtp_result *
 	else
 		fputs("size limit:  none announced\n", out);
 	probe_extensions(out, r);
-	if (s->user)
-		fprintf(out, "login:       %s as %s: accepted\n", r->mech, s->user);
-	else
+	if (s->user) {
+		fprintf(out, "login:       %s as ", r->mech);
+		printable_write(out, s->user, strlen(s->user));
+		fputs(": accepted\n", out);
+	} else {
 		fputs("login:       not tried (no --user)\n", out);
+	}
 }

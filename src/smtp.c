@@ -205,17 +205,12 @@ static bool implicit_tls(const struct session *s)
 	return s->tls == TLS_IMPLICIT || (s->tls == TLS_AUTO && s->port == 465);
 }
 
-static bool is_loopback(const char *host)
-{
-	return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0 ||
-	       strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
-}
-
 /* STARTTLS is required in starttls mode, and in auto mode except towards
- * a loopback server, where it is only used when offered. */
-static bool starttls_required(const struct session *s)
+ * a server reached straight at a loopback address, where it is only used
+ * when offered. */
+static bool starttls_required(const struct smtp *x)
 {
-	return s->tls == TLS_STARTTLS || (s->tls == TLS_AUTO && !is_loopback(s->host));
+	return x->s->tls == TLS_STARTTLS || (x->s->tls == TLS_AUTO && !conn_is_loopback(x->c));
 }
 
 /* This host's name for EHLO: the FQDN when the resolver knows it. */
@@ -250,10 +245,12 @@ static int judge_greeting(struct smtp *x)
 }
 
 /* A plaintext client on an implicit-TLS port hears nothing: the server
- * waits for a ClientHello. After a short silence envoi offers one; a TLS
- * answer proves the mismatch. A server that answers in plaintext (or not
- * at all) was only slow and has now seen garbage, so the caller
- * reconnects and waits for the greeting as long as --timeout says. */
+ * waits for a ClientHello. After a short silence envoi offers one, and
+ * only a TLS record in answer proves the mismatch. Anything else (a late
+ * greeting, a 500 to the binary line, silence, a closed connection) means
+ * a slow plaintext server that has now seen garbage: the caller drops
+ * this connection, sends nothing more on it, and waits on a fresh one for
+ * the greeting as long as --timeout says. */
 static int probe_silence(struct smtp *x, bool *reconnect)
 {
 	struct session probe = *x->s;
@@ -265,15 +262,14 @@ static int probe_silence(struct smtp *x, bool *reconnect)
 	probe.timeout = (x->s->timeout + 1) / 2;
 	note(x, "no greeting after %.1f s: checking whether the port expects TLS",
 	     probe_after_ms(x->s) / 1000.0);
-	if (conn_start_tls(x->c, &probe, &e) == 0 || (e.cls != ERR_TLS_MISMATCH && e.cls != ERR_TEMPFAIL)) {
+	if (conn_start_tls(x->c, &probe, &e) == 0 || conn_tls_answered(x->c)) {
 		err_set(x->err, ERR_TLS_MISMATCH,
 			"%s answers with TLS, not an SMTP greeting: the port expects implicit TLS",
 			conn_peer(x->c));
 		err_hint(x->err, "use --tls=implicit%s", x->s->port == 587 ? " (or port 587 with STARTTLS)" : "");
 		return -1;
 	}
-	/* Plaintext came back, or nothing at all: wait the full timeout on a
-	 * fresh connection, which has seen no ClientHello. */
+	note(x, "no TLS answer (%s): reconnecting to wait for the greeting", e.text);
 	*reconnect = true;
 	return 0;
 }
@@ -349,7 +345,7 @@ static int starttls(struct smtp *x)
 	if (implicit_tls(x->s) || x->s->tls == TLS_NONE)
 		return 0;
 	if (!x->caps.starttls) {
-		if (!starttls_required(x->s)) {
+		if (!starttls_required(x)) {
 			note(x, "loopback server without STARTTLS: going on in plaintext");
 			return 0;
 		}

@@ -673,6 +673,28 @@ Test(conn, plaintext_answer_to_client_hello_is_a_mismatch)
 	c = open_ok();
 	cr_assert_eq(conn_start_tls(c, &sess, &err), -1);
 	cr_expect_eq(err.cls, ERR_TLS_MISMATCH, "%d: %s", err.cls, err.text);
+	cr_expect_not(conn_tls_answered(c));
+	conn_close(c);
+}
+
+static void alert_to_client_hello(int fd)
+{
+	char buf[512];
+
+	recv(fd, buf, sizeof buf, 0);
+	send(fd, "\x15\x03\x03\x00\x02\x02\x28", 7, MSG_NOSIGNAL);
+	drain(fd);
+}
+
+Test(conn, alert_record_is_a_tls_answer)
+{
+	struct conn *c;
+
+	serve(alert_to_client_hello);
+	c = open_ok();
+	cr_assert_eq(conn_start_tls(c, &sess, &err), -1);
+	cr_expect_eq(err.cls, ERR_TLS, "%d: %s", err.cls, err.text);
+	cr_expect(conn_tls_answered(c));
 	conn_close(c);
 }
 
@@ -697,6 +719,7 @@ Test(conn, server_closing_during_handshake_is_tls_error)
 	c = open_ok();
 	cr_assert_eq(conn_start_tls(c, &sess, &err), -1);
 	cr_expect_eq(err.cls, ERR_TLS, "%d: %s", err.cls, err.text);
+	cr_expect_not(conn_tls_answered(c), "a closed connection is no TLS answer");
 	conn_close(c);
 }
 
@@ -932,6 +955,7 @@ Test(conn, tls_with_a_trusted_ca)
 	cr_expect(strstr(i->issuer, "CN=Test CA"), "%s", i->issuer);
 	cr_expect(strstr(i->not_after, " UTC"), "%s", i->not_after);
 	cr_expect(i->verified);
+	cr_expect(conn_tls_answered(c));
 	cb = conn_channel_binding(c, &type);
 	cr_expect_not_null(cb);
 	cr_expect_str_eq(type, "tls-exporter");
@@ -1242,6 +1266,61 @@ Test(conn, socks5_connect_passes_the_name)
 	expect_line(c, "220 via proxy to mail.example.test port 2525");
 	cr_expect(strstr(conn_peer(c), "mail.example.test port 2525 via socks5 proxy "
 			 "127.0.0.1 port"), "%s", conn_peer(c));
+	conn_close(c);
+}
+
+Test(conn, proxied_connection_is_never_loopback)
+{
+	struct conn *c;
+
+	socks.method_reply[0] = 5;
+	serve_socks();
+	c = open_ok();
+	cr_expect_not(conn_is_loopback(c), "the proxy is on loopback, the server need not be");
+	conn_close(c);
+}
+
+static bool loopback4(const char *text)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	cr_assert_eq(inet_pton(AF_INET, text, &a.sin_addr), 1, "%s", text);
+	return conn_addr_is_loopback((struct sockaddr *)&a);
+}
+
+static bool loopback6(const char *text)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
+
+	cr_assert_eq(inet_pton(AF_INET6, text, &a.sin6_addr), 1, "%s", text);
+	return conn_addr_is_loopback((struct sockaddr *)&a);
+}
+
+Test(conn, loopback_is_decided_by_the_address)
+{
+	cr_expect(loopback4("127.0.0.1"));
+	cr_expect(loopback4("127.255.3.4"));
+	cr_expect_not(loopback4("128.0.0.1"));
+	cr_expect_not(loopback4("10.127.0.1"));
+	cr_expect_not(loopback4("0.0.0.0"));
+	cr_expect(loopback6("::1"));
+	cr_expect(loopback6("::ffff:127.0.0.1"));
+	cr_expect(loopback6("::ffff:127.9.8.7"));
+	cr_expect_not(loopback6("::ffff:192.0.2.1"));
+	cr_expect_not(loopback6("::127.0.0.1"));   /* IPv4-compatible: obsolete, not loopback */
+	cr_expect_not(loopback6("::2"));
+	cr_expect_not(loopback6("::"));
+	cr_expect_not(loopback6("2001:db8::1"));
+	cr_expect_not(conn_addr_is_loopback(NULL));
+}
+
+Test(conn, direct_connection_to_127_is_loopback)
+{
+	struct conn *c;
+
+	serve(say_hello);
+	c = open_ok();
+	cr_expect(conn_is_loopback(c));
 	conn_close(c);
 }
 

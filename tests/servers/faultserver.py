@@ -469,6 +469,63 @@ sc("ok_auth_long_token", args="--user=tester --auth=XOAUTH2",
    auth_mechs=("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"),
    doc="AUTH with XOAUTH2 and PLAIN; test_faults starts it with --password-file holding a token "
    "of 7,000 or 20,000 bytes, which must arrive intact (an AUTH line that long goes after a 334)")
+# ---- branch transport: hostile text from the server (terminal escapes) ----
+# ESC [2J, an OSC title, CSI as the C1 control U+009B (UTF-8 C2 9B), a bidi
+# override U+202E, a lone 0x9B byte (not UTF-8): envoi must print every one
+# escaped (-v, the error line, --probe, --json). evil.pem's subject holds them.
+EVIL_TEXT = b"\x1b[2J\x1b]0;pwned\x07 \xc2\x9b31m \xe2\x80\xae \x9b1m M\xc3\xbcller"
+sc("evil_cert_names", exit="82", cert="evil", args="--tls=starttls",
+   doc="certificate valid for localhost only, subject full of terminal escapes: the 82 line shows them escaped")
+sc("evil_cert_probe", cert="evil", args="--tls=starttls --insecure --probe",
+   doc="the same certificate with --insecure and --probe: subject printed escaped")
+EVIL_8BIT = b"\xc2\x9b31m \xc2\x85 \xe2\x80\xae \xe2\x81\xa6 \x9b1m M\xc3\xbcller"
+sc("evil_reply_5xx", exit="86",
+   on={"mail": b"550-5.7.1 " + EVIL_8BIT + b"\r\n550 5.7.1 end " + EVIL_8BIT + b"\r\n"},
+   doc="a 550 to MAIL FROM with C1 controls (U+009B CSI, U+0085), bidi controls and a lone 0x9B byte")
+sc("evil_greeting_esc", exit="76", on={"greeting": b"220 faultserver.test " + EVIL_TEXT + b"\r\n"},
+   doc="greeting with ESC [2J and an OSC title: a control byte in a reply is a protocol error, shown escaped")
+sc("evil_ehlo_esc", exit="76", caps_pre=["PIPELINING", "X-EVIL-\x1b[2J\x1b]0;pwned\x07"],
+   doc="EHLO keyword with ESC [2J and an OSC title: protocol error, shown escaped")
+sc("evil_ehlo_lines", starttls=False, args="--probe",
+   on={"ehlo": lambda s: b"250-faultserver.test \xc2\x9b2J\r\n250-8BITMIME\r\n250-X-C1 " + EVIL_8BIT + b"\r\n250 PIPELINING\r\n"},
+   doc="EHLO lines with C1 controls, bidi controls and a lone 0x9B byte (--probe lists them escaped)")
+
+# ---- branch transport: slow greetings and the ClientHello probe ----
+# After a short silence envoi sends a ClientHello to find implicit-TLS
+# ports; only a TLS record in answer may make that exit 80.
+
+
+def slow_greeting_drops_garbage(sess):
+    """A plaintext server that greets after 4 s and hangs up on anything
+    sent before its greeting (as a strict server may on a ClientHello)."""
+    if sess.pending_input(4.0):
+        sess.event("input before the greeting: hanging up")
+        raise ConnectionDone("input before the greeting")
+    sess.serve_after_connect()
+
+
+def never_greets_hangs_up(sess):
+    """Never greets: hangs up on any input, else after 1.5 s of silence."""
+    sess.pending_input(1.5)
+    raise ConnectionDone("hung up without a greeting")
+
+
+def alert_on_probe(sess):
+    """A TLS-only port that refuses every ClientHello with a fatal alert."""
+    sess.read_some(5)
+    sess.send_raw(b"\x15\x03\x03\x00\x02\x02\x28")
+    time.sleep(0.2)
+    raise ConnectionDone("tls alert sent")
+
+
+sc("slow_greeting_drops_probe", special=slow_greeting_drops_garbage, connections=2,
+   doc="greets after 4 s, hangs up on the ClientHello probe: not a TLS answer, so envoi reconnects "
+       "and waits for the greeting on a fresh connection")
+sc("greeting_drop_after_probe", exit="75", special=never_greets_hangs_up, connections=4,
+   args="--timeout=2 --retry=1",
+   doc="never greets, hangs up on the probe and after 1.5 s: 75 (closed without a greeting), retried once")
+sc("implicit_tls_alert", exit="80", special=alert_on_probe, args="--tls=starttls --timeout=3",
+   doc="answers the ClientHello probe with a TLS alert record: a TLS answer, so 80 (use --tls=implicit)")
 
 
 # --------------------------------------------------------------------------

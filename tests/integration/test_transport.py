@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""The transport against hostile and slow servers (branch transport of
+issue 10): nothing a server sends reaches the terminal raw (-v, the error
+line, --probe, --json); slow greetings; the loopback exception; deadlines
+per step; out of memory."""
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import servers
+import tap
+
+# What must never leave envoi raw: C0 controls but LF (ESC above all), DEL,
+# the C1 controls in UTF-8 (C2 80..C2 9F), bidi controls, and bytes that
+# are not UTF-8 (a lone 0x9B is CSI to an 8-bit terminal).
+RAW_C0 = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
+RAW_C1 = re.compile(rb"\xc2[\x80-\x9f]")
+RAW_BIDI = re.compile(rb"\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
+
+
+class Server(servers.FaultServer):
+    def envoi(self, *args, timeout=60):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        cmd = [tap.ENVOI, *self.options(), "--from=sender@example.com", "--to=rcpt@example.com",
+               "--body=hello", *args]
+        return subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout,
+                              env=env)
+
+
+class Escapes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-transport-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def run_envoi(self, scenario, *args):
+        srv = Server(scenario, self.base, self.certs)
+        try:
+            return srv.envoi("--timeout=10", *args)
+        finally:
+            srv.stop()
+
+    def assert_clean(self, out, what):
+        self.assertIsNone(RAW_C0.search(out), f"raw control byte in {what}: {out!r}")
+        self.assertIsNone(RAW_C1.search(out), f"raw C1 control in {what}: {out!r}")
+        self.assertIsNone(RAW_BIDI.search(out), f"raw bidi control in {what}: {out!r}")
+        out.decode("utf-8")   # raises on a byte that is not UTF-8
+
+    def check(self, scenario, code, *args):
+        for extra in ([], ["-v"], ["--json"]):
+            r = self.run_envoi(scenario, *args, *extra)
+            self.assertEqual(r.returncode, code, r.stderr)
+            self.assert_clean(r.stderr, f"stderr with {extra}")
+            self.assert_clean(r.stdout, f"stdout with {extra}")
+            if extra == ["--json"]:
+                json.loads(r.stdout)
+            yield extra, r.stdout + r.stderr
+
+    def test_certificate_subject_in_the_82_line(self):
+        for extra, out in self.check("evil_cert_names", 82, "--tls=starttls"):
+            self.assertIn(b"\\x1b[2J", out.replace(b"\\\\", b"\\"), extra)
+            self.assertIn("Müller".encode(), out, extra)
+
+    def test_certificate_subject_in_probe(self):
+        for extra, out in self.check("evil_cert_probe", 0, "--tls=starttls", "--insecure", "--probe"):
+            self.assertIn(b"\\u009b31m", out.replace(b"\\\\", b"\\"), extra)
+            self.assertIn(b"\\u202e", out.replace(b"\\\\", b"\\"), extra)
+
+    def test_reply_text_in_error_line(self):
+        for extra, out in self.check("evil_reply_5xx", 86):
+            self.assertIn(b"\\x9b1m", out.replace(b"\\\\", b"\\"), extra)
+            self.assertIn(b"\\u0085", out.replace(b"\\\\", b"\\"), extra)
+
+    def test_control_bytes_in_greeting_and_ehlo(self):
+        for scenario in ("evil_greeting_esc", "evil_ehlo_esc"):
+            for extra, out in self.check(scenario, 76):
+                self.assertIn(b"\\x1b[2J\\x1b]0;pwned\\x07", out.replace(b"\\\\", b"\\"), extra)
+
+    def test_ehlo_lines_in_probe(self):
+        for extra, out in self.check("evil_ehlo_lines", 0, "--probe"):
+            self.assertIn(b"X-C1 \\u009b31m", out.replace(b"\\\\", b"\\"), extra)
+
+
+
+class SlowGreeting(unittest.TestCase):
+    """The ClientHello sent after a silence must not turn a slow plaintext
+    server into exit 80: only a TLS record in answer proves a TLS port."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-slow-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def run_envoi(self, scenario, *args):
+        srv = Server(scenario, self.base, self.certs)
+        try:
+            r = srv.envoi("-v", *args)
+        finally:
+            _, summary, _ = srv.stop()
+        return r, summary.get("connections", [])
+
+    def test_server_hanging_up_on_the_probe_gets_a_fresh_connection(self):
+        r, conns = self.run_envoi("slow_greeting_drops_probe", "--timeout=5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(conns), 2, r.stderr)
+        self.assertIn(b"no TLS answer", r.stderr)
+
+    def test_no_greeting_after_the_probe_is_75_and_retried(self):
+        r, conns = self.run_envoi("greeting_drop_after_probe", "--timeout=2", "--retry=1")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertEqual(len(conns), 4, r.stderr)   # two attempts of probe + fresh connection
+        self.assertIn(b"no greeting came; retrying in", r.stderr)
+        self.assertNotIn(b"implicit", r.stderr)
+
+    def test_tls_answer_to_the_probe_is_80(self):
+        for scenario in ("implicit_tls_alert", "implicit_tls_port"):
+            r, _ = self.run_envoi(scenario, "--tls=starttls", "--timeout=3")
+            self.assertEqual(r.returncode, 80, r.stderr)
+            self.assertIn(b"use --tls=implicit", r.stderr)
+
+
+class Socks5Proxy:
+    """A SOCKS5 proxy on loopback (no authentication, CONNECT only) that
+    relays to the address asked for; .port, .connects."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.connects = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def read(sock, n):
+        data = b""
+        while len(data) < n:
+            more = sock.recv(n - len(data))
+            if not more:
+                raise OSError("closed")
+            data += more
+        return data
+
+    def serve(self, client):
+        try:
+            _, nmethods = self.read(client, 2)
+            self.read(client, nmethods)
+            client.sendall(b"\x05\x00")
+            _, _, _, atyp = self.read(client, 4)
+            if atyp == 1:
+                host = socket.inet_ntoa(self.read(client, 4))
+            elif atyp == 3:
+                host = self.read(client, self.read(client, 1)[0]).decode()
+            else:
+                host = socket.inet_ntop(socket.AF_INET6, self.read(client, 16))
+            port = struct.unpack("!H", self.read(client, 2))[0]
+            self.connects.append((host, port))
+            server = socket.create_connection((host, port), timeout=10)
+            client.sendall(b"\x05\x00\x00\x01\x7f\x00\x00\x01" + struct.pack("!H", port))
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+class Loopback(unittest.TestCase):
+    """--tls=auto lets a server without STARTTLS go on in plaintext only
+    when it was reached straight at a loopback address."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-loopback-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def send(self, *args):
+        srv = Server("starttls_missing", self.base, self.certs)
+        try:
+            r = srv.envoi("--timeout=10", *args)
+        finally:
+            _, summary, _ = srv.stop()
+        return r, srv.port, summary
+
+    def test_loopback_address_may_go_on_in_plaintext(self):
+        r, _, summary = self.send()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(summary["connections"][0]["messages"]), 1)
+
+    def test_localhost_resolves_to_loopback(self):
+        srv = Server("starttls_missing", self.base, self.certs)
+        try:
+            r = srv.envoi("--timeout=10", f"--server=localhost:{srv.port}", "-4")
+        finally:
+            srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_no_exception_through_a_proxy(self):
+        proxy = Socks5Proxy()
+        try:
+            r, port, summary = self.send(f"--proxy=socks5://127.0.0.1:{proxy.port}")
+            self.assertEqual(proxy.connects, [("127.0.0.1", int(port))])
+            self.assertEqual(r.returncode, 81, r.stderr)
+            self.assertIn(b"STARTTLS", r.stderr)
+            self.assertNotIn(b"MAIL FROM", b" ".join(c.encode() for c in summary["connections"][0]["commands"]))
+            r, _, summary = self.send(f"--proxy=socks5://127.0.0.1:{proxy.port}", "--tls=none")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(summary["connections"][0]["messages"]), 1)
+        finally:
+            proxy.close()
+
+if __name__ == "__main__":
+    tap.main()
