@@ -72,6 +72,7 @@ struct message {
 	bool utf8_headers;    /* From, To, Cc or Reply-To holds a UTF-8 mailbox */
 	bool raw_has_date;    /* the --message-file has its own Date */
 	bool raw_has_id;      /* ... and its own Message-ID */
+	bool raw_has_from;    /* ... and its own From */
 };
 
 /* Checks and opens the files, spools standard input, scans the bodies
