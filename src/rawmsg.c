@@ -11,7 +11,7 @@
 
 /* Reads the file as lines, in blocks; memory stays one block. */
 struct lines {
-	int fd;
+	struct msg_in in; /* never read past its measured size */
 	uint64_t off;     /* file offset of buf[0] */
 	size_t pos, len;
 	unsigned lineno;
@@ -27,7 +27,7 @@ static int fill(struct lines *l)
 
 	l->off += l->len;
 	l->pos = l->len = 0;
-	got = msg_read_full(l->fd, l->buf, sizeof l->buf, l->off, "the message file", l->err);
+	got = msg_read_input(&l->in, l->buf, sizeof l->buf, l->off, l->err);
 	if (got < 0)
 		return -1;
 	l->len = (size_t)got;
@@ -67,10 +67,10 @@ static int next_line(struct lines *l)
 	}
 }
 
-static void lines_init(struct lines *l, int fd, struct error *err)
+static void lines_init(struct lines *l, const struct message *m, struct error *err)
 {
 	memset(l, 0, offsetof(struct lines, buf));
-	l->fd = fd;
+	l->in = (struct msg_in){m->message_fd, m->message_size, m->message_mtime, m->message_file};
 	l->err = err;
 }
 
@@ -94,6 +94,21 @@ static size_t field_name(const char *s, size_t n, size_t *colon)
 }
 
 /* Whether the line s (n bytes) starts a field called name, in any case. */
+/* What raw_scan read is not what is being sent. */
+static int changed(const struct lines *l)
+{
+	return err_set(l->err, ERR_DATA, "%s changed while it was being sent; nothing was sent",
+		       l->in.what);
+}
+
+static bool has_8bit(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
 static bool field_is(const char *s, size_t n, const char *name)
 {
 	size_t colon, len = field_name(s, n, &colon);
@@ -214,12 +229,10 @@ int raw_scan(struct message *m, struct error *err)
 
 	if (!l)
 		return err_set(err, ERR_OSERR, "out of memory");
-	lines_init(l, m->message_fd, err);
+	lines_init(l, m, err);
 	rc = scan_headers(m, l, err);
 	while (rc >= 0 && (rc = next_line(l)) == 1)
-		for (size_t i = 0; i < l->n; i++)
-			if ((unsigned char)l->line[i] >= 0x80)
-				m->eightbit = true;
+		m->eightbit |= has_8bit(l->line, l->n);
 	free(l);
 	return rc < 0 ? -1 : 0;
 }
@@ -268,7 +281,7 @@ static int header_line(struct lines *l, bool *in_headers, bool *skipping)
 	}
 	if (l->line[0] != ' ' && l->line[0] != '\t') {
 		if (!field_name(l->line, l->n, &colon))
-			return err_set(l->err, ERR_DATA, "the message file changed while it was being sent");
+			return changed(l);
 		*skipping = field_is_hidden(l->line, l->n);
 	}
 	return !*skipping;
@@ -282,10 +295,14 @@ int raw_write(const struct message *m, struct sink *out)
 
 	if (!l)
 		return err_set(out->err, ERR_OSERR, "out of memory");
-	lines_init(l, m->message_fd, out->err);
+	lines_init(l, m, out->err);
 	rc = put_missing(m, out);
 	while (rc == 0 && (rc = next_line(l)) == 1) {
-		rc = in_headers ? header_line(l, &in_headers, &skipping) : 1;
+		/* BODY=8BITMIME or not was decided from raw_scan's reading. */
+		if (!in_headers && !m->eightbit && has_8bit(l->line, l->n))
+			rc = changed(l);
+		else
+			rc = in_headers ? header_line(l, &in_headers, &skipping) : 1;
 		if (rc == 1)
 			rc = put_line(out, l->line, l->n);
 	}

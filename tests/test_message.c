@@ -4,9 +4,11 @@
  * sending. Each test runs in its own process (Criterion forks). */
 #include <criterion/criterion.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "message.h"
@@ -190,4 +192,120 @@ Test(message, obsolete_from_gives_the_sender)
 		     "%s", err.text);
 	cr_expect(m.have_from);
 	cr_expect_str_eq(m.from.mailbox, "s@example.com");
+}
+
+/* ---- inputs that change after msg_prepare measured them ------------- */
+
+/* Rewrites path with data and gives it back its time of change, as a
+ * writer within the same clock tick would. */
+static void rewrite_same_time(const char *path, const char *data)
+{
+	struct stat st;
+	struct timespec t[2];
+	FILE *f;
+
+	cr_assert_eq(stat(path, &st), 0);
+	f = fopen(path, "r+b");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(data, 1, strlen(data), f), strlen(data));
+	cr_assert_eq(fclose(f), 0);
+	t[0] = st.st_atim;
+	t[1] = st.st_mtim;
+	cr_assert_eq(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+static void append(const char *path, const char *data)
+{
+	FILE *f = fopen(path, "ab");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(data, 1, strlen(data), f), strlen(data));
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* The composed message up to the failure, which must be a change. */
+static char *written_until_change(void)
+{
+	struct buf_sink b = {{buf_write, NULL, &err}, NULL, 0};
+
+	cr_assert_eq(mime_write(&m, &b.base), -1, "a changed file went out:\n%s", b.p);
+	cr_expect_eq(err.cls, ERR_DATA);
+	cr_expect_not_null(strstr(err.text, "changed while it was being sent"), "%s", err.text);
+	return b.p ? b.p : strdup("");
+}
+
+static void add_body_file(const char *data)
+{
+	m.text.present = true;
+	m.text.path = strdup(file_with("body.txt", data, strlen(data)));
+	cr_assert_eq(addr_parse(&m.from, "me@example.org", &err), 0);
+	m.have_from = true;
+	cr_assert_eq(msg_prepare(&m, &err), 0, "%s", err.text);
+}
+
+Test(message, growth_of_a_body_file_is_never_read)
+{
+	char *out;
+
+	add_body_file("measured\n");
+	append(m.text.path, "RSET\r\nMAIL FROM:<x@y>\r\n");
+	out = written_until_change();
+	cr_expect_null(strstr(out, "RSET"), "%s", out);
+	free(out);
+}
+
+Test(message, growth_of_an_attachment_is_never_read)
+{
+	char *out;
+
+	m.attach = calloc(1, sizeof *m.attach);
+	m.nattach = 1;
+	m.attach[0].path = strdup(file_with("a.txt", "AAAA", 4));
+	m.attach[0].name = strdup("a.txt");
+	cr_assert_eq(addr_parse(&m.from, "me@example.org", &err), 0);
+	m.have_from = true;
+	cr_assert_eq(msg_prepare(&m, &err), 0, "%s", err.text);
+	append(m.attach[0].path, "BBBB");
+	out = written_until_change();
+	cr_expect_null(strstr(out, "QUFBQU"), "%s", out); /* base64 of AAAA... */
+	free(out);
+}
+
+Test(message, a_7bit_body_rewritten_in_the_same_tick_is_caught)
+{
+	char *out;
+
+	add_body_file("plain ascii\n");
+	cr_assert_not(m.text.qp);
+	rewrite_same_time(m.text.path, "pl\xffin\x00ascii\n");
+	out = written_until_change();
+	cr_expect_null(strstr(out, "\xff"), "%s", out);
+	free(out);
+}
+
+Test(message, an_ascii_message_file_rewritten_in_the_same_tick_is_caught)
+{
+	char *out;
+
+	cr_assert_eq(prepare_raw("From: a@example.com\nTo: b@example.com\n\nascii body\n"), 0,
+		     "%s", err.text);
+	cr_assert_not(m.eightbit);
+	rewrite_same_time(m.message_file, "From: a@example.com\nTo: b@example.com\n\nascii b" "\xff" "dy\n");
+	out = written_until_change();
+	cr_expect_null(strstr(out, "\xff"), "%s", out);
+	free(out);
+}
+
+Test(message, a_message_file_that_shrank_or_grew_is_caught)
+{
+	char *out;
+
+	cr_assert_eq(prepare_raw("From: a@example.com\nTo: b@example.com\n\nbody\n"), 0, "%s",
+		     err.text);
+	append(m.message_file, "RSET\r\n");
+	out = written_until_change();
+	cr_expect_null(strstr(out, "RSET"), "%s", out);
+	free(out);
+	cr_assert_eq(truncate(m.message_file, 10), 0);
+	free(written_until_change());
 }
