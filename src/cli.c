@@ -704,7 +704,8 @@ int cli_check_envelope(const struct options *o, struct error *err)
 	if (o->sess.probe)
 		return 0;
 	if (!m->have_from)
-		return err_set(err, ERR_USAGE, "no sender: give --from ADDR (or from = ADDR in the configuration file)");
+		return err_set(err, ERR_USAGE, "no sender: %sgive --from ADDR (or from = ADDR in the configuration file)",
+			       m->message_file ? "the message file has no From; " : "");
 	if (m->to.n + m->cc.n + m->bcc.n == 0)
 		return err_set(err, ERR_USAGE, m->message_file ?
 			       "no recipient: give one, or a To, Cc or Bcc header in the message file" :

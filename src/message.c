@@ -34,6 +34,52 @@ ssize_t msg_read_full(int fd, void *buf, size_t len, uint64_t off, const char *w
 	return (ssize_t)got;
 }
 
+static int changed(const struct msg_in *in, struct error *err)
+{
+	return err_set(err, ERR_DATA, "%s changed while it was being sent; nothing was sent",
+		       in->what);
+}
+
+/* At the measured end: nothing more to read, size and time of change
+ * as measured (a write in place shows in the time of change). */
+static int check_end(const struct msg_in *in, struct error *err)
+{
+	struct stat st;
+	char c;
+	ssize_t n;
+
+	do
+		n = pread(in->fd, &c, 1, (off_t)in->size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_set(err, ERR_NOPERM, "cannot read %s: %s", in->what, strerror(errno));
+	if (n > 0 || fstat(in->fd, &st) < 0 || (uint64_t)st.st_size != in->size ||
+	    st.st_mtim.tv_sec != in->mtime.tv_sec || st.st_mtim.tv_nsec != in->mtime.tv_nsec)
+		return changed(in, err);
+	return 0;
+}
+
+ssize_t msg_read_input(const struct msg_in *in, void *buf, size_t cap, uint64_t off,
+		       struct error *err)
+{
+	size_t want;
+	ssize_t n;
+
+	if (in->size == 0 && off == 0)
+		return check_end(in, err) < 0 ? -1 : 0;
+	if (off >= in->size)
+		return 0;
+	want = in->size - off < cap ? (size_t)(in->size - off) : cap;
+	n = msg_read_full(in->fd, buf, want, off, in->what, err);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < want)
+		return changed(in, err);
+	if (off + want == in->size && check_end(in, err) < 0)
+		return -1;
+	return n;
+}
+
 /* An unlinked temporary file: gone when envoi exits, whatever happens. */
 static int temp_fd(struct error *err)
 {
@@ -93,7 +139,7 @@ static int spool(int in, const char *what, struct error *err)
  * A pipe or device is spooled when spool_pipes (it must be read twice),
  * else *size is MSG_SIZE_UNKNOWN and it is read once, as it comes. */
 static int open_input(const char *path, const char *what, bool spool_pipes, uint64_t *size,
-		      struct error *err)
+		      struct timespec *mtime, struct error *err)
 {
 	struct stat st;
 	int fd, spooled;
@@ -124,19 +170,11 @@ static int open_input(const char *path, const char *what, bool spool_pipes, uint
 		fd = spooled;
 	}
 	*size = (uint64_t)st.st_size;
+	*mtime = st.st_mtim;
 	return fd;
 }
 
-/* What decides a text part's encoding: 7bit only when every line is
- * short ASCII without NUL or lone CR, and "=_" (the start of every
- * boundary) never occurs, so no boundary can appear inside the part. */
-struct scan {
-	size_t col;
-	bool qp;
-	unsigned char prev;
-};
-
-static void scan_block(struct scan *s, const unsigned char *p, size_t n)
+void msg_scan_text(struct msg_scan *s, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n && !s->qp; i++) {
 		unsigned char c = p[i];
@@ -154,26 +192,29 @@ static void scan_block(struct scan *s, const unsigned char *p, size_t n)
 
 static int prepare_body(struct body *b, const char *what, struct error *err)
 {
-	struct scan s = {0};
+	struct msg_scan s = {0};
 	unsigned char buf[65536];
-	uint64_t size, off = 0;
+	uint64_t off = 0;
 
 	if (!b->present)
 		return 0;
 	if (b->text) {
-		scan_block(&s, (const unsigned char *)b->text, strlen(b->text));
+		msg_scan_text(&s, (const unsigned char *)b->text, strlen(b->text));
 	} else {
-		b->fd = open_input(b->path, what, true, &size, err);
+		struct msg_in in;
+
+		b->fd = open_input(b->path, what, true, &b->size, &b->mtime, err);
 		if (b->fd < 0)
 			return -1;
+		in = (struct msg_in){b->fd, b->size, b->mtime, b->path};
 		for (;;) {
-			ssize_t n = msg_read_full(b->fd, buf, sizeof buf, off, b->path, err);
+			ssize_t n = msg_read_input(&in, buf, sizeof buf, off, err);
 
 			if (n < 0)
 				return -1;
 			if (n == 0)
 				break;
-			scan_block(&s, buf, (size_t)n);
+			msg_scan_text(&s, buf, (size_t)n);
 			off += (uint64_t)n;
 		}
 	}
@@ -184,7 +225,7 @@ static int prepare_body(struct body *b, const char *what, struct error *err)
 static int prepare_files(struct file_part *v, size_t n, const char *what, struct error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		v[i].fd = open_input(v[i].path, what, false, &v[i].size, err);
+		v[i].fd = open_input(v[i].path, what, false, &v[i].size, &v[i].mtime, err);
 		if (v[i].fd < 0)
 			return -1;
 		v[i].type = mimetype_for(v[i].name, NULL);
@@ -283,9 +324,8 @@ static void note_smtputf8(struct message *m)
 int msg_prepare(struct message *m, struct error *err)
 {
 	if (m->message_file) {
-		uint64_t size;
-
-		m->message_fd = open_input(m->message_file, "message file", true, &size, err);
+		m->message_fd = open_input(m->message_file, "message file", true, &m->message_size,
+					   &m->message_mtime, err);
 		if (m->message_fd < 0 || raw_scan(m, err) < 0)
 			return -1;
 	} else if (prepare_body(&m->text, "body file", err) < 0 ||
@@ -316,6 +356,7 @@ static int spool_part(struct file_part *f, struct error *err)
 	close(f->fd);
 	f->fd = fd;
 	f->size = (uint64_t)st.st_size;
+	f->mtime = st.st_mtim;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "address.h"
 #include "error.h"
@@ -24,6 +25,8 @@ struct body {
 	char *text;        /* when given inline, else NULL */
 	char *path;        /* when read from a file, else NULL */
 	int fd;            /* open file after msg_prepare, -1 otherwise */
+	uint64_t size;     /* of the file, as msg_prepare measured it */
+	struct timespec mtime;
 	bool present;
 	/* found by msg_prepare's scan */
 	bool qp;           /* needs quoted-printable (else 7bit) */
@@ -35,6 +38,7 @@ struct file_part {
 	char *type;        /* MIME type */
 	uint64_t size;     /* bytes, from fstat; MSG_SIZE_UNKNOWN for a pipe */
 	int fd;            /* open from msg_prepare on, else -1 */
+	struct timespec mtime; /* time of change when size was measured */
 };
 
 #define MSG_SIZE_UNKNOWN UINT64_MAX
@@ -62,6 +66,8 @@ struct message {
 	/* --message-file: send this ready message instead of composing */
 	char *message_file;
 	int message_fd;
+	uint64_t message_size;
+	struct timespec message_mtime;
 
 	/* fixed by msg_prepare */
 	char date[64];
@@ -72,6 +78,7 @@ struct message {
 	bool utf8_headers;    /* From, To, Cc or Reply-To holds a UTF-8 mailbox */
 	bool raw_has_date;    /* the --message-file has its own Date */
 	bool raw_has_id;      /* ... and its own Message-ID */
+	bool raw_has_from;    /* ... and its own From */
 };
 
 /* Checks and opens the files, spools standard input, scans the bodies
@@ -89,6 +96,37 @@ int msg_spool_pipes(struct message *m, struct error *err);
 
 /* Frees everything in m (not m itself) and closes its files. */
 void msg_free(struct message *m);
+
+/* A file input as msg_prepare measured it. Every read of a file goes
+ * through msg_read_input, so that no byte past the measured size is ever
+ * read (it could not have been counted in SIZE= or BDAT, nor checked). */
+struct msg_in {
+	int fd;
+	uint64_t size;
+	struct timespec mtime;
+	const char *what; /* its path, for errors */
+};
+
+/* Reads the next block at offset off, at most cap bytes and never past
+ * in->size. With the block that reaches in->size (or at once for an
+ * empty file) it checks that the file still ends there and that its size
+ * and time of change are those measured. Returns the bytes read, 0 past
+ * the end, or -1: ERR_DATA "FILE changed while it was being sent" when it
+ * shrank, grew or was written to; ERR_NOPERM when it cannot be read. */
+ssize_t msg_read_input(const struct msg_in *in, void *buf, size_t cap, uint64_t off,
+		       struct error *err);
+
+/* What decides a text part's encoding: 7bit only when every line is
+ * short ASCII without NUL or lone CR, and "=_" (the start of every
+ * boundary) never occurs, so no boundary can appear inside the part.
+ * Zero it, feed it the text in order; qp is set once the text needs
+ * quoted-printable, and then also when prev is '\r' at the end. */
+struct msg_scan {
+	size_t col;
+	bool qp;
+	unsigned char prev;
+};
+void msg_scan_text(struct msg_scan *s, const unsigned char *p, size_t n);
 
 /* Reads up to len bytes at offset off from fd, retrying short reads,
  * so that a block is full unless the file ends. Returns the bytes read

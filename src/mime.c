@@ -109,26 +109,44 @@ static int text_block(struct ctx *c, const struct body *b, struct qp *q, bool *a
 	return b->qp ? qp_update(q, p, n) : copy_crlf(c, p, n, after_cr);
 }
 
+/* A 7bit body is checked again as it is written: what goes out must be
+ * what msg_prepare scanned, whatever happened to the file since. */
+static int text_file(struct ctx *c, const struct body *b, struct qp *q, const char *what)
+{
+	struct msg_in in = {b->fd, b->size, b->mtime, what};
+	struct msg_scan s = {0};
+	bool after_cr = false;
+	uint64_t off = 0;
+	ssize_t n;
+
+	while ((n = msg_read_input(&in, c->in, IN_BLOCK, off, c->s->err)) > 0) {
+		if (!b->qp)
+			msg_scan_text(&s, c->in, (size_t)n);
+		if (s.qp)
+			break;
+		if (text_block(c, b, q, &after_cr, c->in, (size_t)n) < 0)
+			return -1;
+		off += (uint64_t)n;
+	}
+	if (n < 0)
+		return -1;
+	if (s.qp || s.prev == '\r')
+		return err_set(c->s->err, ERR_DATA, "%s changed while it was being sent; nothing was sent",
+			       what);
+	return 0;
+}
+
 static int text_content(struct ctx *c, const struct body *b, const char *what)
 {
 	struct qp q;
 	bool after_cr = false;
-	uint64_t off = 0;
 
 	qp_init(&q, c->s);
 	if (b->text) {
 		if (text_block(c, b, &q, &after_cr, (const unsigned char *)b->text, strlen(b->text)) < 0)
 			return -1;
-	} else if (b->present) {
-		for (;;) {
-			ssize_t n = msg_read_full(b->fd, c->in, IN_BLOCK, off, what, c->s->err);
-
-			if (n < 0 || (n > 0 && text_block(c, b, &q, &after_cr, c->in, (size_t)n) < 0))
-				return -1;
-			if (n == 0)
-				break;
-			off += (uint64_t)n;
-		}
+	} else if (b->present && text_file(c, b, &q, what) < 0) {
+		return -1;
 	}
 	if (b->qp && qp_final(&q) < 0)
 		return -1;
@@ -172,7 +190,9 @@ static int base64_stream(struct ctx *c, const struct file_part *f)
 
 static int base64_content(struct ctx *c, const struct file_part *f)
 {
+	struct msg_in in = {f->fd, f->size, f->mtime, f->path};
 	uint64_t off = 0;
+	ssize_t n;
 
 	c->need_crlf = false;
 	if (f->size == MSG_SIZE_UNKNOWN && c->measure)
@@ -185,20 +205,12 @@ static int base64_content(struct ctx *c, const struct file_part *f)
 			c->out.lf = true;
 		return 0;
 	}
-	while (off < f->size) {
-		size_t want = f->size - off < IN_BLOCK ? (size_t)(f->size - off) : IN_BLOCK;
-		ssize_t n = msg_read_full(f->fd, c->in, want, off, f->path, c->s->err);
-
-		if (n < 0)
-			return -1;
-		if ((size_t)n < want)
-			return err_set(c->s->err, ERR_DATA,
-				       "%s shrank while it was being sent", f->path);
+	while ((n = msg_read_input(&in, c->in, IN_BLOCK, off, c->s->err)) > 0) {
 		if (sink_write(c->s, c->enc, b64_encode_lines(c->enc, c->in, (size_t)n)) < 0)
 			return -1;
 		off += (uint64_t)n;
 	}
-	return 0;
+	return n < 0 ? -1 : 0;
 }
 
 /* Content-ID for an inline image: its file name, with what cannot stand

@@ -5,11 +5,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "header.h"
+
 #define FIELD_MAX (4u << 20) /* one header field, unfolded */
 
 /* Reads the file as lines, in blocks; memory stays one block. */
 struct lines {
-	int fd;
+	struct msg_in in; /* never read past its measured size */
 	uint64_t off;     /* file offset of buf[0] */
 	size_t pos, len;
 	unsigned lineno;
@@ -25,7 +27,7 @@ static int fill(struct lines *l)
 
 	l->off += l->len;
 	l->pos = l->len = 0;
-	got = msg_read_full(l->fd, l->buf, sizeof l->buf, l->off, "the message file", l->err);
+	got = msg_read_input(&l->in, l->buf, sizeof l->buf, l->off, l->err);
 	if (got < 0)
 		return -1;
 	l->len = (size_t)got;
@@ -65,18 +67,59 @@ static int next_line(struct lines *l)
 	}
 }
 
-static void lines_init(struct lines *l, int fd, struct error *err)
+static void lines_init(struct lines *l, const struct message *m, struct error *err)
 {
 	memset(l, 0, offsetof(struct lines, buf));
-	l->fd = fd;
+	l->in = (struct msg_in){m->message_fd, m->message_size, m->message_mtime, m->message_file};
 	l->err = err;
 }
 
-static bool field_is(const char *field, const char *name)
+/* The length of the field name when the line s (n bytes) starts a header
+ * field, else 0: a name of printable ASCII but the colon (RFC 5322 3.6.8),
+ * then the colon, after white space in the obsolete form (4.5). *colon
+ * gets the colon's index. */
+static size_t field_name(const char *s, size_t n, size_t *colon)
 {
-	size_t n = strlen(name);
+	size_t i = 0, len;
 
-	return strncasecmp(field, name, n) == 0 && field[n] == ':';
+	while (i < n && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f && s[i] != ':')
+		i++;
+	len = i;
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (len == 0 || i == n || s[i] != ':')
+		return 0;
+	*colon = i;
+	return len;
+}
+
+/* Whether the line s (n bytes) starts a field called name, in any case. */
+/* What raw_scan read is not what is being sent. */
+static int changed(const struct lines *l)
+{
+	return err_set(l->err, ERR_DATA, "%s changed while it was being sent; nothing was sent",
+		       l->in.what);
+}
+
+static bool has_8bit(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+static bool field_is(const char *s, size_t n, const char *name)
+{
+	size_t colon, len = field_name(s, n, &colon);
+
+	return len && len == strlen(name) && strncasecmp(s, name, len) == 0;
+}
+
+/* Fields that name hidden recipients: never sent (RFC 5322 3.6.3, 3.6.6). */
+static bool field_is_hidden(const char *s, size_t n)
+{
+	return field_is(s, n, "Bcc") || field_is(s, n, "Resent-Bcc");
 }
 
 static bool is_group_only(const char *v)
@@ -93,19 +136,19 @@ static int take_field(struct message *m, const char *f, bool want_rcpts, struct 
 {
 	static const char *const names[] = {"To", "Cc", "Bcc"};
 	struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
+	size_t n = strlen(f);
 	const char *v = strchr(f, ':') + 1;
 
-	if (field_is(f, "Date"))
-		m->raw_has_date = true;
-	if (field_is(f, "Message-ID"))
-		m->raw_has_id = true;
-	if (field_is(f, "From") && !m->have_from) {
-		if (addr_parse(&m->from, v, err) < 0)
+	m->raw_has_date |= field_is(f, n, "Date");
+	m->raw_has_id |= field_is(f, n, "Message-ID");
+	if (field_is(f, n, "From")) {
+		m->raw_has_from = true;
+		if (!m->have_from && addr_parse(&m->from, v, err) < 0)
 			goto bad;
 		m->have_from = true;
 	}
 	for (int i = 0; want_rcpts && i < 3; i++)
-		if (field_is(f, names[i]) && !is_group_only(v) &&
+		if (field_is(f, n, names[i]) && !is_group_only(v) &&
 		    addr_parse_list(lists[i], v, err) < 0)
 			goto bad;
 	return 0;
@@ -114,9 +157,9 @@ bad:
 	err->cls = ERR_DATA;
 	{
 		static const char where[] = " (in the message file)";
-		size_t n = strnlen(err->text, sizeof err->text - sizeof where);
+		size_t end = strnlen(err->text, sizeof err->text - sizeof where);
 
-		memcpy(err->text + n, where, sizeof where);
+		memcpy(err->text + end, where, sizeof where);
 	}
 	return -1;
 }
@@ -154,6 +197,8 @@ static int scan_headers(struct message *m, struct lines *l, struct error *err)
 	int rc;
 
 	while ((rc = next_line(l)) == 1) {
+		size_t colon;
+
 		if (l->n && (l->line[0] == ' ' || l->line[0] == '\t') && f.len) {
 			rc = field_add(&f, l->line, l->n, err);
 		} else {
@@ -162,8 +207,8 @@ static int scan_headers(struct message *m, struct lines *l, struct error *err)
 			f.len = 0;
 			if (l->n == 0)
 				break;
-			if (!memchr(l->line, ':', l->n) || l->line[0] == ':') {
-				rc = err_set(err, ERR_DATA, "line %u of the message file is not a header field (\"Name: value\")", l->lineno);
+			if (!field_name(l->line, l->n, &colon)) {
+				rc = err_set(err, ERR_DATA, "line %u of the message file is not a header field (\"Name: value\", the name printable ASCII without spaces)", l->lineno);
 				break;
 			}
 			rc = field_add(&f, l->line, l->n, err);
@@ -184,12 +229,10 @@ int raw_scan(struct message *m, struct error *err)
 
 	if (!l)
 		return err_set(err, ERR_OSERR, "out of memory");
-	lines_init(l, m->message_fd, err);
+	lines_init(l, m, err);
 	rc = scan_headers(m, l, err);
 	while (rc >= 0 && (rc = next_line(l)) == 1)
-		for (size_t i = 0; i < l->n; i++)
-			if ((unsigned char)l->line[i] >= 0x80)
-				m->eightbit = true;
+		m->eightbit |= has_8bit(l->line, l->n);
 	free(l);
 	return rc < 0 ? -1 : 0;
 }
@@ -201,16 +244,13 @@ static int put_line(struct sink *out, const char *s, size_t n)
 	return sink_write(out, "\r\n", 2);
 }
 
-int raw_write(const struct message *m, struct sink *out)
+/* The fields a ready message lacks, in front of its own: Date,
+ * Message-ID and From (the sender from --from or the configuration). */
+static int put_missing(const struct message *m, struct sink *out)
 {
-	struct lines *l = malloc(sizeof *l);
-	bool in_headers = true, skipping = false;
-	char buf[400];
+	char buf[400], *from;
 	int rc = 0;
 
-	if (!l)
-		return err_set(out->err, ERR_OSERR, "out of memory");
-	lines_init(l, m->message_fd, out->err);
 	if (!m->raw_has_date) {
 		snprintf(buf, sizeof buf, "Date: %s", m->date);
 		rc = put_line(out, buf, strlen(buf));
@@ -219,19 +259,52 @@ int raw_write(const struct message *m, struct sink *out)
 		snprintf(buf, sizeof buf, "Message-ID: %s", m->message_id);
 		rc = put_line(out, buf, strlen(buf));
 	}
-	while (rc == 0 && (rc = next_line(l)) == 1) {
-		rc = 0;
-		if (in_headers) {
-			bool cont = l->n && (l->line[0] == ' ' || l->line[0] == '\t');
+	if (rc < 0 || m->raw_has_from)
+		return rc;
+	if (!(from = hdr_addresses("From", &m->from, 1)))
+		return err_set(out->err, ERR_OSERR, "out of memory");
+	rc = sink_puts(out, from);
+	free(from);
+	return rc;
+}
 
-			if (l->n == 0)
-				in_headers = skipping = false;
-			else if (!cont)
-				skipping = l->n >= 4 && strncasecmp(l->line, "Bcc:", 4) == 0;
-			if (skipping)
-				continue;
-		}
-		rc = put_line(out, l->line, l->n);
+/* Header lines pass unless they belong to a Bcc or Resent-Bcc field;
+ * 1 = send the line, 0 = drop it, -1 = the file is not what raw_scan
+ * read (it changed under us). */
+static int header_line(struct lines *l, bool *in_headers, bool *skipping)
+{
+	size_t colon;
+
+	if (l->n == 0) {
+		*in_headers = *skipping = false;
+		return 1;
+	}
+	if (l->line[0] != ' ' && l->line[0] != '\t') {
+		if (!field_name(l->line, l->n, &colon))
+			return changed(l);
+		*skipping = field_is_hidden(l->line, l->n);
+	}
+	return !*skipping;
+}
+
+int raw_write(const struct message *m, struct sink *out)
+{
+	struct lines *l = malloc(sizeof *l);
+	bool in_headers = true, skipping = false;
+	int rc;
+
+	if (!l)
+		return err_set(out->err, ERR_OSERR, "out of memory");
+	lines_init(l, m, out->err);
+	rc = put_missing(m, out);
+	while (rc == 0 && (rc = next_line(l)) == 1) {
+		/* BODY=8BITMIME or not was decided from raw_scan's reading. */
+		if (!in_headers && !m->eightbit && has_8bit(l->line, l->n))
+			rc = changed(l);
+		else
+			rc = in_headers ? header_line(l, &in_headers, &skipping) : 1;
+		if (rc == 1)
+			rc = put_line(out, l->line, l->n);
 	}
 	free(l);
 	return rc < 0 ? -1 : 0;

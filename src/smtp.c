@@ -755,6 +755,7 @@ struct conn_sink {
 	struct sink base;
 	struct smtp *x;
 	uint64_t bytes;
+	uint64_t limit; /* BDAT: the size announced; past it bytes are commands */
 };
 
 static int conn_sink_write(struct sink *s, const void *buf, size_t len)
@@ -762,6 +763,9 @@ static int conn_sink_write(struct sink *s, const void *buf, size_t len)
 	struct conn_sink *cs = (struct conn_sink *)s;
 	const struct smtp_hooks *h = cs->x->hooks;
 
+	if (len > cs->limit - cs->bytes)
+		return err_set(s->err, ERR_DATA, "the message grew past the %llu bytes announced "
+			       "while it was being sent; nothing was sent", (unsigned long long)cs->limit);
 	if (conn_write(cs->x->c, buf, len, s->err) < 0)
 		return -1;
 	cs->bytes += len;
@@ -780,7 +784,8 @@ static int conn_sink_flush(struct sink *s)
  * (a file that changed size makes the session unusable: -1). */
 static int write_message(struct smtp *x, bool dot)
 {
-	struct conn_sink cs = {{conn_sink_write, conn_sink_flush, x->err}, x, 0};
+	struct conn_sink cs = {{conn_sink_write, conn_sink_flush, x->err}, x, 0,
+			       dot ? UINT64_MAX : x->r->size};
 	struct dot_sink d;
 
 	x->state = S_CONTENT;

@@ -178,6 +178,48 @@ class MessageFile(unittest.TestCase):
         self.assertEqual(r.returncode, 65, r.stderr)
         self.assertIn(b"line 4", r.stderr)
 
+    def dry(self, raw, *args):
+        return subprocess.run([tap.ENVOI, "--dry-run", *args, "--message-file", "-"],
+                              input=raw, capture_output=True)
+
+    def test_obsolete_bcc_and_resent_bcc_never_leave(self):
+        """RFC 5322 4.5.3: "Bcc :" is a Bcc field too (issue 9)."""
+        r = self.dry(b"From: a@example.com\nTo: t@example.com\nBcc : h1@example.com,\n"
+                     b" h2@example.com\nbCc\t: h3@example.com\nResent-Bcc: h4@example.com\n"
+                     b"RESENT-BCC :\n h5@example.com\nSubject: s\n\nbody\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for h in (b"h1", b"h2", b"h3", b"h4", b"h5", b"cc", b"CC"):
+            self.assertNotIn(h, r.stdout)
+        self.assertIn(b"\r\nTo: t@example.com\r\nSubject: s\r\n\r\nbody\r\n", r.stdout)
+
+    def test_line_that_is_no_header_field_is_refused(self):
+        for raw in (b"To: t@example.com\nX Bad: y\n\nb\n", b"To: t@example.com\n: y\n\nb\n"):
+            r = self.dry(raw, "-f", "a@example.com")
+            self.assertEqual(r.returncode, 65, r.stderr)
+            self.assertIn(b"line 2", r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertEqual(r.stdout, b"")
+
+    def test_missing_from_is_added_from_the_option_once(self):
+        r = self.dry(b"To: t@example.com\nSubject: s\n\nbody\n", "-f", "Me <me@example.org>")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head = r.stdout.split(b"\r\n\r\n")[0].split(b"\r\n")
+        self.assertEqual([h for h in head if h.lower().startswith(b"from")],
+                         [b"From: Me <me@example.org>"])
+        self.assertEqual(len([h for h in head if h.startswith(b"Date: ")]), 1)
+        ids = [h for h in head if h.startswith(b"Message-ID: ")]
+        self.assertEqual(len(ids), 1)
+        self.assertRegex(ids[0], rb"^Message-ID: <[^@<> ]+@example\.org>$")
+        r = self.dry(b"from : x@example.com\nTo: t@example.com\n\nbody\n", "-f", "me@example.org")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.lower().count(b"from"), 1, r.stdout)
+
+    def test_missing_from_without_sender_names_from_option(self):
+        r = self.dry(b"To: t@example.com\nSubject: s\n\nbody\n")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn(b"--from", r.stderr)
+        self.assertIn(b"no From", r.stderr)
+
     def test_message_file_without_recipients_is_usage_error(self):
         r = subprocess.run([tap.ENVOI, "--dry-run", "--message-file", "-"],
                            input=b"From: a@b.c\nSubject: x\n\nbody\n", capture_output=True)
