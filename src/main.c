@@ -1,5 +1,7 @@
 /* main.c - envoi: parse, prepare, deliver, and turn the outcome into one
  * line and an exit code. The only place that prints a result or exits. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,20 @@ static void catch_crashes(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		sigaction(sigs[i], &sa, NULL);
+}
+
+/* A closed 0, 1 or 2 would be handed to the next file or socket opened,
+ * and the -v transcript or an error line written "to stderr" would then
+ * go into the SMTP session. /dev/null keeps those numbers taken. */
+static void hold_standard_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free number is fd itself: the ones below are open. */
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			_exit(71);
+	}
 }
 
 static int dry_run(const struct message *m, struct error *err)
@@ -164,6 +180,7 @@ int main(int argc, char **argv)
 	struct error err = {0};
 	int rc;
 
+	hold_standard_fds();
 	/* A vanished reader must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	catch_crashes();

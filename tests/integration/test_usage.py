@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
+import servers
 import tap
 
 BASE = ["-S", "mail.example.com", "-f", "me@example.com", "-m", "hi"]
@@ -183,6 +184,40 @@ class MessageFile(unittest.TestCase):
                            input=b"From: a@b.c\nSubject: x\n\nbody\n", capture_output=True)
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn(b"recipient", r.stderr)
+
+
+class AgainstServer(unittest.TestCase):
+    """Runs against the fault server: what reaches the wire besides SMTP."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-usage-srv-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        env["HOME"] = self.base
+        return env
+
+    def test_closed_standard_fds_keep_transcript_off_the_wire(self):
+        # With 2 closed, the socket would become fd 2 and "-v" would write
+        # the transcript into the SMTP session.
+        for closed in ("2>&-", "2>&- 1>&-", "0<&- 1>&- 2>&-"):
+            srv = servers.FaultServer("ok", self.base, self.certs)
+            cmd = " ".join([tap.ENVOI, *srv.options(), "-v", "--timeout=10", "-f", "a@example.com",
+                            "-m", "hello", "b@example.com", closed])
+            r = subprocess.run(["/bin/sh", "-c", cmd + "; echo $?"], capture_output=True,
+                               env=self.env(), timeout=60)
+            raw, summary, stored = srv.stop()
+            self.assertEqual(r.stdout.strip().splitlines()[-1:], [b"0"], f"{closed}: {r.stdout!r}")
+            for marker in (b"< 220", b"> EHLO", b"envoi:"):
+                self.assertNotIn(marker, raw, f"{closed}: transcript on the wire: {raw[:300]!r}")
+            self.assertIsNotNone(stored, f"{closed}: nothing delivered")
 
 
 if __name__ == "__main__":
