@@ -57,6 +57,22 @@ class Usage(unittest.TestCase):
         self.assertEqual(r.returncode, 64)
         self.assertIn("frobnicate", r.stderr.decode().splitlines()[0])
 
+    def test_password_on_command_line_is_refused_without_echo(self):
+        # getopt would echo "--password=hunter2" whole ("ambiguous option").
+        cases = [["--password=hunter2"], ["--pass=hunter2"], ["--passw=hunter2"], ["--pw=hunter2"],
+                 ["--passwd=hunter2"], ["--password", "hunter2"], ["--pa", "hunter2"],
+                 ["--p=hunter2"], ["--frob=hunter2"], ["--insecure=hunter2"], ["--json=hunter2"]]
+        for extra in ([], ["--json"]):
+            for case in cases:
+                r = self.envoi(*BASE, *case, *extra, "you@example.com")
+                self.assertEqual(r.returncode, 64, f"{case}: {r.stderr!r}")
+                self.assertNotIn(b"hunter2", r.stdout + r.stderr, f"{case}{extra}: secret echoed")
+                lines = r.stderr.decode().splitlines()
+                self.assertEqual(len(lines), 1, f"{case}: {lines}")
+                if case[0] in ("--password=hunter2", "--pass=hunter2", "--pw=hunter2", "--password"):
+                    self.assertIn("no password on the command line", lines[0])
+                    self.assertIn("--password-file", lines[0])
+
     def test_bad_ports(self):
         for p in ("0", "65536", "http"):
             self.expect(64, ["port", f'"{p}"'], *BASE, "-P", p, "you@example.com")
