@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -52,6 +54,19 @@ static void hold_standard_fds(void)
 		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
 			_exit(71);
 	}
+}
+
+/* A core dump would hold the password (or the message) for anyone who
+ * can read it: none is written, whatever the shell's ulimit -c or the
+ * system's core_pattern. Not dumpable also keeps other processes of the
+ * same user from attaching to envoi. Done first, before any secret is
+ * read, so there is no moment when one could leak. */
+static void no_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
 }
 
 static int dry_run(const struct message *m, struct error *err)
@@ -181,6 +196,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	hold_standard_fds();
+	no_core_dumps();
 	/* A vanished reader must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	catch_crashes();

@@ -206,6 +206,73 @@ class Blocked(unittest.TestCase):
         self.check_password_wiped("stall_after_data", "command")
 
 
+def wait_for_stall(d, seconds=15):
+    """True once the fault server in d logs that it stalls."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(d, "log.txt")) as f:
+                if "stalling" in f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+class CoreDumps(unittest.TestCase):
+    """No core dump can hold the password: with "ulimit -c unlimited", a
+    logged-in envoi has a core size limit of 0 and is not dumpable. The
+    system's core_pattern is left alone; the process's own state is read."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-secrets-core-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def test_core_limit_is_zero_after_login(self):
+        d = os.path.join(self.base, "stall")
+        port = servers.fault_start("stall_after_auth", d, self.certs)
+        env = clean_env(d)
+        env["ENVOI_PASSWORD"] = PASSWORD.decode()
+        cmd = (f"ulimit -c unlimited; exec {tap.ENVOI} --server=127.0.0.1:{port} "
+               f"--ca-file={self.certs}/ca.pem --timeout=20 --tls=starttls -u tester "
+               "-f sender@example.com -m hello rcpt@example.com")
+        p = subprocess.Popen(["/bin/bash", "-c", cmd], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            self.assertTrue(wait_for_stall(d), "the server never stalled")
+            with open(f"/proc/{p.pid}/limits") as f:
+                line = [l for l in f if l.startswith("Max core file size")][0]
+            self.assertEqual(line.split()[4:6], ["0", "0"], line)
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+            servers.fault_stop(d)
+
+    def test_not_dumpable(self):
+        # A process that is not dumpable has its /proc/PID owned by root,
+        # which shows when it runs as another user. It waits here on its
+        # password command, long after the start.
+        p = subprocess.Popen([tap.ENVOI, "--server=127.0.0.1:9", "-u", "tester",
+                              "--password-command=sleep 30", "-f", "a@example.com", "-m", "x",
+                              "b@example.com"], user="nobody", start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env("/nonexistent"))
+        try:
+            time.sleep(0.5)
+            self.assertIsNone(p.poll(), "envoi ended early")
+            self.assertEqual(os.stat(f"/proc/{p.pid}/status").st_uid, 0, "envoi is dumpable")
+        finally:
+            os.killpg(p.pid, 9)
+            p.wait(timeout=10)
+
+
 class Transcript(unittest.TestCase):
     """-v with every password mechanism: the transcript has <redacted> only."""
 
