@@ -261,7 +261,7 @@ class CoreDumps(unittest.TestCase):
         # password command, long after the start.
         p = subprocess.Popen([tap.ENVOI, "--server=127.0.0.1:9", "-u", "tester",
                               "--password-command=sleep 30", "-f", "a@example.com", "-m", "x",
-                              "b@example.com"], user="nobody", start_new_session=True,
+                              "b@example.com"], user="nobody",
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=clean_env("/nonexistent"))
         try:
@@ -269,8 +269,104 @@ class CoreDumps(unittest.TestCase):
             self.assertIsNone(p.poll(), "envoi ended early")
             self.assertEqual(os.stat(f"/proc/{p.pid}/status").st_uid, 0, "envoi is dumpable")
         finally:
-            os.killpg(p.pid, 9)
+            p.terminate()  # envoi ends its password command's group too
             p.wait(timeout=10)
+
+
+def gone(pid, seconds=5):
+    """True once pid has ended (a zombie nobody reaps counts as ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if re.search(r"^State:\s+Z", f.read(), re.M):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class PasswordCommand(unittest.TestCase):
+    """What --password-command's child gets: descriptors 0-2 only, no
+    ENVOI_ variable; and nothing it started outlives a timeout, a failure
+    or envoi being stopped."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="envoi-pwcmd-")
+        self.env = clean_env(self.dir)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def argv(self, command, *extra):
+        # Nothing listens on port 9: the run ends after the password.
+        return [tap.ENVOI, "--server=127.0.0.1:9", "-u", "tester", f"--password-command={command}",
+                "-f", "a@example.com", "b@example.com", *extra]
+
+    def test_child_gets_only_standard_fds_and_no_envoi_variables(self):
+        env = dict(self.env, ENVOI_PASSWORD="leak-me-not", ENVOI_TIMEOUT="10")
+        # The body comes from standard input, which envoi holds a copy of.
+        probe = os.path.join(self.dir, "probe.py")
+        with open(probe, "w") as f:
+            f.write("import os, sys\n"
+                    "def is_open(fd):\n"
+                    "    try:\n"
+                    "        os.fstat(fd)\n"
+                    "        return True\n"
+                    "    except OSError:\n"
+                    "        return False\n"
+                    "fds = [str(fd) for fd in range(1024) if is_open(fd)]\n"
+                    "with open(sys.argv[1] + '/fds', 'w') as f:\n"
+                    "    f.write(' '.join(fds))\n"
+                    "with open(sys.argv[1] + '/env', 'w') as f:\n"
+                    "    f.write('\\n'.join(k + '=' + v for k, v in os.environ.items()))\n"
+                    "print('pw')\n")
+        r = subprocess.run(self.argv(f"/usr/bin/python3 {probe} {self.dir}"), input=b"hello",
+                           capture_output=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        with open(f"{self.dir}/fds") as f:
+            self.assertEqual(sorted(f.read().split()), ["0", "1", "2"])
+        with open(f"{self.dir}/env") as f:
+            text = f.read()
+        self.assertNotIn("ENVOI_", text)
+        self.assertNotIn("leak-me-not", text)
+        self.assertIn("HOME=", text)
+
+    def background_child(self, cmd, *extra, abort=False):
+        pidfile = f"{self.dir}/pid"
+        p = subprocess.Popen(self.argv(cmd.replace("PIDFILE", pidfile), *extra), env=self.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pidfile) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)
+        with open(pidfile) as f:
+            child = int(f.read())
+        try:
+            if abort:
+                p.terminate()
+            out, err = p.communicate(timeout=30)
+            self.assertTrue(gone(child), f"the command's background child {child} outlived envoi")
+        finally:
+            try:
+                os.kill(child, 9)
+            except ProcessLookupError:
+                pass
+        return p.returncode, err
+
+    def test_timeout_ends_the_command_and_its_background_children(self):
+        code, err = self.background_child("sleep 300 & echo $! > PIDFILE; wait", "--timeout=1")
+        self.assertEqual(code, 78, err)
+        self.assertIn(b"did not finish in time", err)
+
+    def test_failed_command_leaves_nothing_running(self):
+        code, err = self.background_child("sleep 300 >/dev/null & echo $! > PIDFILE; exit 3")
+        self.assertEqual(code, 78, err)
+
+    def test_stopping_envoi_stops_the_command(self):
+        code, err = self.background_child("sleep 300 & echo $! > PIDFILE; wait", abort=True)
+        self.assertEqual(code, -15, err)
 
 
 class Transcript(unittest.TestCase):
