@@ -283,6 +283,29 @@ static FILE *open_config(struct parser *ps, const char *path, struct stat *st)
 	return f;
 }
 
+/* The file decides where the password goes (server, tls, insecure) and
+ * which command runs (password-command): one that another user can
+ * change is not this user's configuration. Refused as ssh refuses such
+ * a config: owned by someone else than the user or root, or writable by
+ * group or others. */
+static int check_owner(struct parser *ps, const struct stat *st)
+{
+	uid_t me = getuid();
+
+	if (st->st_uid != me && st->st_uid != 0) {
+		err_set(ps->err, ERR_CONFIG, "%s belongs to another user (uid %u), who could change "
+			"what envoi does as you (uid %u)", ps->path, (unsigned)st->st_uid, (unsigned)me);
+		err_hint(ps->err, "use a configuration file of your own (or root's)");
+		return -1;
+	}
+	if (st->st_mode & 022)
+		return err_set(ps->err, ERR_CONFIG, "%s is writable by %s (mode %04o), who could change "
+			       "what envoi does as you: chmod go-w %s", ps->path,
+			       st->st_mode & 002 ? "others" : "its group",
+			       (unsigned)(st->st_mode & 07777), ps->path);
+	return 0;
+}
+
 int cfg_load(struct cfg *c, const char *path, const char *account, struct error *err)
 {
 	struct parser ps = { .c = c, .want = account ? account : "default", .err = err };
@@ -294,6 +317,10 @@ int cfg_load(struct cfg *c, const char *path, const char *account, struct error 
 	printable(ps.path, sizeof ps.path, path);
 	if (!(f = open_config(&ps, path, &st)))
 		return -1;
+	if (check_owner(&ps, &st) < 0) {
+		fclose(f);
+		return -1;
+	}
 	rc = (c->path = strdup(path)) ? parse_file(&ps, f) : oom(&ps);
 	fclose(f);
 	free_names(ps.names);

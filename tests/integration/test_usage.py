@@ -132,6 +132,39 @@ class Usage(unittest.TestCase):
         self.expect(78, ["/nonexistent/envoi.conf"], "--config", "/nonexistent/envoi.conf", *BASE, "d@e.f")
         self.expect(78, ["[oops"], "--config", self.path("c3", b"[oops\n", 0o600), *BASE, "d@e.f")
 
+    def config_runs_command(self, mode, owner=None, user=None):
+        """(exit code, stderr, whether password-command ran) for a config
+        file holding password-command, with that mode and owner."""
+        os.chmod(self.dir, 0o755)
+        out = os.path.join(self.dir, "out")
+        os.makedirs(out, exist_ok=True)
+        os.chmod(out, 0o777)
+        marker = os.path.join(out, "ran")
+        if os.path.exists(marker):
+            os.unlink(marker)
+        cfg = self.path("owned.conf", f"server = 127.0.0.1:9\nuser = u\n"
+                        f"password-command = touch {marker}; echo pw\n".encode(), mode)
+        if owner is not None:
+            os.chown(cfg, owner, -1)
+        r = self.envoi("--config", cfg, "-f", "a@example.com", "-m", "x", "b@example.com", user=user)
+        return r.returncode, r.stderr.decode(), os.path.exists(marker)
+
+    def test_config_others_can_change_is_refused(self):
+        # Control: the same file, safe, runs its command (nothing listens: 69).
+        self.assertEqual(self.config_runs_command(0o644)[::2], (69, True))
+        self.assertEqual(self.config_runs_command(0o644, user="nobody")[::2], (69, True))
+        for mode, owner, user, words in (
+                (0o646, None, None, ["writable by others", "chmod go-w"]),
+                (0o664, None, None, ["writable by its group"]),
+                (0o666, None, "nobody", ["writable by others"]),
+                (0o600, 1, None, ["another user", "uid 1"]),          # daemon's file, root runs
+                (0o644, 1, "nobody", ["another user", "uid 1"])):     # daemon's file, nobody runs
+            code, err, ran = self.config_runs_command(mode, owner, user)
+            self.assertEqual(code, 78, f"{mode:o} {owner} {user}: {err}")
+            self.assertFalse(ran, f"{mode:o} {owner} {user}: the password command ran")
+            for w in words:
+                self.assertIn(w, err)
+
     def test_bad_value_in_environment_is_config_error(self):
         env = dict(self.env, ENVOI_PORT="99999")
         self.expect(78, ["ENVOI_PORT"], *BASE, "d@e.f", env=env)
