@@ -62,6 +62,20 @@ void password_free(char *pw)
 		wipe_free(pw, strlen(pw));
 }
 
+void password_wipe_sources(struct session *s)
+{
+	static const char name[] = "ENVOI_PASSWORD=";
+
+	password_free(s->password);
+	s->password = NULL;
+	/* unsetenv only drops the pointer: the text stays in the block the
+	 * kernel gave (and shows in /proc/PID/environ) unless overwritten. */
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, name, sizeof name - 1) == 0)
+			explicit_bzero(*e + sizeof name - 1, strlen(*e + sizeof name - 1));
+	unsetenv("ENVOI_PASSWORD");
+}
+
 static size_t strip_newlines(const char *s, size_t n)
 {
 	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))

@@ -611,3 +611,19 @@ Test(password, free_accepts_null)
 {
 	password_free(NULL);
 }
+
+/* ENVOI_PASSWORD's text stays in the environment block (and in
+ * /proc/PID/environ) after unsetenv unless it is overwritten. */
+Test(password, wipe_sources_overwrites_the_environment_and_the_session_copy)
+{
+	struct session s = fresh();
+	char *entry;
+
+	setenv("ENVOI_PASSWORD", "hunter2", 1);
+	entry = getenv("ENVOI_PASSWORD");
+	s.password = strdup("from-config");
+	password_wipe_sources(&s);
+	cr_expect_null(getenv("ENVOI_PASSWORD"));
+	cr_expect_null(s.password);
+	cr_expect_eq(memcmp(entry, "\0\0\0\0\0\0\0", 7), 0, "the value was left in place");
+}

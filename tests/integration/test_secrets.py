@@ -96,8 +96,12 @@ class Blocked(unittest.TestCase):
             f.write(PASSWORD + b"\n")
         os.chmod(cls.pwfile, 0o600)
         cls.runs = {}
+        cls.config = os.path.join(cls.base, "config")
+        with open(cls.config, "wb") as f:
+            f.write(b"# the password key, in the defaults\npassword = " + PASSWORD + b"\n")
+        os.chmod(cls.config, 0o600)
         jobs = [(sc, src) for sc in ("stall_after_auth", "stall_after_data")
-                for src in ("file", "command")]
+                for src in ("file", "command", "env", "config")]
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             for key, res in zip(jobs, pool.map(lambda j: cls.blocked_run(*j), jobs)):
                 cls.runs[key] = res
@@ -110,13 +114,18 @@ class Blocked(unittest.TestCase):
     def blocked_run(cls, scenario, source):
         d = os.path.join(cls.base, f"{scenario}-{source}")
         port = servers.fault_start(scenario, d, cls.certs)
-        pw_opt = (f"--password-file={cls.pwfile}" if source == "file"
-                  else f"--password-command=cat {cls.pwfile}")
+        env = clean_env(d)
+        pw_opt = {"file": f"--password-file={cls.pwfile}",
+                  "command": f"--password-command=cat {cls.pwfile}",
+                  "env": "--timeout=20",
+                  "config": f"--config={cls.config}"}[source]
+        if source == "env":
+            env["ENVOI_PASSWORD"] = PASSWORD.decode()
         p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={cls.certs}/ca.pem",
                               "--timeout=20", "--tls=starttls", "-u", "tester", pw_opt, "-v",
                               "-f", "sender@example.com", "-m", "hello", "rcpt@example.com"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=clean_env(d))
+                             env=env)
         res = {"error": None}
         try:
             # Blocked once the server stalls (it logs "stalling").
@@ -204,6 +213,32 @@ class Blocked(unittest.TestCase):
 
     def test_password_wiped_after_data_command(self):
         self.check_password_wiped("stall_after_data", "command")
+
+    # ENVOI_PASSWORD and a configuration file's password key left copies
+    # (the environment block, the session, the parser's buffers) behind.
+    def test_password_wiped_after_auth_env(self):
+        self.check_password_wiped("stall_after_auth", "env")
+
+    def test_password_wiped_after_data_env(self):
+        self.check_password_wiped("stall_after_data", "env")
+
+    def test_password_wiped_after_auth_config(self):
+        self.check_password_wiped("stall_after_auth", "config")
+
+    def test_password_wiped_after_data_config(self):
+        self.check_password_wiped("stall_after_data", "config")
+
+    def test_proc_and_transcript_env_after_auth(self):
+        self.check_proc("stall_after_auth", "env")
+
+    def test_proc_and_transcript_config_after_data(self):
+        self.check_proc("stall_after_data", "config")
+
+    def test_auth_payload_wiped_env_after_auth(self):
+        self.check_payloads_wiped("stall_after_auth", "env")
+
+    def test_auth_payload_wiped_config_after_data(self):
+        self.check_payloads_wiped("stall_after_data", "config")
 
 
 def wait_for_stall(d, seconds=15):
