@@ -826,6 +826,10 @@ static int check_combinations(const struct collect *c, struct options *o)
 
 	if (modes > 1)
 		return err_set(c->err, ERR_USAGE, "--dry-run, --pickup-dir and --probe exclude each other");
+	/* stdout carries the message then: an object after it would corrupt it. */
+	if (o->dry_run && s->json)
+		return err_set(c->err, ERR_USAGE, "--dry-run writes the message on standard output: "
+			       "it cannot be combined with --json");
 	if (m->message_file) {
 		if (check_message_file_alone(c) < 0)
 			return -1;
@@ -872,6 +876,25 @@ static int check_required(const struct collect *c, const struct options *o)
 	return cli_check_envelope(o, c->err);
 }
 
+/* For a parse that failed midway: whether the one JSON object is still
+ * wanted. --json is known from check_argv even when argp never ran; a
+ * config file or ENVOI_JSON may not have been read yet. */
+static bool json_wanted(const struct collect *c)
+{
+	const struct value *v = last(c, O_JSON);
+	const char *env = getenv("ENVOI_JSON");
+	struct error ignored;
+	bool on = false;
+
+	if (c->json_seen)
+		return true;
+	if (v)
+		parse_bool(v->text, &on, &ignored);
+	else if (env)
+		parse_bool(env, &on, &ignored);
+	return on;
+}
+
 int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 {
 	struct collect c = {.err = err};
@@ -895,6 +918,8 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 		rc = check_combinations(&c, o);
 	if (rc == 0)
 		rc = check_required(&c, o);
+	if (rc < 0)
+		o->sess.json = json_wanted(&c);
 	for (int i = 0; i < O_COUNT; i++)
 		free(c.slots[i].v);
 	cfg_free(&cfg);

@@ -82,14 +82,19 @@ static int dry_run(const struct message *m, struct error *err)
 	return rc;
 }
 
-static int pickup(struct options *o, struct error *err)
+static int pickup(struct options *o, struct error *err, bool *json_done)
 {
+	int64_t start = clock_ms();
 	char path[4096];
 
 	if (pickup_deliver(&o->msg, o->pickup_dir, path, sizeof path, err) < 0)
 		return -1;
 	if (o->sess.output != OUT_QUIET)
 		fprintf(stderr, "envoi: written to %s\n", path);
+	if (o->sess.json) {
+		report_json_written(stdout, path, clock_ms() - start);
+		*json_done = true;
+	}
 	return 0;
 }
 
@@ -181,12 +186,15 @@ static int deliver_smtp(struct options *o, struct error *err)
 	return rc;
 }
 
-static int deliver(struct options *o, struct error *err)
+/* *json_done: the --json object is out (deliver_smtp writes one for
+ * success and failure alike). */
+static int deliver(struct options *o, struct error *err, bool *json_done)
 {
 	if (o->dry_run)
 		return dry_run(&o->msg, err);
 	if (o->pickup_dir)
-		return pickup(o, err);
+		return pickup(o, err, json_done);
+	*json_done = o->sess.json;
 	return deliver_smtp(o, err);
 }
 
@@ -194,6 +202,7 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	struct error err = {0};
+	bool json_done = false;
 	int rc;
 
 	hold_standard_fds();
@@ -207,13 +216,16 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = cli_check_envelope(&o, &err);
 	if (rc == 0)
-		rc = deliver(&o, &err);
+		rc = deliver(&o, &err, &json_done);
 	if (rc < 0) {
 		char line[2048];
 
 		err_format(&err, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
 		rc = err_exit_code(err.cls);
+		/* Usage, file and configuration errors too: one object, always. */
+		if (o.sess.json && !json_done)
+			report_json_error(stdout, &err);
 	}
 	cli_free(&o);
 	return rc;

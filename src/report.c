@@ -123,22 +123,43 @@ static void json_extensions(FILE *out, const struct smtp_result *r)
 	fputc(']', out);
 }
 
+/* "class", "error", "server_reply", "hint" and a trailing comma. */
+static void json_error_fields(FILE *out, const struct error *err)
+{
+	fputs("\"class\":", out);
+	json_string(out, err_class_name(err->cls));
+	fputs(",\"error\":", out);
+	json_string(out, err->text);
+	fputs(",\"server_reply\":", out);
+	json_string(out, err->reply);
+	fputs(",\"hint\":", out);
+	json_string(out, err->hint);
+	fputc(',', out);
+}
+
+void report_json_error(FILE *out, const struct error *err)
+{
+	fprintf(out, "{\"status\":\"failed\",\"exit_code\":%d,", err_exit_code(err->cls));
+	json_error_fields(out, err);
+	fputs("\"server\":null,\"recipients\":[]}\n", out);
+	fflush(out);
+}
+
+void report_json_written(FILE *out, const char *path, long elapsed_ms)
+{
+	fputs("{\"status\":\"written\",\"exit_code\":0,\"file\":", out);
+	json_string(out, path);
+	fprintf(out, ",\"elapsed_ms\":%ld}\n", elapsed_ms);
+	fflush(out);
+}
+
 void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
 		 const struct error *err, long elapsed_ms)
 {
 	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : s->probe ? "ok" : "sent",
 		err ? err_exit_code(err->cls) : 0);
-	if (err) {
-		fputs("\"class\":", out);
-		json_string(out, err_class_name(err->cls));
-		fputs(",\"error\":", out);
-		json_string(out, err->text);
-		fputs(",\"server_reply\":", out);
-		json_string(out, err->reply);
-		fputs(",\"hint\":", out);
-		json_string(out, err->hint);
-		fputc(',', out);
-	}
+	if (err)
+		json_error_fields(out, err);
 	fputs("\"server\":", out);
 	json_string(out, s->host);
 	fprintf(out, ",\"port\":%u,\"peer\":", s->port);

@@ -2,6 +2,7 @@
 """Every usage-class error of the contract (64, 65, 66, 77, 78) gives its
 exit code and exactly one line on stderr that names the problem; nothing
 reaches stdout or any output file."""
+import json
 import os
 import shutil
 import subprocess
@@ -165,6 +166,61 @@ class Usage(unittest.TestCase):
             for w in words:
                 self.assertIn(w, err)
 
+    def expect_json(self, code, *args, **kw):
+        """With --json, every early error still writes exactly one JSON
+        object on stdout, with status, exit_code, class and error."""
+        r = self.envoi(*args, **kw)
+        self.assertEqual(r.returncode, code, f"{args}: {r.stderr!r}")
+        self.assertEqual(r.stdout.count(b"\n"), 1, f"{args}: one line expected: {r.stdout!r}")
+        obj = json.loads(r.stdout)
+        self.assertIsInstance(obj, dict)
+        self.assertEqual(obj["status"], "failed")
+        self.assertEqual(obj["exit_code"], code)
+        self.assertTrue(obj["class"] and obj["error"], obj)
+        return obj
+
+    def test_json_for_every_early_error(self):
+        cfg_bad = self.path("bad.conf", b"server = s\nport = 0\n", 0o600)
+        cfg_syntax = self.path("syntax.conf", b"[oops\n", 0o600)
+        cfg_json = self.path("json.conf", b"json = yes\n[oops\n", 0o600)
+        cases = [
+            (64, ["--frobnicate"]), (64, ["--frob=x"]), (64, ["-x"]),
+            (64, ["--insecure=yes"]), (64, ["--password=hunter2"]),
+            (64, [*BASE, "-P", "0", "you@example.com"]), (64, [*BASE, "-P", "http", "you@example.com"]),
+            (64, ["-S", "s", "-m", "x", "you@example.com"]), (64, [*BASE]), (64, [*BASE, "you@"]),
+            (64, ["--dry-run", "-f", "a@example.com", "-m", "x", "b@example.com"]),
+            (65, [*BASE, "-s", "a\nb", "you@example.com"]),
+            (66, [*BASE, "-a", "/nonexistent/a.pdf", "you@example.com"]),
+            (66, ["-S", "s", "--message-file", "/nonexistent/m.eml"]),
+            (77, [*BASE, "-a", self.dir, "you@example.com"]),
+            (78, ["--config", cfg_bad, "-f", "a@b.c", "-m", "x", "d@e.f"]),
+            (78, ["--config", cfg_syntax, *BASE, "d@e.f"]),
+            (78, ["--config", "/nonexistent/envoi.conf", *BASE, "d@e.f"]),
+        ]
+        for code, args in cases:
+            with self.subTest(args=args):
+                self.expect_json(code, *args, "--json")
+                self.expect_json(code, "--json", *args)
+        self.expect_json(64, "--json", "--from")  # after --from, "--json" would be its value
+        # Asked for in the environment or the configuration file.
+        self.expect_json(64, "--frobnicate", env=dict(self.env, ENVOI_JSON="1"))
+        self.expect_json(78, *BASE, "d@e.f", env=dict(self.env, ENVOI_PORT="99999", ENVOI_JSON="yes"))
+        secret = self.path("secret.pdf", mode=0)
+        os.chmod(self.dir, 0o755)
+        self.expect_json(77, "--json", "--pickup-dir", self.dir, "-f", "me@example.com", "-m", "x",
+                         "-a", secret, "you@example.com", user="nobody")
+        # Without --json, stdout stays empty.
+        r = self.envoi("--frobnicate")
+        self.assertEqual(r.stdout, b"")
+        r = self.envoi("--config", cfg_json, *BASE, "d@e.f")
+        self.assertEqual(r.returncode, 78)
+
+    def test_help_and_version_print_their_text_not_json(self):
+        for opt in ("--help", "--version", "--usage"):
+            r = self.envoi(opt, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertFalse(r.stdout.startswith(b"{"), r.stdout[:80])
+
     def test_bad_value_in_environment_is_config_error(self):
         env = dict(self.env, ENVOI_PORT="99999")
         self.expect(78, ["ENVOI_PORT"], *BASE, "d@e.f", env=env)
@@ -182,6 +238,18 @@ class Outputs(unittest.TestCase):
             self.assertTrue(files[0].endswith(".eml"))
             with open(os.path.join(d, files[0]), "rb") as f:
                 self.assertIn(b"\r\n\r\nhello\r\n", f.read())
+        finally:
+            shutil.rmtree(d)
+
+    def test_pickup_dir_json_names_the_file(self):
+        d = tempfile.mkdtemp(prefix="envoi-pickup-")
+        try:
+            r = subprocess.run([tap.ENVOI, "--pickup-dir", d, "--json", "-f", "a@example.com", "-m",
+                                "hello", "b@example.com"], capture_output=True, stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            obj = json.loads(r.stdout)
+            self.assertEqual((obj["status"], obj["exit_code"]), ("written", 0))
+            self.assertEqual(os.listdir(d), [os.path.basename(obj["file"])])
         finally:
             shutil.rmtree(d)
 
