@@ -174,6 +174,8 @@ static int deliver_smtp(struct options *o, struct error *err)
 		rc = password_get(s, &run.password, err);
 	password_wipe_sources(s);
 	if (rc == 0)
+		report_insecure(s);
+	if (rc == 0)
 		rc = send_with_retry(o, &run, &r, err);
 	password_free(run.password);
 	if (s->json)

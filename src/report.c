@@ -64,11 +64,23 @@ void report_progress_end(struct progress *p)
 
 void report_sent(const struct session *s, const struct smtp_result *r)
 {
+	const char *how = !r->tls ? " (unencrypted)" :
+			  !r->tls_info.verified ? " (certificate NOT verified: --insecure)" : "";
+
 	if (s->output == OUT_QUIET)
 		return;
 	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: %s\n",
-		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
-		r->tls ? "" : " (unencrypted)", r->final_reply);
+		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port, how, r->final_reply);
+}
+
+void report_insecure(const struct session *s)
+{
+	if (!s->insecure)
+		return;
+	/* Even with --quiet: a cron job's mail is where this must show. */
+	fputs("envoi: warning: --insecure: the server's certificate will not be verified; "
+	      "whoever is on the path can read and change the session, password included\n",
+	      stderr);
 }
 
 static void json_string(FILE *out, const char *s)

@@ -30,6 +30,10 @@ void report_progress_end(struct progress *p);
 /* One line on stderr after a successful send, unless quiet. */
 void report_sent(const struct session *s, const struct smtp_result *r);
 
+/* The --insecure warning on stderr, one line, even when quiet; nothing
+ * without --insecure. */
+void report_insecure(const struct session *s);
+
 /* The --json object on out; err NULL on success. */
 void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
 		 const struct error *err, long elapsed_ms);

@@ -336,6 +336,27 @@ class AgainstServer(unittest.TestCase):
                 self.assertNotIn(marker, raw, f"{closed}: transcript on the wire: {raw[:300]!r}")
             self.assertIsNotNone(stored, f"{closed}: nothing delivered")
 
+    def test_insecure_warns_once_before_anything_is_sent(self):
+        for out in ("-q", None, "-v"):
+            srv = servers.FaultServer("ok_insecure_selfsigned", self.base, self.certs)
+            argv = [tap.ENVOI, f"--server=127.0.0.1:{srv.port}", "--insecure", "--tls=starttls",
+                    "--timeout=10", "-f", "a@example.com", "-m", "hello", "b@example.com"]
+            r = subprocess.run(argv + ([out] if out else []), capture_output=True,
+                               stdin=subprocess.DEVNULL, env=self.env(), timeout=60)
+            srv.stop()
+            lines = r.stderr.decode().splitlines()
+            self.assertEqual(r.returncode, 0, f"{out}: {lines}")
+            warnings = [l for l in lines if "--insecure" in l and "warning" in l]
+            self.assertEqual(len(warnings), 1, f"{out}: {lines}")
+            # The first line, before the transcript's first line.
+            self.assertEqual(lines[0], warnings[0], f"{out}: {lines}")
+            self.assertIn("not be verified", warnings[0])
+            if out == "-q":
+                self.assertEqual(len(lines), 1, lines)
+            else:
+                self.assertIn("sent to", lines[-1])
+                self.assertIn("NOT verified", lines[-1])
+
 
 if __name__ == "__main__":
     tap.main()
