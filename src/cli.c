@@ -109,6 +109,7 @@ struct slot {
 struct collect {
 	struct slot slots[O_COUNT];
 	struct error *err;
+	bool json_seen; /* --json on the command line, even if it failed */
 };
 
 static int slot_add(struct collect *c, enum opt_id id, int level, const char *text,
@@ -209,6 +210,150 @@ static const char doc[] =
 	"0 sent, 64-78 usage, file and configuration problems, 75 try again later, "
 	"80-89 TLS, authentication and rejections; see envoi(1).";
 
+/* ---- the command line, checked before argp sees it ----------------
+ *
+ * getopt echoes a mistyped option whole in its message, value included:
+ * "--password=hunter2" is "ambiguous" (--password-file, --password-command)
+ * and would put the secret on the terminal, in logs and in CI output.
+ * These checks find every option getopt would refuse, first, and never
+ * show a value. */
+
+/* argp's own long options, after the table's (2: optional value). */
+static const struct {
+	const char *name;
+	int arg;
+} argp_longs[] = {{"help", 0}, {"usage", 0}, {"version", 0}, {"program-name", 1}, {"HANG", 2}};
+#define N_LONG (O_COUNT + (int)(sizeof argp_longs / sizeof *argp_longs))
+
+static const char *long_name(int i)
+{
+	if (i >= O_COUNT)
+		return argp_longs[i - O_COUNT].name;
+	return opts[i].flags & NOOPT ? NULL : opts[i].name;
+}
+
+static int long_arg(int i)
+{
+	return i >= O_COUNT ? argp_longs[i - O_COUNT].arg : opts[i].arg != NULL;
+}
+
+/* As getopt_long decides: an exact name, else the one option the name
+ * abbreviates. Returns its index (long_name), -1 unknown, -2 ambiguous. */
+static int long_match(const char *name, size_t len)
+{
+	int found = -1;
+
+	for (int i = 0; i < N_LONG; i++) {
+		const char *n = long_name(i);
+
+		if (!n || strncmp(n, name, len) != 0)
+			continue;
+		if (n[len] == '\0')
+			return i;
+		found = found == -1 ? i : -2;
+	}
+	return found;
+}
+
+/* --password, --pass, --passwd, --pw...: a value would be a secret. */
+static bool names_password(const char *name, size_t len)
+{
+	return (len >= 2 && strncmp(name, "password", len < 8 ? len : 8) == 0) ||
+	       (len >= 4 && strncmp(name, "pass", 4) == 0) ||
+	       (len >= 2 && strncmp(name, "pw", 2) == 0);
+}
+
+static int bad_long(const char *name, size_t len, int match, bool has_value, struct error *err)
+{
+	char cut[64], shown[160];
+
+	/* The value is never shown: it may be the secret itself. */
+	snprintf(cut, sizeof cut, "--%.*s%s", (int)(len < 40 ? len : 40), name,
+		 has_value ? "=..." : "");
+	parse_show(cut, shown, sizeof shown);
+	if (names_password(name, len)) {
+		err_set(err, ERR_USAGE, "%s: envoi takes no password on the command line, "
+			"where other users can read it", shown);
+		err_hint(err, "use --password-file, --password-command, ENVOI_PASSWORD or the "
+			 "password key of the configuration file");
+		return -1;
+	}
+	err_set(err, ERR_USAGE, "%s option %s", match == -2 ? "ambiguous" : "unknown", shown);
+	err_hint(err, "see envoi --help");
+	return -1;
+}
+
+static int check_long(struct collect *c, const char *name, int *i, int argc,
+		      struct error *err)
+{
+	size_t len = strcspn(name, "=");
+	bool has_value = name[len] == '=';
+	int m = long_match(name, len);
+
+	if (m < 0)
+		return bad_long(name, len, m, has_value, err);
+	if (m == O_JSON)
+		c->json_seen = true;
+	if (long_arg(m) == 0 && has_value)
+		return err_set(err, ERR_USAGE, "--%s takes no value", long_name(m));
+	if (long_arg(m) == 1 && !has_value && ++*i >= argc)
+		return err_set(err, ERR_USAGE, "--%s needs a value", long_name(m));
+	return 0;
+}
+
+/* 1: the short option takes a value, 0: it does not, -1: no such option. */
+static int short_arg(char key)
+{
+	if (key == '?' || key == 'V')
+		return 0;
+	for (int id = 0; id < O_COUNT; id++)
+		if (opts[id].key == key)
+			return opts[id].arg != NULL;
+	return -1;
+}
+
+static int check_short(const char *p, int *i, int argc, struct error *err)
+{
+	for (; *p; p++) {
+		int arg = short_arg(*p);
+		unsigned char k = (unsigned char)*p;
+
+		if (arg < 0 && k > 0x20 && k < 0x7f)
+			return err_set(err, ERR_USAGE, "unknown option -%c", *p);
+		if (arg < 0)
+			return err_set(err, ERR_USAGE, "unknown option -\\x%02x", k);
+		/* The rest of the word, else the next word, is its value. */
+		if (arg == 1 && !p[1] && ++*i >= argc)
+			return err_set(err, ERR_USAGE, "-%c needs a value", *p);
+		if (arg == 1)
+			return 0;
+	}
+	return 0;
+}
+
+/* Checks every option word of argv; the first problem is reported, but
+ * the scan goes on so that a --json further on is still seen. */
+static int check_argv(struct collect *c, int argc, char **argv)
+{
+	bool posix = getenv("POSIXLY_CORRECT") != NULL;
+	struct error later;
+	int rc = 0;
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *a = argv[i];
+		struct error *err = rc ? &later : c->err;
+
+		if (a[0] != '-' || !a[1]) {
+			if (posix)
+				break; /* getopt takes the rest as arguments */
+			continue;
+		}
+		if ((a[1] == '-' ? check_long(c, a + 2, &i, argc, err) : check_short(a + 1, &i, argc, err)) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
 static int parse_argv(struct collect *c, int argc, char **argv)
 {
 	struct argp_option *options = argp_options();
@@ -217,6 +362,10 @@ static int parse_argv(struct collect *c, int argc, char **argv)
 
 	if (!options)
 		return err_set(c->err, ERR_OSERR, "out of memory");
+	if (check_argv(c, argc, argv) < 0) {
+		free(options);
+		return -1;
+	}
 	argp_err_exit_status = 64;
 	rc = argp_parse(&argp, argc, argv, 0, &idx, c);
 	free(options);
@@ -677,6 +826,10 @@ static int check_combinations(const struct collect *c, struct options *o)
 
 	if (modes > 1)
 		return err_set(c->err, ERR_USAGE, "--dry-run, --pickup-dir and --probe exclude each other");
+	/* stdout carries the message then: an object after it would corrupt it. */
+	if (o->dry_run && s->json)
+		return err_set(c->err, ERR_USAGE, "--dry-run writes the message on standard output: "
+			       "it cannot be combined with --json");
 	if (m->message_file) {
 		if (check_message_file_alone(c) < 0)
 			return -1;
@@ -724,6 +877,25 @@ static int check_required(const struct collect *c, const struct options *o)
 	return cli_check_envelope(o, c->err);
 }
 
+/* For a parse that failed midway: whether the one JSON object is still
+ * wanted. --json is known from check_argv even when argp never ran; a
+ * config file or ENVOI_JSON may not have been read yet. */
+static bool json_wanted(const struct collect *c)
+{
+	const struct value *v = last(c, O_JSON);
+	const char *env = getenv("ENVOI_JSON");
+	struct error ignored;
+	bool on = false;
+
+	if (c->json_seen)
+		return true;
+	if (v)
+		parse_bool(v->text, &on, &ignored);
+	else if (env)
+		parse_bool(env, &on, &ignored);
+	return on;
+}
+
 int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 {
 	struct collect c = {.err = err};
@@ -747,6 +919,8 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 		rc = check_combinations(&c, o);
 	if (rc == 0)
 		rc = check_required(&c, o);
+	if (rc < 0)
+		o->sess.json = json_wanted(&c);
 	for (int i = 0; i < O_COUNT; i++)
 		free(c.slots[i].v);
 	cfg_free(&cfg);

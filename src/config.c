@@ -217,7 +217,11 @@ static int parse_entry(struct parser *ps, char *s)
 {
 	char shown[160], *p = s, *value = NULL;
 
-	printable(shown, sizeof shown, s);
+	/* An error about the password's line must not show the password. */
+	if (strncmp(s, "password", 8) == 0 && !is_key_char(s[8]))
+		snprintf(shown, sizeof shown, "password ...");
+	else
+		printable(shown, sizeof shown, s);
 	while (is_key_char(*p))
 		p++;
 	if (p == s || (*p && *p != '=' && !is_blank(*p)))
@@ -236,6 +240,7 @@ static int parse_entry(struct parser *ps, char *s)
 		value = NULL;
 	}
 	*p = '\0'; /* ends the key; may overwrite the '=', read above */
+	explicit_bzero(shown, sizeof shown); /* it may show the password */
 	if (strcmp(s, "password") == 0)
 		ps->saw_password = true;
 	if (!ps->c || ps->sect == IN_OTHER)
@@ -243,6 +248,8 @@ static int parse_entry(struct parser *ps, char *s)
 	return push_entry(ps, s, value);
 }
 
+/* A line may hold the password: the buffer is wiped, as is stdio's
+ * (parse_file's caller gives it one of its own for that). */
 static int parse_file(struct parser *ps, FILE *f)
 {
 	char buf[LINE_MAX_LEN + 1];
@@ -252,9 +259,12 @@ static int parse_file(struct parser *ps, FILE *f)
 		char *s = trim(buf);
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
-		if ((*s == '[' ? parse_section(ps, s) : parse_entry(ps, s)) < 0)
-			return -1;
+		if ((*s == '[' ? parse_section(ps, s) : parse_entry(ps, s)) < 0) {
+			rc = -1;
+			break;
+		}
 	}
+	explicit_bzero(buf, sizeof buf);
 	return rc;
 }
 
@@ -283,10 +293,34 @@ static FILE *open_config(struct parser *ps, const char *path, struct stat *st)
 	return f;
 }
 
+/* The file decides where the password goes (server, tls, insecure) and
+ * which command runs (password-command): one that another user can
+ * change is not this user's configuration. Refused as ssh refuses such
+ * a config: owned by someone else than the user or root, or writable by
+ * group or others. */
+static int check_owner(struct parser *ps, const struct stat *st)
+{
+	uid_t me = getuid();
+
+	if (st->st_uid != me && st->st_uid != 0) {
+		err_set(ps->err, ERR_CONFIG, "%s belongs to another user (uid %u), who could change "
+			"what envoi does as you (uid %u)", ps->path, (unsigned)st->st_uid, (unsigned)me);
+		err_hint(ps->err, "use a configuration file of your own (or root's)");
+		return -1;
+	}
+	if (st->st_mode & 022)
+		return err_set(ps->err, ERR_CONFIG, "%s is writable by %s (mode %04o), who could change "
+			       "what envoi does as you: chmod go-w %s", ps->path,
+			       st->st_mode & 002 ? "others" : "its group",
+			       (unsigned)(st->st_mode & 07777), ps->path);
+	return 0;
+}
+
 int cfg_load(struct cfg *c, const char *path, const char *account, struct error *err)
 {
 	struct parser ps = { .c = c, .want = account ? account : "default", .err = err };
 	struct stat st;
+	char iobuf[4096]; /* stdio's own buffer would keep the file, password too */
 	FILE *f;
 	int rc;
 
@@ -294,8 +328,12 @@ int cfg_load(struct cfg *c, const char *path, const char *account, struct error 
 	printable(ps.path, sizeof ps.path, path);
 	if (!(f = open_config(&ps, path, &st)))
 		return -1;
-	rc = (c->path = strdup(path)) ? parse_file(&ps, f) : oom(&ps);
+	setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+	rc = check_owner(&ps, &st);
+	if (rc == 0)
+		rc = (c->path = strdup(path)) ? parse_file(&ps, f) : oom(&ps);
 	fclose(f);
+	explicit_bzero(iobuf, sizeof iobuf);
 	free_names(ps.names);
 	free(ps.name_lines);
 	/* A secret other users can read is no longer a secret: refuse it
@@ -328,10 +366,13 @@ char **cfg_account_names(const char *path)
 	return ps.names;
 }
 
+/* Any value may be the password: each is wiped before it is freed. */
 static void free_entries(struct cfg_entry *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].key);
+		if (v[i].value)
+			explicit_bzero(v[i].value, strlen(v[i].value));
 		free(v[i].value);
 	}
 	free(v);

@@ -1,9 +1,13 @@
 /* main.c - envoi: parse, prepare, deliver, and turn the outcome into one
  * line and an exit code. The only place that prints a result or exits. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -38,6 +42,33 @@ static void catch_crashes(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
+/* A closed 0, 1 or 2 would be handed to the next file or socket opened,
+ * and the -v transcript or an error line written "to stderr" would then
+ * go into the SMTP session. /dev/null keeps those numbers taken. */
+static void hold_standard_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free number is fd itself: the ones below are open. */
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			_exit(71);
+	}
+}
+
+/* A core dump would hold the password (or the message) for anyone who
+ * can read it: none is written, whatever the shell's ulimit -c or the
+ * system's core_pattern. Not dumpable also keeps other processes of the
+ * same user from attaching to envoi. Done first, before any secret is
+ * read, so there is no moment when one could leak. */
+static void no_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
+}
+
 static int dry_run(const struct message *m, struct error *err)
 {
 	struct sink_fd *out = malloc(sizeof *out);
@@ -51,14 +82,19 @@ static int dry_run(const struct message *m, struct error *err)
 	return rc;
 }
 
-static int pickup(struct options *o, struct error *err)
+static int pickup(struct options *o, struct error *err, bool *json_done)
 {
+	int64_t start = clock_ms();
 	char path[4096];
 
 	if (pickup_deliver(&o->msg, o->pickup_dir, path, sizeof path, err) < 0)
 		return -1;
 	if (o->sess.output != OUT_QUIET)
 		fprintf(stderr, "envoi: written to %s\n", path);
+	if (o->sess.json) {
+		report_json_written(stdout, path, clock_ms() - start);
+		*json_done = true;
+	}
 	return 0;
 }
 
@@ -132,6 +168,9 @@ static int deliver_smtp(struct options *o, struct error *err)
 
 	if (s->user)
 		rc = password_get(s, &run.password, err);
+	password_wipe_sources(s);
+	if (rc == 0)
+		report_insecure(s);
 	if (rc == 0)
 		rc = send_with_retry(o, &run, &r, err);
 	password_free(run.password);
@@ -145,12 +184,15 @@ static int deliver_smtp(struct options *o, struct error *err)
 	return rc;
 }
 
-static int deliver(struct options *o, struct error *err)
+/* *json_done: the --json object is out (deliver_smtp writes one for
+ * success and failure alike). */
+static int deliver(struct options *o, struct error *err, bool *json_done)
 {
 	if (o->dry_run)
 		return dry_run(&o->msg, err);
 	if (o->pickup_dir)
-		return pickup(o, err);
+		return pickup(o, err, json_done);
+	*json_done = o->sess.json;
 	return deliver_smtp(o, err);
 }
 
@@ -158,8 +200,11 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	struct error err = {0};
+	bool json_done = false;
 	int rc;
 
+	hold_standard_fds();
+	no_core_dumps();
 	/* A vanished reader must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	catch_crashes();
@@ -169,13 +214,16 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = cli_check_envelope(&o, &err);
 	if (rc == 0)
-		rc = deliver(&o, &err);
+		rc = deliver(&o, &err, &json_done);
 	if (rc < 0) {
 		char line[2048];
 
 		err_format(&err, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
 		rc = err_exit_code(err.cls);
+		/* Usage, file and configuration errors too: one object, always. */
+		if (o.sess.json && !json_done)
+			report_json_error(stdout, &err);
 	}
 	cli_free(&o);
 	return rc;

@@ -145,7 +145,7 @@ static int open_input(const char *path, const char *what, bool spool_pipes, uint
 	int fd, spooled;
 
 	if (strcmp(path, "-") == 0)
-		fd = dup(STDIN_FILENO);
+		fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	else
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)

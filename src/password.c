@@ -62,6 +62,20 @@ void password_free(char *pw)
 		wipe_free(pw, strlen(pw));
 }
 
+void password_wipe_sources(struct session *s)
+{
+	static const char name[] = "ENVOI_PASSWORD=";
+
+	password_free(s->password);
+	s->password = NULL;
+	/* unsetenv only drops the pointer: the text stays in the block the
+	 * kernel gave (and shows in /proc/PID/environ) unless overwritten. */
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, name, sizeof name - 1) == 0)
+			explicit_bzero(*e + sizeof name - 1, strlen(*e + sizeof name - 1));
+	unsetenv("ENVOI_PASSWORD");
+}
+
 static size_t strip_newlines(const char *s, size_t n)
 {
 	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
@@ -170,17 +184,118 @@ static int split_command(const char *cmd, char *buf, char **argv, struct error *
 	return 0;
 }
 
+/* The command's environment: envoi's, less every ENVOI_ variable
+ * (ENVOI_PASSWORD is a secret, and the others are envoi's settings, not
+ * the command's). The strings are environ's; free only the array. */
+static char **child_environ(void)
+{
+	size_t n = 0, o = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 1, sizeof *env);
+	for (size_t i = 0; env && i < n; i++)
+		if (strncmp(environ[i], "ENVOI_", 6) != 0)
+			env[o++] = environ[i];
+	return env;
+}
+
+/* stdin and stderr stay: gpg's pinentry may need the terminal. Nothing
+ * else is inherited, whatever a library left open without O_CLOEXEC. The
+ * command gets a process group of its own, so that a timeout ends what
+ * it started too. A SIGPIPE that envoi ignores must not stay ignored. */
+static void spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int out)
+{
+	sigset_t none, dfl;
+
+	posix_spawn_file_actions_init(fa);
+	posix_spawn_file_actions_adddup2(fa, out, STDOUT_FILENO);
+	posix_spawn_file_actions_addclosefrom_np(fa, 3);
+	posix_spawnattr_init(attr);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGCHLD);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &dfl);
+	posix_spawnattr_setpgroup(attr, 0);
+	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+				       POSIX_SPAWN_SETPGROUP);
+}
+
+/* In its own group the command is in the background of envoi's terminal
+ * and would stop (SIGTTIN) at a passphrase prompt: when envoi is in the
+ * foreground, the command's group gets the terminal while it runs, and
+ * a continue in case it stopped before. Returns the terminal or -1. */
+static int tty_lend(pid_t group)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd >= 0 && tcgetpgrp(fd) == getpgrp() && tcsetpgrp(fd, group) == 0) {
+		kill(-group, SIGCONT);
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* envoi is in the background now: SIGTTOU would stop it. */
+static void tty_take_back(int fd)
+{
+	sigset_t ttou, old;
+
+	if (fd < 0)
+		return;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	tcsetpgrp(fd, getpgrp());
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(fd);
+}
+
+/* While the command runs, a SIGTERM, SIGINT or SIGHUP that ends envoi
+ * ends the command's group first: it is in a group of its own, which a
+ * signal to envoi's group no longer reaches. */
+static volatile sig_atomic_t command_group;
+static const int abort_signals[] = {SIGTERM, SIGINT, SIGHUP};
+#define ABORT_SIGNALS (sizeof abort_signals / sizeof abort_signals[0])
+
+static void on_abort_signal(int sig)
+{
+	if (command_group > 0)
+		kill(-(pid_t)command_group, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* group > 0: guards it, saving the old handlers; 0: restores them. */
+static void guard_group(pid_t group, struct sigaction *old)
+{
+	struct sigaction sa = {.sa_handler = on_abort_signal};
+
+	sigemptyset(&sa.sa_mask);
+	command_group = group;
+	for (size_t i = 0; i < ABORT_SIGNALS; i++) {
+		if (group > 0)
+			sigaction(abort_signals[i], &sa, &old[i]);
+		else
+			sigaction(abort_signals[i], &old[i], NULL);
+	}
+}
+
 static int spawn_command(const char *cmd, int *out, pid_t *pid, struct error *err)
 {
 	static char sh[] = "sh", dash_c[] = "-c";
 	size_t n = strlen(cmd);
-	char *buf = malloc(n + 1), **argv = calloc(n / 2 + 4, sizeof *argv);
+	char *buf = malloc(n + 1), **argv = calloc(n / 2 + 4, sizeof *argv), **env = child_environ();
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, dfl;
 	int p[2] = {-1, -1}, rc = -1;
 
-	if (!buf || !argv) {
+	if (!buf || !argv || !env) {
 		err_set(err, ERR_OSERR, "out of memory");
 		goto done;
 	}
@@ -195,20 +310,9 @@ static int spawn_command(const char *cmd, int *out, pid_t *pid, struct error *er
 		err_set(err, ERR_OSERR, "cannot create a pipe: %s", strerror(errno));
 		goto done;
 	}
-	/* stdin and stderr stay: gpg's pinentry may need the terminal. A
-	 * SIGPIPE that envoi ignores must not stay ignored in the child. */
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGCHLD);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = argv[0] == sh ? posix_spawn(pid, "/bin/sh", &fa, &attr, argv, environ)
-			   : posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
+	spawn_setup(&fa, &attr, p[1]);
+	rc = argv[0] == sh ? posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env)
+			   : posix_spawnp(pid, argv[0], &fa, &attr, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(p[1]);
@@ -222,6 +326,7 @@ static int spawn_command(const char *cmd, int *out, pid_t *pid, struct error *er
 done:
 	free(buf);
 	free(argv);
+	free(env);
 	return rc;
 }
 
@@ -274,7 +379,9 @@ static enum output_end collect_output(int fd, char *buf, size_t *len, long long 
 }
 
 /* Waits for the child, up to the deadline: it may close its stdout and
- * still hang. The child is always reaped. Returns true if it exited. */
+ * still hang. The child is always reaped; when it is killed, so is its
+ * whole process group (what it left running in the background). Returns
+ * true if it exited. */
 static bool reap(pid_t pid, int *status, long long deadline, bool kill_now)
 {
 	if (!kill_now) {
@@ -290,7 +397,7 @@ static bool reap(pid_t pid, int *status, long long deadline, bool kill_now)
 			nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 		}
 	}
-	kill(pid, SIGKILL);
+	kill(-pid, SIGKILL);
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
 	return false;
@@ -332,7 +439,8 @@ static int from_command(const char *cmd, unsigned timeout, char **pw, struct err
 	char *buf = malloc(OUTPUT_MAX);
 	size_t len = 0;
 	enum output_end how;
-	int fd, status = 0, rc, read_errno;
+	int fd = -1, status = 0, rc, read_errno, tty;
+	struct sigaction saved[ABORT_SIGNALS];
 	pid_t pid;
 
 	if (!buf)
@@ -341,11 +449,15 @@ static int from_command(const char *cmd, unsigned timeout, char **pw, struct err
 		free(buf);
 		return -1;
 	}
+	guard_group(pid, saved);
+	tty = tty_lend(pid);
 	how = collect_output(fd, buf, &len, deadline);
 	read_errno = errno;
 	close(fd);
 	if (!reap(pid, &status, deadline, how != OUT_EOF) && how == OUT_EOF)
 		how = OUT_TIMEOUT;
+	tty_take_back(tty);
+	guard_group(0, saved);
 	len = strip_newlines(buf, len);
 	if (how != OUT_EOF)
 		rc = output_error(cmd, how, timeout, read_errno, err);
@@ -357,6 +469,9 @@ static int from_command(const char *cmd, unsigned timeout, char **pw, struct err
 		rc = err_set(err, ERR_CONFIG, "password command `%.100s` printed a NUL byte", cmd);
 	else
 		rc = secret_dup(buf, len, pw, err);
+	/* What a failed command left running is not wanted either. */
+	if (rc != 0)
+		kill(-pid, SIGKILL);
 	wipe_free(buf, OUTPUT_MAX);
 	return rc;
 }

@@ -28,4 +28,10 @@ int password_get(const struct session *s, char **pw, struct error *err);
 /* Wipes and frees. NULL ok. */
 void password_free(char *pw);
 
+/* Wipes the copies that outlive password_get otherwise: s->password (a
+ * configuration file's key or ENVOI_PASSWORD, as cli.c took it; freed
+ * and set to NULL) and ENVOI_PASSWORD's value in the environment block
+ * itself (overwritten in place, then unset). */
+void password_wipe_sources(struct session *s);
+
 #endif

@@ -60,13 +60,25 @@ void report_progress_end(struct progress *p)
 
 void report_sent(const struct session *s, const struct smtp_result *r)
 {
+	const char *how = !r->tls ? " (unencrypted)" :
+			  !r->tls_info.verified ? " (certificate NOT verified: --insecure)" : "";
+
 	if (s->output == OUT_QUIET)
 		return;
 	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: ",
-		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
-		r->tls ? "" : " (unencrypted)");
+		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port, how);
 	printable_write(stderr, r->final_reply, strlen(r->final_reply));
 	fputc('\n', stderr);
+}
+
+void report_insecure(const struct session *s)
+{
+	if (!s->insecure)
+		return;
+	/* Even with --quiet: a cron job's mail is where this must show. */
+	fputs("envoi: warning: --insecure: the server's certificate will not be verified; "
+	      "whoever is on the path can read and change the session, password included\n",
+	      stderr);
 }
 
 static void json_string(FILE *out, const char *s)
@@ -112,22 +124,43 @@ static void json_extensions(FILE *out, const struct smtp_result *r)
 	fputc(']', out);
 }
 
+/* "class", "error", "server_reply", "hint" and a trailing comma. */
+static void json_error_fields(FILE *out, const struct error *err)
+{
+	fputs("\"class\":", out);
+	json_string(out, err_class_name(err->cls));
+	fputs(",\"error\":", out);
+	json_string(out, err->text);
+	fputs(",\"server_reply\":", out);
+	json_string(out, err->reply);
+	fputs(",\"hint\":", out);
+	json_string(out, err->hint);
+	fputc(',', out);
+}
+
+void report_json_error(FILE *out, const struct error *err)
+{
+	fprintf(out, "{\"status\":\"failed\",\"exit_code\":%d,", err_exit_code(err->cls));
+	json_error_fields(out, err);
+	fputs("\"server\":null,\"recipients\":[]}\n", out);
+	fflush(out);
+}
+
+void report_json_written(FILE *out, const char *path, long elapsed_ms)
+{
+	fputs("{\"status\":\"written\",\"exit_code\":0,\"file\":", out);
+	json_string(out, path);
+	fprintf(out, ",\"elapsed_ms\":%ld}\n", elapsed_ms);
+	fflush(out);
+}
+
 void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
 		 const struct error *err, long elapsed_ms)
 {
 	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : s->probe ? "ok" : "sent",
 		err ? err_exit_code(err->cls) : 0);
-	if (err) {
-		fputs("\"class\":", out);
-		json_string(out, err_class_name(err->cls));
-		fputs(",\"error\":", out);
-		json_string(out, err->text);
-		fputs(",\"server_reply\":", out);
-		json_string(out, err->reply);
-		fputs(",\"hint\":", out);
-		json_string(out, err->hint);
-		fputc(',', out);
-	}
+	if (err)
+		json_error_fields(out, err);
 	fputs("\"server\":", out);
 	json_string(out, s->host);
 	fprintf(out, ",\"port\":%u,\"peer\":", s->port);

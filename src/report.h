@@ -30,9 +30,20 @@ void report_progress_end(struct progress *p);
 /* One line on stderr after a successful send, unless quiet. */
 void report_sent(const struct session *s, const struct smtp_result *r);
 
+/* The --insecure warning on stderr, one line, even when quiet; nothing
+ * without --insecure. */
+void report_insecure(const struct session *s);
+
 /* The --json object on out; err NULL on success. */
 void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
 		 const struct error *err, long elapsed_ms);
+
+/* The --json object for a failure before any session (usage, file,
+ * configuration): status, exit_code, class, error, server_reply, hint. */
+void report_json_error(FILE *out, const struct error *err);
+
+/* The --json object after --pickup-dir wrote path. */
+void report_json_written(FILE *out, const char *path, long elapsed_ms);
 
 /* What --probe learnt, for a person to read. */
 void report_probe(FILE *out, const struct session *s, const struct smtp_result *r);

@@ -215,8 +215,8 @@ Test(password, command_with_metacharacters_runs_through_the_shell)
 
 	s.password_command = "printf 'pw-%s\\n' \"$((6 * 7))\" | tr a-z A-Z";
 	expect_password(&s, "PW-42");
-	setenv("ENVOI_TEST_SECRET", "from-var", 1);
-	s.password_command = "echo $ENVOI_TEST_SECRET";
+	setenv("TEST_SECRET_VAR", "from-var", 1);
+	s.password_command = "echo $TEST_SECRET_VAR";
 	expect_password(&s, "from-var");
 	s.password_command = "ENVOI_X=assigned env";
 	{
@@ -227,6 +227,20 @@ Test(password, command_with_metacharacters_runs_through_the_shell)
 		cr_expect_not_null(strstr(pw, "ENVOI_X=assigned"));
 		password_free(pw);
 	}
+}
+
+/* ENVOI_PASSWORD is a secret, and the other ENVOI_ variables are envoi's
+ * settings: the command sees none of them. */
+Test(password, command_gets_no_envoi_variables)
+{
+	struct session s = fresh();
+
+	setenv("ENVOI_PASSWORD", "not-for-the-command", 1);
+	setenv("ENVOI_SERVER", "smtp.example.com", 1);
+	s.password_command = "sh -c 'env | grep -c ^ENVOI_ || true'";
+	expect_password(&s, "0");
+	unsetenv("ENVOI_PASSWORD");
+	unsetenv("ENVOI_SERVER");
 }
 
 Test(password, failing_command_reports_its_status)
@@ -596,4 +610,20 @@ Test(password, interrupted_prompt_with_default_handler_ends_the_process)
 Test(password, free_accepts_null)
 {
 	password_free(NULL);
+}
+
+/* ENVOI_PASSWORD's text stays in the environment block (and in
+ * /proc/PID/environ) after unsetenv unless it is overwritten. */
+Test(password, wipe_sources_overwrites_the_environment_and_the_session_copy)
+{
+	struct session s = fresh();
+	char *entry;
+
+	setenv("ENVOI_PASSWORD", "hunter2", 1);
+	entry = getenv("ENVOI_PASSWORD");
+	s.password = strdup("from-config");
+	password_wipe_sources(&s);
+	cr_expect_null(getenv("ENVOI_PASSWORD"));
+	cr_expect_null(s.password);
+	cr_expect_eq(memcmp(entry, "\0\0\0\0\0\0\0", 7), 0, "the value was left in place");
 }

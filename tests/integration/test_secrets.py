@@ -96,8 +96,12 @@ class Blocked(unittest.TestCase):
             f.write(PASSWORD + b"\n")
         os.chmod(cls.pwfile, 0o600)
         cls.runs = {}
+        cls.config = os.path.join(cls.base, "config")
+        with open(cls.config, "wb") as f:
+            f.write(b"# the password key, in the defaults\npassword = " + PASSWORD + b"\n")
+        os.chmod(cls.config, 0o600)
         jobs = [(sc, src) for sc in ("stall_after_auth", "stall_after_data")
-                for src in ("file", "command")]
+                for src in ("file", "command", "env", "config")]
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             for key, res in zip(jobs, pool.map(lambda j: cls.blocked_run(*j), jobs)):
                 cls.runs[key] = res
@@ -110,13 +114,18 @@ class Blocked(unittest.TestCase):
     def blocked_run(cls, scenario, source):
         d = os.path.join(cls.base, f"{scenario}-{source}")
         port = servers.fault_start(scenario, d, cls.certs)
-        pw_opt = (f"--password-file={cls.pwfile}" if source == "file"
-                  else f"--password-command=cat {cls.pwfile}")
+        env = clean_env(d)
+        pw_opt = {"file": f"--password-file={cls.pwfile}",
+                  "command": f"--password-command=cat {cls.pwfile}",
+                  "env": "--timeout=20",
+                  "config": f"--config={cls.config}"}[source]
+        if source == "env":
+            env["ENVOI_PASSWORD"] = PASSWORD.decode()
         p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={cls.certs}/ca.pem",
                               "--timeout=20", "--tls=starttls", "-u", "tester", pw_opt, "-v",
                               "-f", "sender@example.com", "-m", "hello", "rcpt@example.com"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=clean_env(d))
+                             env=env)
         res = {"error": None}
         try:
             # Blocked once the server stalls (it logs "stalling").
@@ -204,6 +213,195 @@ class Blocked(unittest.TestCase):
 
     def test_password_wiped_after_data_command(self):
         self.check_password_wiped("stall_after_data", "command")
+
+    # ENVOI_PASSWORD and a configuration file's password key left copies
+    # (the environment block, the session, the parser's buffers) behind.
+    def test_password_wiped_after_auth_env(self):
+        self.check_password_wiped("stall_after_auth", "env")
+
+    def test_password_wiped_after_data_env(self):
+        self.check_password_wiped("stall_after_data", "env")
+
+    def test_password_wiped_after_auth_config(self):
+        self.check_password_wiped("stall_after_auth", "config")
+
+    def test_password_wiped_after_data_config(self):
+        self.check_password_wiped("stall_after_data", "config")
+
+    def test_proc_and_transcript_env_after_auth(self):
+        self.check_proc("stall_after_auth", "env")
+
+    def test_proc_and_transcript_config_after_data(self):
+        self.check_proc("stall_after_data", "config")
+
+    def test_auth_payload_wiped_env_after_auth(self):
+        self.check_payloads_wiped("stall_after_auth", "env")
+
+    def test_auth_payload_wiped_config_after_data(self):
+        self.check_payloads_wiped("stall_after_data", "config")
+
+
+def wait_for_stall(d, seconds=15):
+    """True once the fault server in d logs that it stalls."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(d, "log.txt")) as f:
+                if "stalling" in f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+class CoreDumps(unittest.TestCase):
+    """No core dump can hold the password: with "ulimit -c unlimited", a
+    logged-in envoi has a core size limit of 0 and is not dumpable. The
+    system's core_pattern is left alone; the process's own state is read."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-secrets-core-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def test_core_limit_is_zero_after_login(self):
+        d = os.path.join(self.base, "stall")
+        port = servers.fault_start("stall_after_auth", d, self.certs)
+        env = clean_env(d)
+        env["ENVOI_PASSWORD"] = PASSWORD.decode()
+        cmd = (f"ulimit -c unlimited; exec {tap.ENVOI} --server=127.0.0.1:{port} "
+               f"--ca-file={self.certs}/ca.pem --timeout=20 --tls=starttls -u tester "
+               "-f sender@example.com -m hello rcpt@example.com")
+        p = subprocess.Popen(["/bin/bash", "-c", cmd], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            self.assertTrue(wait_for_stall(d), "the server never stalled")
+            with open(f"/proc/{p.pid}/limits") as f:
+                line = [l for l in f if l.startswith("Max core file size")][0]
+            self.assertEqual(line.split()[4:6], ["0", "0"], line)
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+            servers.fault_stop(d)
+
+    def test_not_dumpable(self):
+        # A process that is not dumpable has its /proc/PID owned by root,
+        # which shows when it runs as another user. It waits here on its
+        # password command, long after the start.
+        p = subprocess.Popen([tap.ENVOI, "--server=127.0.0.1:9", "-u", "tester",
+                              "--password-command=sleep 30", "-f", "a@example.com", "-m", "x",
+                              "b@example.com"], user="nobody",
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env("/nonexistent"))
+        try:
+            time.sleep(0.5)
+            self.assertIsNone(p.poll(), "envoi ended early")
+            self.assertEqual(os.stat(f"/proc/{p.pid}/status").st_uid, 0, "envoi is dumpable")
+        finally:
+            p.terminate()  # envoi ends its password command's group too
+            p.wait(timeout=10)
+
+
+def gone(pid, seconds=5):
+    """True once pid has ended (a zombie nobody reaps counts as ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if re.search(r"^State:\s+Z", f.read(), re.M):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class PasswordCommand(unittest.TestCase):
+    """What --password-command's child gets: descriptors 0-2 only, no
+    ENVOI_ variable; and nothing it started outlives a timeout, a failure
+    or envoi being stopped."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="envoi-pwcmd-")
+        self.env = clean_env(self.dir)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def argv(self, command, *extra):
+        # Nothing listens on port 9: the run ends after the password.
+        return [tap.ENVOI, "--server=127.0.0.1:9", "-u", "tester", f"--password-command={command}",
+                "-f", "a@example.com", "b@example.com", *extra]
+
+    def test_child_gets_only_standard_fds_and_no_envoi_variables(self):
+        env = dict(self.env, ENVOI_PASSWORD="leak-me-not", ENVOI_TIMEOUT="10")
+        # The body comes from standard input, which envoi holds a copy of.
+        probe = os.path.join(self.dir, "probe.py")
+        with open(probe, "w") as f:
+            f.write("import os, sys\n"
+                    "def is_open(fd):\n"
+                    "    try:\n"
+                    "        os.fstat(fd)\n"
+                    "        return True\n"
+                    "    except OSError:\n"
+                    "        return False\n"
+                    "fds = [str(fd) for fd in range(1024) if is_open(fd)]\n"
+                    "with open(sys.argv[1] + '/fds', 'w') as f:\n"
+                    "    f.write(' '.join(fds))\n"
+                    "with open(sys.argv[1] + '/env', 'w') as f:\n"
+                    "    f.write('\\n'.join(k + '=' + v for k, v in os.environ.items()))\n"
+                    "print('pw')\n")
+        r = subprocess.run(self.argv(f"/usr/bin/python3 {probe} {self.dir}"), input=b"hello",
+                           capture_output=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        with open(f"{self.dir}/fds") as f:
+            self.assertEqual(sorted(f.read().split()), ["0", "1", "2"])
+        with open(f"{self.dir}/env") as f:
+            text = f.read()
+        self.assertNotIn("ENVOI_", text)
+        self.assertNotIn("leak-me-not", text)
+        self.assertIn("HOME=", text)
+
+    def background_child(self, cmd, *extra, abort=False):
+        pidfile = f"{self.dir}/pid"
+        p = subprocess.Popen(self.argv(cmd.replace("PIDFILE", pidfile), *extra), env=self.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pidfile) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)
+        with open(pidfile) as f:
+            child = int(f.read())
+        try:
+            if abort:
+                p.terminate()
+            out, err = p.communicate(timeout=30)
+            self.assertTrue(gone(child), f"the command's background child {child} outlived envoi")
+        finally:
+            try:
+                os.kill(child, 9)
+            except ProcessLookupError:
+                pass
+        return p.returncode, err
+
+    def test_timeout_ends_the_command_and_its_background_children(self):
+        code, err = self.background_child("sleep 300 & echo $! > PIDFILE; wait", "--timeout=1")
+        self.assertEqual(code, 78, err)
+        self.assertIn(b"did not finish in time", err)
+
+    def test_failed_command_leaves_nothing_running(self):
+        code, err = self.background_child("sleep 300 >/dev/null & echo $! > PIDFILE; exit 3")
+        self.assertEqual(code, 78, err)
+
+    def test_stopping_envoi_stops_the_command(self):
+        code, err = self.background_child("sleep 300 & echo $! > PIDFILE; wait", abort=True)
+        self.assertEqual(code, -15, err)
 
 
 class Transcript(unittest.TestCase):

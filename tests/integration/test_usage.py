@@ -2,12 +2,14 @@
 """Every usage-class error of the contract (64, 65, 66, 77, 78) gives its
 exit code and exactly one line on stderr that names the problem; nothing
 reaches stdout or any output file."""
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
+import servers
 import tap
 
 BASE = ["-S", "mail.example.com", "-f", "me@example.com", "-m", "hi"]
@@ -55,6 +57,22 @@ class Usage(unittest.TestCase):
         r = self.envoi("--frobnicate")
         self.assertEqual(r.returncode, 64)
         self.assertIn("frobnicate", r.stderr.decode().splitlines()[0])
+
+    def test_password_on_command_line_is_refused_without_echo(self):
+        # getopt would echo "--password=hunter2" whole ("ambiguous option").
+        cases = [["--password=hunter2"], ["--pass=hunter2"], ["--passw=hunter2"], ["--pw=hunter2"],
+                 ["--passwd=hunter2"], ["--password", "hunter2"], ["--pa", "hunter2"],
+                 ["--p=hunter2"], ["--frob=hunter2"], ["--insecure=hunter2"], ["--json=hunter2"]]
+        for extra in ([], ["--json"]):
+            for case in cases:
+                r = self.envoi(*BASE, *case, *extra, "you@example.com")
+                self.assertEqual(r.returncode, 64, f"{case}: {r.stderr!r}")
+                self.assertNotIn(b"hunter2", r.stdout + r.stderr, f"{case}{extra}: secret echoed")
+                lines = r.stderr.decode().splitlines()
+                self.assertEqual(len(lines), 1, f"{case}: {lines}")
+                if case[0] in ("--password=hunter2", "--pass=hunter2", "--pw=hunter2", "--password"):
+                    self.assertIn("no password on the command line", lines[0])
+                    self.assertIn("--password-file", lines[0])
 
     def test_bad_ports(self):
         for p in ("0", "65536", "http"):
@@ -115,6 +133,94 @@ class Usage(unittest.TestCase):
         self.expect(78, ["/nonexistent/envoi.conf"], "--config", "/nonexistent/envoi.conf", *BASE, "d@e.f")
         self.expect(78, ["[oops"], "--config", self.path("c3", b"[oops\n", 0o600), *BASE, "d@e.f")
 
+    def config_runs_command(self, mode, owner=None, user=None):
+        """(exit code, stderr, whether password-command ran) for a config
+        file holding password-command, with that mode and owner."""
+        os.chmod(self.dir, 0o755)
+        out = os.path.join(self.dir, "out")
+        os.makedirs(out, exist_ok=True)
+        os.chmod(out, 0o777)
+        marker = os.path.join(out, "ran")
+        if os.path.exists(marker):
+            os.unlink(marker)
+        cfg = self.path("owned.conf", f"server = 127.0.0.1:9\nuser = u\n"
+                        f"password-command = touch {marker}; echo pw\n".encode(), mode)
+        if owner is not None:
+            os.chown(cfg, owner, -1)
+        r = self.envoi("--config", cfg, "-f", "a@example.com", "-m", "x", "b@example.com", user=user)
+        return r.returncode, r.stderr.decode(), os.path.exists(marker)
+
+    def test_config_others_can_change_is_refused(self):
+        # Control: the same file, safe, runs its command (nothing listens: 69).
+        self.assertEqual(self.config_runs_command(0o644)[::2], (69, True))
+        self.assertEqual(self.config_runs_command(0o644, user="nobody")[::2], (69, True))
+        for mode, owner, user, words in (
+                (0o646, None, None, ["writable by others", "chmod go-w"]),
+                (0o664, None, None, ["writable by its group"]),
+                (0o666, None, "nobody", ["writable by others"]),
+                (0o600, 1, None, ["another user", "uid 1"]),          # daemon's file, root runs
+                (0o644, 1, "nobody", ["another user", "uid 1"])):     # daemon's file, nobody runs
+            code, err, ran = self.config_runs_command(mode, owner, user)
+            self.assertEqual(code, 78, f"{mode:o} {owner} {user}: {err}")
+            self.assertFalse(ran, f"{mode:o} {owner} {user}: the password command ran")
+            for w in words:
+                self.assertIn(w, err)
+
+    def expect_json(self, code, *args, **kw):
+        """With --json, every early error still writes exactly one JSON
+        object on stdout, with status, exit_code, class and error."""
+        r = self.envoi(*args, **kw)
+        self.assertEqual(r.returncode, code, f"{args}: {r.stderr!r}")
+        self.assertEqual(r.stdout.count(b"\n"), 1, f"{args}: one line expected: {r.stdout!r}")
+        obj = json.loads(r.stdout)
+        self.assertIsInstance(obj, dict)
+        self.assertEqual(obj["status"], "failed")
+        self.assertEqual(obj["exit_code"], code)
+        self.assertTrue(obj["class"] and obj["error"], obj)
+        return obj
+
+    def test_json_for_every_early_error(self):
+        cfg_bad = self.path("bad.conf", b"server = s\nport = 0\n", 0o600)
+        cfg_syntax = self.path("syntax.conf", b"[oops\n", 0o600)
+        cfg_json = self.path("json.conf", b"json = yes\n[oops\n", 0o600)
+        cases = [
+            (64, ["--frobnicate"]), (64, ["--frob=x"]), (64, ["-x"]),
+            (64, ["--insecure=yes"]), (64, ["--password=hunter2"]),
+            (64, [*BASE, "-P", "0", "you@example.com"]), (64, [*BASE, "-P", "http", "you@example.com"]),
+            (64, ["-S", "s", "-m", "x", "you@example.com"]), (64, [*BASE]), (64, [*BASE, "you@"]),
+            (64, ["--dry-run", "-f", "a@example.com", "-m", "x", "b@example.com"]),
+            (65, [*BASE, "-s", "a\nb", "you@example.com"]),
+            (66, [*BASE, "-a", "/nonexistent/a.pdf", "you@example.com"]),
+            (66, ["-S", "s", "--message-file", "/nonexistent/m.eml"]),
+            (77, [*BASE, "-a", self.dir, "you@example.com"]),
+            (78, ["--config", cfg_bad, "-f", "a@b.c", "-m", "x", "d@e.f"]),
+            (78, ["--config", cfg_syntax, *BASE, "d@e.f"]),
+            (78, ["--config", "/nonexistent/envoi.conf", *BASE, "d@e.f"]),
+        ]
+        for code, args in cases:
+            with self.subTest(args=args):
+                self.expect_json(code, *args, "--json")
+                self.expect_json(code, "--json", *args)
+        self.expect_json(64, "--json", "--from")  # after --from, "--json" would be its value
+        # Asked for in the environment or the configuration file.
+        self.expect_json(64, "--frobnicate", env=dict(self.env, ENVOI_JSON="1"))
+        self.expect_json(78, *BASE, "d@e.f", env=dict(self.env, ENVOI_PORT="99999", ENVOI_JSON="yes"))
+        secret = self.path("secret.pdf", mode=0)
+        os.chmod(self.dir, 0o755)
+        self.expect_json(77, "--json", "--pickup-dir", self.dir, "-f", "me@example.com", "-m", "x",
+                         "-a", secret, "you@example.com", user="nobody")
+        # Without --json, stdout stays empty.
+        r = self.envoi("--frobnicate")
+        self.assertEqual(r.stdout, b"")
+        r = self.envoi("--config", cfg_json, *BASE, "d@e.f")
+        self.assertEqual(r.returncode, 78)
+
+    def test_help_and_version_print_their_text_not_json(self):
+        for opt in ("--help", "--version", "--usage"):
+            r = self.envoi(opt, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertFalse(r.stdout.startswith(b"{"), r.stdout[:80])
+
     def test_bad_value_in_environment_is_config_error(self):
         env = dict(self.env, ENVOI_PORT="99999")
         self.expect(78, ["ENVOI_PORT"], *BASE, "d@e.f", env=env)
@@ -132,6 +238,18 @@ class Outputs(unittest.TestCase):
             self.assertTrue(files[0].endswith(".eml"))
             with open(os.path.join(d, files[0]), "rb") as f:
                 self.assertIn(b"\r\n\r\nhello\r\n", f.read())
+        finally:
+            shutil.rmtree(d)
+
+    def test_pickup_dir_json_names_the_file(self):
+        d = tempfile.mkdtemp(prefix="envoi-pickup-")
+        try:
+            r = subprocess.run([tap.ENVOI, "--pickup-dir", d, "--json", "-f", "a@example.com", "-m",
+                                "hello", "b@example.com"], capture_output=True, stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            obj = json.loads(r.stdout)
+            self.assertEqual((obj["status"], obj["exit_code"]), ("written", 0))
+            self.assertEqual(os.listdir(d), [os.path.basename(obj["file"])])
         finally:
             shutil.rmtree(d)
 
@@ -225,6 +343,61 @@ class MessageFile(unittest.TestCase):
                            input=b"From: a@b.c\nSubject: x\n\nbody\n", capture_output=True)
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn(b"recipient", r.stderr)
+
+
+class AgainstServer(unittest.TestCase):
+    """Runs against the fault server: what reaches the wire besides SMTP."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-usage-srv-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        env["HOME"] = self.base
+        return env
+
+    def test_closed_standard_fds_keep_transcript_off_the_wire(self):
+        # With 2 closed, the socket would become fd 2 and "-v" would write
+        # the transcript into the SMTP session.
+        for closed in ("2>&-", "2>&- 1>&-", "0<&- 1>&- 2>&-"):
+            srv = servers.FaultServer("ok", self.base, self.certs)
+            cmd = " ".join([tap.ENVOI, *srv.options(), "-v", "--timeout=10", "-f", "a@example.com",
+                            "-m", "hello", "b@example.com", closed])
+            r = subprocess.run(["/bin/sh", "-c", cmd + "; echo $?"], capture_output=True,
+                               env=self.env(), timeout=60)
+            raw, summary, stored = srv.stop()
+            self.assertEqual(r.stdout.strip().splitlines()[-1:], [b"0"], f"{closed}: {r.stdout!r}")
+            for marker in (b"< 220", b"> EHLO", b"envoi:"):
+                self.assertNotIn(marker, raw, f"{closed}: transcript on the wire: {raw[:300]!r}")
+            self.assertIsNotNone(stored, f"{closed}: nothing delivered")
+
+    def test_insecure_warns_once_before_anything_is_sent(self):
+        for out in ("-q", None, "-v"):
+            srv = servers.FaultServer("ok_insecure_selfsigned", self.base, self.certs)
+            argv = [tap.ENVOI, f"--server=127.0.0.1:{srv.port}", "--insecure", "--tls=starttls",
+                    "--timeout=10", "-f", "a@example.com", "-m", "hello", "b@example.com"]
+            r = subprocess.run(argv + ([out] if out else []), capture_output=True,
+                               stdin=subprocess.DEVNULL, env=self.env(), timeout=60)
+            srv.stop()
+            lines = r.stderr.decode().splitlines()
+            self.assertEqual(r.returncode, 0, f"{out}: {lines}")
+            warnings = [l for l in lines if "--insecure" in l and "warning" in l]
+            self.assertEqual(len(warnings), 1, f"{out}: {lines}")
+            # The first line, before the transcript's first line.
+            self.assertEqual(lines[0], warnings[0], f"{out}: {lines}")
+            self.assertIn("not be verified", warnings[0])
+            if out == "-q":
+                self.assertEqual(len(lines), 1, lines)
+            else:
+                self.assertIn("sent to", lines[-1])
+                self.assertIn("NOT verified", lines[-1])
 
 
 if __name__ == "__main__":
