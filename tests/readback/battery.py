@@ -20,6 +20,7 @@ class Msg:
     inline: list = field(default_factory=list)   # [(file name, bytes)]
     attach: list = field(default_factory=list)   # [(file name, bytes)]
     light: bool = False         # headers only: no part checks (subject battery)
+    may_refuse: int = None      # an exit code that is an acceptable answer too
 
     def parts(self):
         """The leaf parts a reader must find, in order: (content type or
@@ -182,8 +183,11 @@ def mixed_messages():
             attach=[("data.bin", RNG.randbytes(70000)),
                     ("résumé 2026.pdf", b"%PDF-1.4\n" + RNG.randbytes(3000)),
                     ("notes.txt", "plain notes ü\r\n".encode())]),
+        # Two inline images with one file name: the HTML cannot name them
+        # apart by cid:logo.png, so refusing them (64) is as right as
+        # composing them with two distinct Content-IDs.
         Msg("inline_same_file_name", text=b"two logos\n", html=b'<img src="cid:logo.png">\n',
-            inline=[("logo.png", png(300)), ("logo.png", png(301))]),
+            inline=[("logo.png", png(300)), ("logo.png", png(301))], may_refuse=64),
         Msg("empty_files", text=b"empties\n",
             attach=[("empty.bin", b""), ("empty.txt", b""), ("empty.pdf", b"")]),
         Msg("attachments_no_body", attach=[("a.bin", RNG.randbytes(10)), ("b.pdf", b"%PDF")]),
