@@ -596,7 +596,6 @@ static int take_priority(const struct collect *c, enum priority *p)
 {
 	static const char *const names[] = {"normal", "low", "high", "urgent"};
 	const struct value *v = last(c, O_PRIORITY);
-	char show[80];
 
 	if (!v)
 		return 0;
@@ -605,8 +604,9 @@ static int take_priority(const struct collect *c, enum priority *p)
 			*p = (enum priority)i;
 			return 0;
 		}
-	err_set(c->err, ERR_USAGE, "invalid priority %s: use low, normal, high or urgent",
-		parse_show(v->text, show, sizeof show));
+	/* Not shown: "-p SECRET" is how other tools take a password. */
+	err_set(c->err, ERR_USAGE, "invalid priority (the value is not shown): use low, normal, "
+		"high or urgent");
 	return blame(c, O_PRIORITY, v);
 }
 

@@ -64,7 +64,8 @@ class Usage(unittest.TestCase):
         # getopt would echo "--password=hunter2" whole ("ambiguous option").
         cases = [["--password=hunter2"], ["--pass=hunter2"], ["--passw=hunter2"], ["--pw=hunter2"],
                  ["--passwd=hunter2"], ["--password", "hunter2"], ["--pa", "hunter2"],
-                 ["--p=hunter2"], ["--frob=hunter2"], ["--insecure=hunter2"], ["--json=hunter2"]]
+                 ["--p=hunter2"], ["--frob=hunter2"], ["--insecure=hunter2"], ["--json=hunter2"],
+                 ["-p", "hunter2"], ["-phunter2"]]  # -p is a password elsewhere (mysql)
         for extra in ([], ["--json"]):
             for case in cases:
                 r = self.envoi(*BASE, *case, *extra, "you@example.com")
