@@ -100,6 +100,7 @@ complete -c envoi -s v -l verbose -d 'Show the SMTP transcript'
 complete -c envoi -s q -l quiet -d 'Print nothing unless it fails'
 complete -c envoi -l json -d 'Print the result as JSON on stdout'
 complete -c envoi -l pickup-dir -x -a '(__fish_complete_directories)' -d 'Write the message into DIR'
+complete -c envoi -l pickup-mode -x -a '600 640 644' -d 'Octal mode of the --pickup-dir file'
 complete -c envoi -l dry-run -d 'Write the message to stdout'
 
 # Informational

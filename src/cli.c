@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "parse.h"
+#include "pickup.h"
 #include "version.h"
 
 enum kind { K_STR, K_LIST, K_FLAG };
@@ -32,7 +33,8 @@ enum opt_id {
 	O_SERVER, O_PORT, O_TLS, O_USER, O_PASSWORD_FILE, O_PASSWORD_COMMAND, O_AUTH,
 	O_CA_FILE, O_FINGERPRINT, O_INSECURE, O_CLIENT_CERT, O_CLIENT_KEY, O_HELO, O_TIMEOUT,
 	O_IPV4, O_IPV6, O_PROXY, O_DSN_NOTIFY, O_DSN_RETURN, O_RETRY, O_PROBE, O_ACCOUNT,
-	O_CONFIG, O_VERBOSE, O_QUIET, O_JSON, O_PICKUP_DIR, O_DRY_RUN, O_PASSWORD, O_COUNT
+	O_CONFIG, O_VERBOSE, O_QUIET, O_JSON, O_PICKUP_DIR, O_PICKUP_MODE, O_DRY_RUN, O_PASSWORD,
+	O_COUNT
 };
 
 struct opt {
@@ -89,6 +91,7 @@ static const struct opt opts[O_COUNT] = {
 	[O_QUIET] = {"quiet", 'q', NULL, K_FLAG, 3, 0, "Print nothing unless it fails"},
 	[O_JSON] = {"json", 0, NULL, K_FLAG, 3, 0, "Print the result as one JSON object on stdout"},
 	[O_PICKUP_DIR] = {"pickup-dir", 0, "DIR", K_STR, 3, 0, "Write the message as a new .eml file into DIR instead of sending"},
+	[O_PICKUP_MODE] = {"pickup-mode", 0, "MODE", K_STR, 3, 0, "Octal mode of the --pickup-dir file (default 600)"},
 	[O_DRY_RUN] = {"dry-run", 0, NULL, K_FLAG, 3, NOCONF, "Write the composed message to stdout; connect to nothing"},
 	[O_PASSWORD] = {"password", 0, NULL, K_STR, 2, NOOPT, NULL},
 };
@@ -593,7 +596,6 @@ static int take_priority(const struct collect *c, enum priority *p)
 {
 	static const char *const names[] = {"normal", "low", "high", "urgent"};
 	const struct value *v = last(c, O_PRIORITY);
-	char show[80];
 
 	if (!v)
 		return 0;
@@ -602,8 +604,9 @@ static int take_priority(const struct collect *c, enum priority *p)
 			*p = (enum priority)i;
 			return 0;
 		}
-	err_set(c->err, ERR_USAGE, "invalid priority %s: use low, normal, high or urgent",
-		parse_show(v->text, show, sizeof show));
+	/* Not shown: "-p SECRET" is how other tools take a password. */
+	err_set(c->err, ERR_USAGE, "invalid priority (the value is not shown): use low, normal, "
+		"high or urgent");
 	return blame(c, O_PRIORITY, v);
 }
 
@@ -774,6 +777,26 @@ static int take_either(const struct collect *c, enum opt_id a, enum opt_id b, in
 	return 0;
 }
 
+/* An octal file mode without execute, setuid, setgid or sticky bits. */
+static int take_pickup_mode(const struct collect *c, unsigned *mode)
+{
+	const struct value *v = last(c, O_PICKUP_MODE);
+	char show[80], *end;
+	unsigned long m;
+
+	*mode = PICKUP_MODE_DEFAULT;
+	if (!v)
+		return 0;
+	m = strtoul(v->text, &end, 8);
+	if (!*v->text || *end || strspn(v->text, "01234567") != strlen(v->text) || (m & ~0666ul)) {
+		err_set(c->err, ERR_USAGE, "invalid --pickup-mode %s: give an octal mode such as "
+			"600 or 640, without execute bits", parse_show(v->text, show, sizeof show));
+		return blame(c, O_PICKUP_MODE, v);
+	}
+	*mode = (unsigned)m;
+	return 0;
+}
+
 static int build_session(const struct collect *c, struct options *o)
 {
 	struct session *s = &o->sess;
@@ -786,7 +809,8 @@ static int build_session(const struct collect *c, struct options *o)
 	    take_str(c, O_CA_FILE, &s->ca_file) || take_str(c, O_CLIENT_CERT, &s->client_cert) ||
 	    take_str(c, O_CLIENT_KEY, &s->client_key) || take_flag(c, O_INSECURE, &s->insecure) ||
 	    take_flag(c, O_PROBE, &s->probe) || take_flag(c, O_JSON, &s->json) ||
-	    take_flag(c, O_DRY_RUN, &o->dry_run) || take_str(c, O_PICKUP_DIR, &o->pickup_dir))
+	    take_flag(c, O_DRY_RUN, &o->dry_run) || take_str(c, O_PICKUP_DIR, &o->pickup_dir) ||
+	    take_pickup_mode(c, &o->pickup_mode))
 		return -1;
 	for (char *p = s->auth_mech; p && *p; p++)
 		*p = (char)toupper((unsigned char)*p);

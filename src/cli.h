@@ -20,6 +20,7 @@ struct options {
 	struct session sess;
 	bool dry_run;
 	char *pickup_dir;
+	unsigned pickup_mode; /* of the --pickup-dir file */
 	char *config_path; /* the file read, NULL when none */
 };
 

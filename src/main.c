@@ -87,7 +87,7 @@ static int pickup(struct options *o, struct error *err, bool *json_done)
 	int64_t start = clock_ms();
 	char path[4096];
 
-	if (pickup_deliver(&o->msg, o->pickup_dir, path, sizeof path, err) < 0)
+	if (pickup_deliver(&o->msg, o->pickup_dir, o->pickup_mode, path, sizeof path, err) < 0)
 		return -1;
 	if (o->sess.output != OUT_QUIET)
 		fprintf(stderr, "envoi: written to %s\n", path);

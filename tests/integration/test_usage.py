@@ -5,8 +5,10 @@ reaches stdout or any output file."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import servers
@@ -62,7 +64,8 @@ class Usage(unittest.TestCase):
         # getopt would echo "--password=hunter2" whole ("ambiguous option").
         cases = [["--password=hunter2"], ["--pass=hunter2"], ["--passw=hunter2"], ["--pw=hunter2"],
                  ["--passwd=hunter2"], ["--password", "hunter2"], ["--pa", "hunter2"],
-                 ["--p=hunter2"], ["--frob=hunter2"], ["--insecure=hunter2"], ["--json=hunter2"]]
+                 ["--p=hunter2"], ["--frob=hunter2"], ["--insecure=hunter2"], ["--json=hunter2"],
+                 ["-p", "hunter2"], ["-phunter2"]]  # -p is a password elsewhere (mysql)
         for extra in ([], ["--json"]):
             for case in cases:
                 r = self.envoi(*BASE, *case, *extra, "you@example.com")
@@ -252,6 +255,45 @@ class Outputs(unittest.TestCase):
             self.assertEqual(os.listdir(d), [os.path.basename(obj["file"])])
         finally:
             shutil.rmtree(d)
+
+    def pickup(self, d, *extra, umask=0o022):
+        cmd = " ".join([f"umask {umask:03o}; exec", tap.ENVOI, "--pickup-dir", d, *extra,
+                        "-f a@example.com -m hello b@example.com"])
+        return subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, stdin=subprocess.DEVNULL)
+
+    def test_pickup_file_mode_is_0600_unless_told(self):
+        for umask, extra, mode in ((0o022, [], 0o600), (0o000, [], 0o600),
+                                   (0o077, ["--pickup-mode=640"], 0o640),
+                                   (0o022, ["--pickup-mode=0644"], 0o644)):
+            d = tempfile.mkdtemp(prefix="envoi-pickup-", dir=self.dir)
+            r = self.pickup(d, *extra, umask=umask)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            [name] = os.listdir(d)
+            self.assertEqual(os.stat(os.path.join(d, name)).st_mode & 0o7777, mode,
+                             f"umask {umask:o} {extra}")
+        for bad in ("755", "8", "", "1600", "rw", "-600"):
+            r = self.pickup(self.dir, f"--pickup-mode='{bad}'")
+            self.assertEqual(r.returncode, 64, f"{bad}: {r.stderr}")
+            self.assertIn(b"pickup-mode", r.stderr)
+
+    def test_pickup_stopped_mid_write_leaves_no_tmp(self):
+        # /dev/zero as an attachment never ends: envoi is always mid-write.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            d = tempfile.mkdtemp(prefix="envoi-pickup-", dir=self.dir)
+            p = subprocess.Popen([tap.ENVOI, "--pickup-dir", d, "-f", "a@example.com", "-a", "/dev/zero",
+                                  "b@example.com"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 10
+                while not os.listdir(d) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                self.assertTrue(os.listdir(d), "no temporary file appeared")
+                p.send_signal(sig)
+                self.assertEqual(p.wait(timeout=10), -sig)
+            finally:
+                p.kill()
+                p.wait()
+            self.assertEqual(os.listdir(d), [], f"{sig!r} left a file behind")
 
     def test_pickup_dir_missing_is_cantcreat(self):
         r = subprocess.run([tap.ENVOI, "--pickup-dir", "/nonexistent/dir", "-f", "a@example.com",
