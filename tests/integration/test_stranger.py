@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""What a stranger meets (issue 11): the lines envoi prints for the
+mistakes a new user makes and for habits brought from other mail tools.
+Each case checks the exact line, or its essential words. A small scripted
+SMTP server on loopback stands in where a server is needed."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import tap
+
+BASE = ["-f", "me@example.com", "-m", "hi"]
+
+
+class MiniServer:
+    """Plaintext SMTP on 127.0.0.1, one thread per connection. final is the
+    reply to the end of the data (a list of lines, the last without '-');
+    auth is the reply to AUTH; the envelope is recorded in .mail_from."""
+
+    def __init__(self, final=("250 OK",), auth="235 ok", greeting="220 mini ESMTP"):
+        self.final, self.auth, self.greeting = final, auth, greeting
+        self.mail_from = None
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        f = c.makefile("rb")
+        send = lambda *lines: c.sendall(b"".join(l.encode() + b"\r\n" for l in lines))
+        try:
+            send(self.greeting)
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.decode(errors="replace").strip()
+                verb = cmd.split(" ")[0].upper()
+                if verb == "EHLO":
+                    send("250-mini", "250-AUTH PLAIN LOGIN", "250 8BITMIME")
+                elif verb == "AUTH":
+                    send(self.auth)
+                elif verb == "MAIL":
+                    self.mail_from = cmd
+                    send("250 ok")
+                elif verb == "RCPT":
+                    send("250 ok")
+                elif verb == "DATA":
+                    send("354 go on")
+                    while f.readline() not in (b".\r\n", b""):
+                        pass
+                    send(*self.final)
+                elif verb == "QUIT":
+                    send("221 bye")
+                    return
+                else:
+                    send("502 no")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class Stranger(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="envoi-stranger-")
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("ENVOI_") and k != "XDG_CONFIG_HOME"}
+        self.env["HOME"] = self.dir
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def envoi(self, *args, env=None, input=None):
+        return subprocess.run([tap.ENVOI] + list(args), capture_output=True, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
+                              env=env or self.env, timeout=60)
+
+    def one_line(self, code, *args, **kw):
+        """Runs envoi, expects exit code and one line on stderr; returns it."""
+        r = self.envoi(*args, **kw)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, code, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        return err.rstrip("\n")
+
+    def path(self, name, data, mode=0o600):
+        p = os.path.join(self.dir, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chmod(p, mode)
+        return p
+
+    # 7: lists written with ";" or spaces
+    def test_semicolon_list_says_to_use_commas(self):
+        for text in ("a@x.com; b@y.com", "a@x.com b@y.com"):
+            line = self.one_line(64, "--dry-run", *BASE, text)
+            self.assertEqual(line, f'envoi: usage error: malformed address "{text}": '
+                             'more than one "@": separate addresses with commas')
+
+
+if __name__ == "__main__":
+    tap.main()
