@@ -531,6 +531,7 @@ static int take_endpoint(const struct collect *c, struct session *s)
 		 c->slots[O_SERVER].level == c->slots[O_TLS].level)
 		return err_set(c->err, ERR_USAGE, "smtps:// means implicit TLS, but --tls=%s was given",
 			       tv->text);
+	s->tls_from_scheme = scheme == TLS_IMPLICIT && s->tls == TLS_IMPLICIT;
 	s->port = port ? port : s->tls == TLS_IMPLICIT ? 465 : 587;
 	return 0;
 }

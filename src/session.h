@@ -18,6 +18,7 @@ struct session {
 	char *host;             /* host name or address literal (no brackets) */
 	unsigned port;          /* 1..65535, resolved default when not given */
 	enum tls_mode tls;
+	bool tls_from_scheme;   /* implicit TLS because the server was smtps:// */
 
 	char *user;             /* NULL: no AUTH */
 	char *password_file;

@@ -115,6 +115,20 @@ class Stranger(unittest.TestCase):
             self.assertEqual(line, f'envoi: usage error: malformed address "{text}": '
                              'more than one "@": separate addresses with commas')
 
+    # 1: smtps:// against a STARTTLS port names the URL that works
+    def test_smtps_against_plaintext_port_names_smtp_url(self):
+        srv = MiniServer()
+        try:
+            line = self.one_line(80, "-S", f"smtps://127.0.0.1:{srv.port}", *BASE, "d@e.f")
+            self.assertTrue(line.endswith(f"(port {srv.port} speaks plaintext SMTP: use "
+                                          f"smtp://127.0.0.1:{srv.port} for STARTTLS, not smtps://)"),
+                            line)
+            self.assertNotIn("--tls=starttls", line)
+            line = self.one_line(80, "-S", f"127.0.0.1:{srv.port}", "--tls=implicit", *BASE, "d@e.f")
+            self.assertIn("use --tls=starttls", line)
+        finally:
+            srv.close()
+
 
 if __name__ == "__main__":
     tap.main()
