@@ -66,9 +66,10 @@ void report_sent(const struct session *s, const struct smtp_result *r)
 {
 	if (s->output == OUT_QUIET)
 		return;
-	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: %s\n",
+	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; %s%s\n",
 		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
-		r->tls ? "" : " (unencrypted)", r->final_reply);
+		r->tls ? "" : " (unencrypted)", r->queue_id[0] ? "queued as " : "server said: ",
+		r->queue_id[0] ? r->queue_id : r->final_reply);
 }
 
 static void json_string(FILE *out, const char *s)
@@ -177,6 +178,11 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 	json_recipients(out, r);
 	fputs(",\"final_reply\":", out);
 	json_string(out, r->final_reply);
+	fputs(",\"queue_id\":", out);
+	if (r->queue_id[0])
+		json_string(out, r->queue_id);
+	else
+		fputs("null", out);
 	fprintf(out, ",\"bytes\":%llu,\"elapsed_ms\":%ld}\n",
 		(unsigned long long)(r->final_code ? r->size : 0), elapsed_ms);
 }

@@ -21,6 +21,7 @@
 #include "dotstuff.h"
 #include "mime.h"
 #include "parse.h"
+#include "queueid.h"
 #include "reply.h"
 #include "sasl.h"
 
@@ -782,6 +783,7 @@ static int judge_end_of_data(struct smtp *x)
 	reply_oneline(&x->reply, x->r->final_reply, sizeof x->r->final_reply);
 	if (x->reply.code / 100 == 2) {
 		x->r->delivered = true;
+		queueid_find(x->reply.text, x->reply.len, x->r->queue_id, sizeof x->r->queue_id);
 		return 0;
 	}
 	if (x->reply.code / 100 == 4)

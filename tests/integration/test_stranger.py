@@ -129,6 +129,29 @@ class Stranger(unittest.TestCase):
         finally:
             srv.close()
 
+    # 10: the queue id, plainly, on the success line and in --json
+    def test_success_line_shows_the_queue_id(self):
+        replies = {
+            "exim": (["250- 1002 byte chunk, total 1002", "250 OK id=1xYTbZ-0001En-2d"],
+                     "1xYTbZ-0001En-2d"),
+            "postfix": (["250 2.0.0 Ok: queued as 4RfX2k0Zkz"], "4RfX2k0Zkz"),
+            "opensmtpd": (["250 2.0.0 5e6a2b1c Message accepted for delivery"], "5e6a2b1c"),
+            "none": (["250 Great success"], None),
+        }
+        for name, (final, qid) in replies.items():
+            srv = MiniServer(final=final)
+            try:
+                args = ["-S", f"127.0.0.1:{srv.port}", *BASE, "d@e.f"]
+                line = self.one_line(0, *args)
+                head = f"envoi: sent to 1 recipient via 127.0.0.1:{srv.port} (unencrypted); "
+                self.assertEqual(line, head + (f"queued as {qid}" if qid else
+                                               "server said: 250 Great success"), name)
+                r = self.envoi("--json", *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(json.loads(r.stdout)["queue_id"], qid, name)
+            finally:
+                srv.close()
+
 
 if __name__ == "__main__":
     tap.main()
