@@ -260,16 +260,15 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
 	for (size_t i = 0; i < n; i++) {
 		int id;
 
-		snprintf(where, sizeof where, "%s line %u", cfg->path, e[i].line);
+		snprintf(where, sizeof where, "%s:%u", cfg->path, e[i].line);
 		for (id = 0; id < O_COUNT; id++)
 			if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, e[i].key) == 0)
 				break;
 		if (id == O_COUNT)
-			return err_set(c->err, ERR_CONFIG, "unknown key \"%s\" in %s", e[i].key,
-				       where);
+			return err_set(c->err, ERR_CONFIG, "%s: unknown key \"%s\"", where, e[i].key);
 		if (!e[i].value && opts[id].kind != K_FLAG)
-			return err_set(c->err, ERR_CONFIG, "key \"%s\" needs a value in %s",
-				       e[i].key, where);
+			return err_set(c->err, ERR_CONFIG, "%s: key \"%s\" needs a value", where,
+				       e[i].key);
 		if (slot_add(c, (enum opt_id)id, level, e[i].value, where) < 0)
 			return -1;
 	}
@@ -305,6 +304,24 @@ static char *config_path(const struct collect *c, bool *required)
 	return NULL;
 }
 
+/* An unknown --account: the accounts the file does have are the likely
+ * fix, so the line lists them. */
+static int no_such_account(struct error *err, const char *account, const char *path)
+{
+	char **names = cfg_account_names(path), list[256] = "", shown[160];
+	size_t n = 0;
+
+	for (char **p = names; p && *p && n + 1 < sizeof list; p++)
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", *p);
+	for (char **p = names; p && *p; p++)
+		free(*p);
+	free(names);
+	err_set(err, ERR_CONFIG, "no account %s in %s", parse_show(account, shown, sizeof shown),
+		path);
+	err_hint(err, n ? "its accounts: %s" : "it has no [account NAME] section", list);
+	return -1;
+}
+
 /* The collected values point into cfg: the caller frees it last. */
 static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 {
@@ -328,14 +345,25 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 	if (cfg_load(cfg, o->config_path, account, c->err) < 0)
 		return -1;
 	if (account && !cfg->has_account)
-		return err_set(c->err, ERR_CONFIG, "no account %s in %s",
-			       parse_show(account, shown, sizeof shown), o->config_path);
+		return no_such_account(c->err, account, o->config_path);
 	if (collect_entries(c, cfg, cfg->defaults, cfg->ndefaults, L_DEFAULTS) < 0)
 		return -1;
 	return collect_entries(c, cfg, cfg->account, cfg->naccount, L_ACCOUNT);
 }
 
 /* ---- from collected values to message and session ------------------ */
+
+/* Errors in the configuration file all read "FILE:LINE: what". */
+static void config_located(struct error *e, const char *where)
+{
+	char text[sizeof e->text];
+	int n = snprintf(text, sizeof text, "%s: ", where);
+
+	if (n > 0 && (size_t)n < sizeof text)
+		snprintf(text + n, sizeof text - (size_t)n, "%.*s", (int)(sizeof text - (size_t)n - 1),
+			 e->text);
+	memcpy(e->text, text, sizeof text);
+}
 
 /* A bad value that did not come from the command line is a fault of the
  * configuration (exit 78), and the message says where it was set. */
@@ -348,8 +376,12 @@ static int blame(const struct collect *c, enum opt_id id, const struct value *v)
 		return -1;
 	if (e->cls == ERR_USAGE)
 		e->cls = ERR_CONFIG;
-	n = strlen(e->text);
-	snprintf(e->text + n, sizeof e->text - n, " (set in %s)", v->where);
+	if (c->slots[id].level == L_ENV) {
+		n = strlen(e->text);
+		snprintf(e->text + n, sizeof e->text - n, " (set in %s)", v->where);
+	} else {
+		config_located(e, v->where);
+	}
 	return -1;
 }
 

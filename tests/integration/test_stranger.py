@@ -152,6 +152,28 @@ class Stranger(unittest.TestCase):
             finally:
                 srv.close()
 
+    # 4: one format for configuration errors, FILE:LINE:
+    def test_config_errors_read_file_colon_line(self):
+        prefix = "envoi: configuration error: "
+        cfg = self.path("c1", b"server = s\nport = 0\n")
+        self.assertEqual(self.one_line(78, "--config", cfg, *BASE, "d@e.f"),
+                         f'{prefix}{cfg}:2: the port must be a number from 1 to 65535, not "0"')
+        cfg = self.path("c2", b"# mine\n[account default\nserver = s\n")
+        self.assertEqual(self.one_line(78, "--config", cfg, *BASE, "d@e.f"),
+                         f'{prefix}{cfg}:2: "[account default" lacks its closing "]"')
+        cfg = self.path("c3", b"server = s\nfrom\n")
+        self.assertEqual(self.one_line(78, "--config", cfg, *BASE, "d@e.f"),
+                         f'{prefix}{cfg}:2: key "from" needs a value')
+
+    def test_unknown_account_lists_the_accounts(self):
+        cfg = self.path("c", b"[account work]\nserver = w\n[account home]\nserver = h\n")
+        self.assertEqual(self.one_line(78, "--config", cfg, "--account", "wrok", *BASE, "d@e.f"),
+                         f'envoi: configuration error: no account "wrok" in {cfg} '
+                         "(its accounts: work, home)")
+        cfg = self.path("c0", b"server = s\n")
+        self.assertIn("(it has no [account NAME] section)",
+                      self.one_line(78, "--config", cfg, "--account", "x", *BASE, "d@e.f"))
+
 
 if __name__ == "__main__":
     tap.main()
