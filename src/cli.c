@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "parse.h"
+#include "suggest.h"
 #include "version.h"
 
 enum kind { K_STR, K_LIST, K_FLAG };
@@ -209,6 +210,116 @@ static const char doc[] =
 	"0 sent, 64-78 usage, file and configuration problems, 75 try again later, "
 	"80-89 TLS, authentication and rejections; see envoi(1).";
 
+/* argp's own long options; --program-name is hidden and never typed. */
+static const char *const argp_builtin[] = {"help", "usage", "version", "program-name"};
+#define NBUILTIN (sizeof argp_builtin / sizeof *argp_builtin)
+
+/* Long option names, for matching and "did you mean". Returns how many. */
+static size_t long_names(const char **out)
+{
+	size_t n = 0;
+
+	for (int id = 0; id < O_COUNT; id++)
+		if (!(opts[id].flags & NOOPT))
+			out[n++] = opts[id].name;
+	for (size_t i = 0; i < NBUILTIN; i++)
+		out[n++] = argp_builtin[i];
+	return n;
+}
+
+static int unknown_option(struct error *err, const char *shown, const char *near)
+{
+	err_set(err, ERR_USAGE, "unknown option %s", shown);
+	if (near)
+		err_hint(err, "did you mean --%s?", near);
+	else
+		err_hint(err, "see envoi --help");
+	return -1;
+}
+
+static int ambiguous(struct error *err, const char *shown, const char *arg, size_t len,
+		     const char **names, size_t n)
+{
+	char list[256] = "";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 1 < sizeof list; i++)
+		if (strncmp(names[i], arg, len) == 0 && strcmp(names[i], "program-name") != 0)
+			o += (size_t)snprintf(list + o, sizeof list - o, "%s--%s", o ? ", " : "",
+					      names[i]);
+	err_set(err, ERR_USAGE, "option %s is ambiguous", shown);
+	err_hint(err, "one of %s", list);
+	return -1;
+}
+
+/* "--name[=value]": returns 1 when the next argument is its value, 0
+ * when not, -1 with err set when getopt would refuse it. Abbreviations
+ * are getopt's: an unambiguous prefix names the option. */
+static int check_long(const char *arg, struct error *err)
+{
+	const char *names[O_COUNT + NBUILTIN], *eq = strchr(arg, '='), *match = NULL;
+	size_t n = long_names(names), len = eq ? (size_t)(eq - arg) : strlen(arg), hits = 0;
+	char word[64], raw[80], shown[128];
+	int id;
+
+	snprintf(word, sizeof word, "%.*s", (int)(len < 63 ? len : 63), arg);
+	snprintf(raw, sizeof raw, "--%s", word);
+	parse_show(raw, shown, sizeof shown);
+	for (size_t i = 0; i < n && !(match && strlen(match) == len); i++)
+		if (strncmp(names[i], arg, len) == 0 && (hits++, !match || strlen(names[i]) == len))
+			match = names[i];
+	if (!match)
+		return unknown_option(err, shown, suggest_nearest(word, names, n));
+	if (hits > 1 && strlen(match) != len)
+		return ambiguous(err, shown, arg, len, names, n);
+	for (id = 0; id < O_COUNT && strcmp(opts[id].name, match) != 0; id++)
+		;
+	if (eq && (id == O_COUNT || !opts[id].arg))
+		return err_set(err, ERR_USAGE, "option --%s takes no value", match);
+	return id < O_COUNT && opts[id].arg && !eq;
+}
+
+/* "-abc": the same for a cluster of short options. */
+static int check_short(const char *arg, struct error *err)
+{
+	for (const char *p = arg; *p; p++) {
+		int id;
+
+		for (id = 0; id < O_COUNT && (opts[id].key != *p || opts[id].flags & NOOPT); id++)
+			;
+		if (id < O_COUNT && opts[id].arg)
+			return p[1] == '\0';
+		if (id == O_COUNT && *p != '?' && *p != 'V') {
+			char raw[3] = {'-', *p, '\0'}, shown[16];
+
+			return unknown_option(err, parse_show(raw, shown, sizeof shown), NULL);
+		}
+	}
+	return 0;
+}
+
+/* Says what getopt would, in envoi's one-line form with a "did you mean"
+ * (getopt names the full program path and argp adds a second line). */
+static int check_argv(int argc, char **argv, struct error *err)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int value;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (a[0] != '-' || a[1] == '\0')
+			continue;
+		value = a[1] == '-' ? check_long(a + 2, err) : check_short(a + 1, err);
+		if (value < 0)
+			return -1;
+		if (value && i + 1 >= argc)
+			return err_set(err, ERR_USAGE, "option %s needs a value", a);
+		i += value;
+	}
+	return 0;
+}
+
 static int parse_argv(struct collect *c, int argc, char **argv)
 {
 	struct argp_option *options = argp_options();
@@ -217,6 +328,10 @@ static int parse_argv(struct collect *c, int argc, char **argv)
 
 	if (!options)
 		return err_set(c->err, ERR_OSERR, "out of memory");
+	if (check_argv(argc, argv, c->err) < 0) {
+		free(options);
+		return -1;
+	}
 	argp_err_exit_status = 64;
 	rc = argp_parse(&argp, argc, argv, 0, &idx, c);
 	free(options);
@@ -252,6 +367,39 @@ static int collect_env(struct collect *c)
 	return 0;
 }
 
+/* Keys a user of another tool writes by habit (msmtp: host,
+ * passwordeval), checked before the nearest spelling. */
+static const char *const habits[][2] = {
+	{"host", "server"}, {"passwordeval", "password-command"}, {"sender", "from"},
+	{"starttls", "tls"}, {"ssl", "tls"}, {"pass", "password-command"},
+};
+
+/* The known name nearest to word, among the keys of the configuration
+ * file and the environment (prefix "ENVOI_" already removed, lower case). */
+static const char *nearest_key(const char *word, bool env)
+{
+	const char *names[O_COUNT + 2] = {"config", "account"};
+	size_t n = 2;
+
+	for (size_t i = 0; i < sizeof habits / sizeof *habits; i++)
+		if (strcmp(word, habits[i][0]) == 0)
+			return habits[i][1];
+	for (int id = 0; id < O_COUNT; id++)
+		if (!(opts[id].flags & NOCONF))
+			names[n++] = opts[id].name;
+	return env ? suggest_nearest(word, names, n) : suggest_nearest(word, names + 2, n - 2);
+}
+
+static int unknown_key(struct error *err, const char *where, const char *key)
+{
+	const char *near = nearest_key(key, false);
+
+	err_set(err, ERR_CONFIG, "%s: unknown key \"%s\"", where, key);
+	if (near)
+		err_hint(err, "did you mean \"%s\"?", near);
+	return -1;
+}
+
 static int collect_entries(struct collect *c, const struct cfg *cfg,
 			   const struct cfg_entry *e, size_t n, int level)
 {
@@ -265,7 +413,7 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
 			if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, e[i].key) == 0)
 				break;
 		if (id == O_COUNT)
-			return err_set(c->err, ERR_CONFIG, "%s: unknown key \"%s\"", where, e[i].key);
+			return unknown_key(c->err, where, e[i].key);
 		if (!e[i].value && opts[id].kind != K_FLAG)
 			return err_set(c->err, ERR_CONFIG, "%s: key \"%s\" needs a value", where,
 				       e[i].key);
@@ -756,6 +904,52 @@ static int check_required(const struct collect *c, const struct options *o)
 	return cli_check_envelope(o, c->err);
 }
 
+static bool wants_quiet(const struct collect *c)
+{
+	const struct value *v = last(c, O_QUIET);
+	struct error scratch;
+	bool quiet = false;
+
+	return v && (!v->text || (parse_bool(v->text, &quiet, &scratch) == 0 && quiet));
+}
+
+static bool known_env(const char *word)
+{
+	if (strcmp(word, "config") == 0 || strcmp(word, "account") == 0)
+		return true;
+	for (int id = 0; id < O_COUNT; id++)
+		if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, word) == 0)
+			return true;
+	return false;
+}
+
+/* An ENVOI_ variable envoi does not know is most likely a typo that
+ * would otherwise be ignored without a word. The value is never shown:
+ * it may be a secret. */
+static void warn_unknown_env(void)
+{
+	extern char **environ;
+
+	for (char **e = environ; e && *e; e++) {
+		size_t len = strcspn(*e, "=");
+		char word[64], near_env[64];
+		const char *near;
+
+		if (strncmp(*e, "ENVOI_", 6) != 0 || len - 6 >= sizeof word ||
+		    strspn(*e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < len)
+			continue;
+		for (size_t i = 6; i < len; i++)
+			word[i - 6] = (*e)[i] == '_' ? '-' : (char)tolower((unsigned char)(*e)[i]);
+		word[len - 6] = '\0';
+		if (known_env(word))
+			continue;
+		near = nearest_key(word, true);
+		env_name(near ? near : "", near_env, sizeof near_env);
+		fprintf(stderr, "envoi: warning: unknown variable %.*s ignored%s%s%s\n", (int)len, *e,
+			near ? " (did you mean " : "", near ? near_env : "", near ? "?)" : "");
+	}
+}
+
 int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 {
 	struct collect c = {.err = err};
@@ -779,6 +973,9 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 		rc = check_combinations(&c, o);
 	if (rc == 0)
 		rc = check_required(&c, o);
+	/* also before a failure: "no server" may be ENVOI_SEVRER's doing */
+	if (!wants_quiet(&c))
+		warn_unknown_env();
 	for (int i = 0; i < O_COUNT; i++)
 		free(c.slots[i].v);
 	cfg_free(&cfg);

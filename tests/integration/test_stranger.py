@@ -174,6 +174,47 @@ class Stranger(unittest.TestCase):
         self.assertIn("(it has no [account NAME] section)",
                       self.one_line(78, "--config", cfg, "--account", "x", *BASE, "d@e.f"))
 
+    # 3: "did you mean" for options, configuration keys and ENVOI_ variables
+    def test_option_typo_says_did_you_mean_with_the_envoi_prefix(self):
+        self.assertEqual(self.one_line(64, "--subjet", "x", *BASE, "d@e.f"),
+                         'envoi: usage error: unknown option "--subjet" (did you mean --subject?)')
+        self.assertEqual(self.one_line(64, "-z", *BASE, "d@e.f"),
+                         'envoi: usage error: unknown option "-z" (see envoi --help)')
+        self.assertEqual(self.one_line(64, "--pass", "x", *BASE, "d@e.f"),
+                         'envoi: usage error: option "--pass" is ambiguous '
+                         "(one of --password-file, --password-command)")
+        self.assertEqual(self.one_line(64, "--insecure=yes", *BASE, "d@e.f"),
+                         "envoi: usage error: option --insecure takes no value")
+        self.assertEqual(self.one_line(64, *BASE, "d@e.f", "-s"),
+                         "envoi: usage error: option -s needs a value")
+        # what getopt accepts still works: abbreviations, clusters, values that look like options
+        r = self.envoi("--dry-run", "--subj", "--x", "-qf", "me@example.com", "-m", "-z", "d@e.f")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"Subject: --x\r\n", r.stdout)
+
+    def test_config_key_typo_says_did_you_mean(self):
+        for key, near in (("username", "user"), ("host", "server"), ("sevrer", "server"),
+                          ("passwordeval", "password-command")):
+            cfg = self.path("c", f"{key} = x\n".encode())
+            self.assertEqual(self.one_line(78, "--config", cfg, *BASE, "d@e.f"),
+                             f'envoi: configuration error: {cfg}:1: unknown key "{key}" '
+                             f'(did you mean "{near}"?)')
+
+    def test_unknown_envoi_variable_is_a_warning_naming_the_nearest(self):
+        env = dict(self.env, ENVOI_SEVRER="mail.example.com", ENVOI_FROBNICATE="1")
+        r = self.envoi("--dry-run", *BASE, "d@e.f", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stderr.decode().splitlines()), [
+            "envoi: warning: unknown variable ENVOI_FROBNICATE ignored",
+            "envoi: warning: unknown variable ENVOI_SEVRER ignored (did you mean ENVOI_SERVER?)"])
+        # before the failure it causes, too; never with --quiet
+        line = self.envoi(*BASE, "d@e.f", env=env).stderr.decode().splitlines()
+        self.assertIn("ENVOI_SEVRER", line[0])
+        self.assertIn("no server", line[-1])
+        self.assertEqual(self.one_line(64, "-q", *BASE, "d@e.f", env=env),
+                         "envoi: usage error: no server: give --server HOST "
+                         "(or server = HOST in the configuration file)")
+
 
 if __name__ == "__main__":
     tap.main()
