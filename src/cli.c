@@ -893,11 +893,32 @@ int cli_check_envelope(const struct options *o, struct error *err)
 	return 0;
 }
 
+/* "no server" under cron or systemd often means the configuration file
+ * was not found: say where envoi looked, and why it looked nowhere else. */
+static int no_server(struct error *err, const char *config_path)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char user_file[4096] = "";
+
+	if (config_path)
+		return err_set(err, ERR_USAGE, "no server: give --server HOST (or server = HOST in %s)",
+			       config_path);
+	if (xdg && *xdg)
+		snprintf(user_file, sizeof user_file, "%s/envoi/config and ", xdg);
+	else if (home && *home)
+		snprintf(user_file, sizeof user_file, "%s/.config/envoi/config and ", home);
+	err_set(err, ERR_USAGE, "no server: give --server HOST, or server = HOST in a configuration "
+		"file (none found: looked for %.200s/etc/envoi.conf)", user_file);
+	if ((!home || !*home) && !(xdg && *xdg))
+		err_hint(err, "HOME is unset, as under cron or systemd: give --config FILE, "
+			 "or set ENVOI_CONFIG or HOME");
+	return -1;
+}
+
 static int check_required(const struct collect *c, const struct options *o)
 {
 	if (!o->sess.host && !o->dry_run && !o->pickup_dir)
-		return err_set(c->err, ERR_USAGE,
-			       "no server: give --server HOST (or server = HOST in the configuration file)");
+		return no_server(c->err, o->config_path);
 	/* A --message-file may bring its own sender and recipients. */
 	if (o->msg.message_file)
 		return 0;

@@ -211,9 +211,23 @@ class Stranger(unittest.TestCase):
         line = self.envoi(*BASE, "d@e.f", env=env).stderr.decode().splitlines()
         self.assertIn("ENVOI_SEVRER", line[0])
         self.assertIn("no server", line[-1])
-        self.assertEqual(self.one_line(64, "-q", *BASE, "d@e.f", env=env),
-                         "envoi: usage error: no server: give --server HOST "
-                         "(or server = HOST in the configuration file)")
+        self.assertIn("no server", self.one_line(64, "-q", *BASE, "d@e.f", env=env))
+
+    # 2: "no server" says where envoi looked, and that HOME is unset
+    def test_no_server_names_the_files_looked_for(self):
+        line = self.one_line(64, *BASE, "d@e.f")
+        self.assertEqual(line, "envoi: usage error: no server: give --server HOST, or server = HOST "
+                         "in a configuration file (none found: looked for "
+                         f"{self.dir}/.config/envoi/config and /etc/envoi.conf)")
+        env = dict(self.env)
+        del env["HOME"]
+        line = self.one_line(64, *BASE, "d@e.f", env=env)
+        self.assertIn("(none found: looked for /etc/envoi.conf)", line)
+        self.assertTrue(line.endswith("(HOME is unset, as under cron or systemd: give --config "
+                                      "FILE, or set ENVOI_CONFIG or HOME)"), line)
+        cfg = self.path("c", b"from = me@example.com\n")
+        self.assertEqual(self.one_line(64, "--config", cfg, "-m", "x", "d@e.f"),
+                         f"envoi: usage error: no server: give --server HOST (or server = HOST in {cfg})")
 
 
 if __name__ == "__main__":
