@@ -728,6 +728,7 @@ static int take_password_source(const struct collect *c, struct session *s)
 			best = i;
 	if (best < 0)
 		return 0;
+	s->password_from_env = best == 2 && c->slots[O_PASSWORD].level == L_ENV;
 	return take_str(c, ids[best], best == 0 ? &s->password_file :
 			best == 1 ? &s->password_command : &s->password);
 }

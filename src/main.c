@@ -126,18 +126,34 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 	}
 }
 
+/* A refused login is most often the wrong source winning (a stale
+ * ENVOI_PASSWORD over the account's command): say which one it was. */
+static void name_password_origin(struct error *err, const char *origin)
+{
+	size_t n = strlen(err->text);
+
+	if (origin[0])
+		snprintf(err->text + n, sizeof err->text - n, " (password %s)", origin);
+	for (char *p = err->text + n; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?'; /* a file name must not break the line */
+}
+
 static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
 	struct smtp_result r = {0};
 	struct run run = {.s = s};
 	int64_t start = clock_ms();
+	char origin[300] = "";
 	int rc = 0;
 
 	if (s->user)
-		rc = password_get(s, &run.password, err);
+		rc = password_get_from(s, &run.password, origin, sizeof origin, err);
 	if (rc == 0)
 		rc = send_with_retry(o, &run, &r, err);
+	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
+		name_password_origin(err, origin);
 	password_free(run.password);
 	if (s->json)
 		report_json(stdout, s, &r, rc == 0 ? NULL : err, clock_ms() - start);

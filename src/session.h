@@ -24,6 +24,7 @@ struct session {
 	char *password_file;
 	char *password_command;
 	char *password;         /* from a config file "password" key; wiped */
+	bool password_from_env; /* password is ENVOI_PASSWORD's */
 	char *auth_mech;        /* forced SASL mechanism, upper case; NULL = best */
 
 	char *ca_file;

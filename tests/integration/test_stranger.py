@@ -229,6 +229,33 @@ class Stranger(unittest.TestCase):
         self.assertEqual(self.one_line(64, "--config", cfg, "-m", "x", "d@e.f"),
                          f"envoi: usage error: no server: give --server HOST (or server = HOST in {cfg})")
 
+    # 5: a refused login says where the password came from
+    def test_refused_login_names_the_password_source(self):
+        srv = MiniServer(auth="535 5.7.8 Username and Password not accepted")
+        try:
+            args = ["-S", f"127.0.0.1:{srv.port}", "--tls=none", "-u", "me", *BASE, "d@e.f"]
+            head = ("envoi: authentication failed: the server rejected the user name or password "
+                    "for me (password ")
+            tail = "; server said: 535 5.7.8 Username and Password not accepted"
+            cfg = self.path("c", b"password-command = echo from-command\n")
+            pwfile = self.path("pw", b"from-file\n")
+            cases = [
+                ([], dict(ENVOI_PASSWORD="stale"), "from ENVOI_PASSWORD"),
+                # the commonest trap: a stale variable over the account's command
+                (["--config", cfg], dict(ENVOI_PASSWORD="stale"), "from ENVOI_PASSWORD"),
+                (["--config", cfg], {}, "from password-command"),
+                (["--password-file", pwfile], {}, f"from password-file {pwfile}"),
+            ]
+            for extra, env, origin in cases:
+                line = self.one_line(84, *extra, *args, env=dict(self.env, **env))
+                self.assertEqual(line, f"{head}{origin}){tail}", (extra, env))
+            with open(os.path.join(self.dir, ".netrc"), "w") as f:
+                f.write("machine 127.0.0.1 login me password from-netrc\n")
+            os.chmod(os.path.join(self.dir, ".netrc"), 0o600)
+            self.assertEqual(self.one_line(84, *args), f"{head}from ~/.netrc){tail}")
+        finally:
+            srv.close()
+
 
 if __name__ == "__main__":
     tap.main()
