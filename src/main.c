@@ -84,6 +84,14 @@ static void on_credentials_used(void *ctx)
 		explicit_bzero(run->password, strlen(run->password));
 }
 
+/* A temporary failure, or a connection refused or unreachable with no
+ * word from a server: a server restarting is the usual cause. A server
+ * that answers to refuse service (554 greeting) means it. */
+static bool worth_retrying(const struct error *err)
+{
+	return err->cls == ERR_TEMPFAIL || (err->cls == ERR_UNAVAILABLE && !err->reply[0]);
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never when the server may have taken the message. */
 static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
@@ -111,7 +119,7 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 		 * delivered: sending it again could deliver it twice. */
 		bool maybe_delivered = r->delivered || (r->data_sent && !r->final_code);
 
-		if (rc == 0 || err->cls != ERR_TEMPFAIL || maybe_delivered || run->attempt >= s->retry)
+		if (rc == 0 || !worth_retrying(err) || maybe_delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];

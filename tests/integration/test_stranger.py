@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import tap
@@ -22,11 +23,12 @@ class MiniServer:
     reply to the end of the data (a list of lines, the last without '-');
     auth is the reply to AUTH; the envelope is recorded in .mail_from."""
 
-    def __init__(self, final=("250 OK",), auth="235 ok", greeting="220 mini ESMTP"):
+    def __init__(self, final=("250 OK",), auth="235 ok", greeting="220 mini ESMTP", port=0):
         self.final, self.auth, self.greeting = final, auth, greeting
         self.mail_from = None
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -253,6 +255,37 @@ class Stranger(unittest.TestCase):
                 f.write("machine 127.0.0.1 login me password from-netrc\n")
             os.chmod(os.path.join(self.dir, ".netrc"), 0o600)
             self.assertEqual(self.one_line(84, *args), f"{head}from ~/.netrc){tail}")
+        finally:
+            srv.close()
+
+    # 9: a refused connection is retried with --retry, like a timeout
+    def test_refused_connection_is_retried(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        args = ["-S", f"127.0.0.1:{port}", *BASE, "d@e.f"]
+        r = self.envoi("--retry=1", *args)
+        lines = r.stderr.decode().splitlines()
+        self.assertEqual(r.returncode, 69, r.stderr)
+        refused = f"envoi: cannot connect: cannot connect to 127.0.0.1 port {port}: connection refused"
+        self.assertEqual(lines, [refused + "; retrying in 1 s (1 of 1)", refused])
+        # the server comes back during the wait: sent
+        p = subprocess.Popen([tap.ENVOI, "--retry=3"] + args, stdin=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=self.env)
+        time.sleep(0.5)
+        srv = MiniServer(port=port)
+        try:
+            _, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn(b"retrying in 1 s (1 of 3)", err)
+        finally:
+            srv.close()
+        # a server that answers to refuse service is not asked again
+        srv = MiniServer(greeting="554 no service for you")
+        try:
+            line = self.one_line(69, "--retry=2", "-S", f"127.0.0.1:{srv.port}", *BASE, "d@e.f")
+            self.assertIn("554 no service for you", line)
         finally:
             srv.close()
 
