@@ -64,9 +64,14 @@ void report_progress_end(struct progress *p)
 
 void report_sent(const struct session *s, const struct smtp_result *r)
 {
+	bool verbose = s->output == OUT_VERBOSE && r->mail_from;
+
 	if (s->output == OUT_QUIET)
 		return;
-	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; %s%s\n",
+	/* -r is Reply-To here but the sender in mailx: -v shows which
+	 * address the server was given as the envelope sender */
+	fprintf(stderr, "envoi: sent %s%s%sto %zu recipient%s via %s:%u%s; %s%s\n",
+		verbose ? "from <" : "", verbose ? r->mail_from : "", verbose ? "> " : "",
 		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
 		r->tls ? "" : " (unencrypted)", r->queue_id[0] ? "queued as " : "server said: ",
 		r->queue_id[0] ? r->queue_id : r->final_reply);

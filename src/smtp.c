@@ -602,6 +602,7 @@ static int queue_mail(struct smtp *x)
 	if (x->caps.dsn && x->s->dsn_ret)
 		snprintf(params + n, sizeof params - n, " RET=%s", x->s->dsn_ret == DSN_RET_FULL ? "FULL" : "HDRS");
 	x->state = S_MAIL;
+	x->r->mail_from = x->m->from.mailbox;
 	return queue_cmd(x, "MAIL FROM:<%s>%s", x->m->from.mailbox, params);
 }
 

@@ -289,6 +289,23 @@ class Stranger(unittest.TestCase):
         finally:
             srv.close()
 
+    # 8: -r is Reply-To (not mailx's sender); -v shows the envelope sender
+    def test_verbose_success_line_shows_the_envelope_sender(self):
+        srv = MiniServer(final=["250 2.0.0 Ok: queued as 4RfX2k0Zkz"])
+        try:
+            args = ["-S", f"127.0.0.1:{srv.port}", "-r", "reply@example.com", *BASE, "d@e.f"]
+            r = self.envoi("-v", *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr.decode().splitlines()[-1],
+                             f"envoi: sent from <me@example.com> to 1 recipient via "
+                             f"127.0.0.1:{srv.port} (unencrypted); queued as 4RfX2k0Zkz")
+            self.assertEqual(srv.mail_from, "MAIL FROM:<me@example.com>")
+            self.assertTrue(self.one_line(0, *args).startswith("envoi: sent to 1 recipient"))
+            r = self.envoi("--dry-run", *args)
+            self.assertIn(b"\r\nReply-To: reply@example.com\r\n", r.stdout)
+        finally:
+            srv.close()
+
 
 if __name__ == "__main__":
     tap.main()
