@@ -875,6 +875,7 @@ static int check_combinations(const struct collect *c, struct options *o)
 	if (!m->text.present && !m->html.present && !s->probe && !isatty(STDIN_FILENO)) {
 		m->text.path = strdup("-");
 		m->text.present = true;
+		o->body_from_stdin = true;
 	}
 	return 0;
 }

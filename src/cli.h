@@ -21,6 +21,7 @@ struct options {
 	bool dry_run;
 	char *pickup_dir;
 	char *config_path; /* the file read, NULL when none */
+	bool body_from_stdin; /* no body option: standard input is the body */
 };
 
 /* Parses argv, the environment and the configuration file into o.

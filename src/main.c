@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "error.h"
+#include "habits.h"
 #include "mime.h"
 #include "password.h"
 #include "pickup.h"
@@ -36,6 +37,20 @@ static void catch_crashes(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		sigaction(sigs[i], &sa, NULL);
+}
+
+/* "... | envoi bob@example.com" with a whole message piped in sends its
+ * header lines as body text: mail(1) and sendmail users expect that to
+ * work, so say what was meant. The send goes on. */
+static void warn_piped_message(const struct message *m)
+{
+	char head[4096], names[64];
+	struct error ignored;
+	ssize_t n = m->text.fd >= 0 ? msg_read_full(m->text.fd, head, sizeof head, 0, "-", &ignored) : -1;
+
+	if (n > 0 && habits_looks_like_message(head, (size_t)n, names, sizeof names))
+		fprintf(stderr, "envoi: warning: standard input starts with header lines (%s) but is "
+			"sent as the body: for a whole message, use --message-file=-\n", names);
 }
 
 static int dry_run(const struct message *m, struct error *err)
@@ -196,6 +211,8 @@ int main(int argc, char **argv)
 		rc = msg_prepare(&o.msg, &err);
 	if (rc == 0)
 		rc = cli_check_envelope(&o, &err);
+	if (rc == 0 && o.body_from_stdin && o.sess.output != OUT_QUIET)
+		warn_piped_message(&o.msg);
 	if (rc == 0)
 		rc = deliver(&o, &err);
 	if (rc < 0) {

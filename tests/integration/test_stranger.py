@@ -306,6 +306,22 @@ class Stranger(unittest.TestCase):
         finally:
             srv.close()
 
+    # 6: a whole message piped in as the body
+    def test_piped_message_as_body_warns_about_message_file(self):
+        msg = b"From: a@example.com\nTo: d@e.f\nSubject: hi\n\nbody\n"
+        args = ["--dry-run", "-f", "me@example.com", "d@e.f"]
+        r = self.envoi(*args, input=msg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.decode(), "envoi: warning: standard input starts with header lines "
+                         "(From:, To:, Subject:) but is sent as the body: for a whole message, "
+                         "use --message-file=-\n")
+        self.assertIn(b"\r\n\r\nFrom: a@example.com\r\nTo: d@e.f\r\n", r.stdout)  # sent as asked
+        for quiet in (["-q"], ["--body-file=-"]):
+            r = self.envoi(*quiet, *args, input=msg)
+            self.assertEqual((r.returncode, r.stderr), (0, b""), quiet)
+        r = self.envoi(*args, input=b"Hello,\n\nNote: all fine.\n")
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+
 
 if __name__ == "__main__":
     tap.main()
