@@ -204,7 +204,7 @@ const char *argp_program_bug_address = "<https://github.com/envoi-mail/envoi/iss
 static const char doc[] =
 	"Send one e-mail message through an SMTP server.\v"
 	"RECIPIENTs are To addresses. Without a body option, the body is read from "
-	"standard input when it is not a terminal. The password comes from "
+	"standard input; at a terminal, type it and end with Ctrl-D. The password comes from "
 	"--password-file, --password-command, ENVOI_PASSWORD, ~/.netrc or a prompt; "
 	"never put it on the command line. The exit status names what happened: "
 	"0 sent, 64-78 usage, file and configuration problems, 75 try again later, "
@@ -872,10 +872,12 @@ static int check_combinations(const struct collect *c, struct options *o)
 		return err_set(c->err, ERR_USAGE, "standard input can feed only one of --body-file and --html-file");
 	if (s->client_key && !s->client_cert)
 		return err_set(c->err, ERR_USAGE, "--client-key needs --client-cert");
-	if (!m->text.present && !m->html.present && !s->probe && !isatty(STDIN_FILENO)) {
+	/* At a terminal too, as mail(1) does: the user types the body. */
+	if (!m->text.present && !m->html.present && !s->probe) {
 		m->text.path = strdup("-");
 		m->text.present = true;
-		o->body_from_stdin = true;
+		o->body_from_stdin = !isatty(STDIN_FILENO);
+		o->body_typed = !o->body_from_stdin;
 	}
 	return 0;
 }

@@ -207,6 +207,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	catch_crashes();
 	rc = cli_parse(&o, argc, argv, &err);
+	if (rc == 0 && o.body_typed && o.sess.output != OUT_QUIET)
+		fputs("envoi: type the message, end with Ctrl-D on a line of its own\n", stderr);
 	if (rc == 0 && !o.sess.probe)
 		rc = msg_prepare(&o.msg, &err);
 	if (rc == 0)

@@ -5,6 +5,7 @@ Each case checks the exact line, or its essential words. A small scripted
 SMTP server on loopback stands in where a server is needed."""
 import json
 import os
+import pty
 import shutil
 import socket
 import subprocess
@@ -320,6 +321,30 @@ class Stranger(unittest.TestCase):
             r = self.envoi(*quiet, *args, input=msg)
             self.assertEqual((r.returncode, r.stderr), (0, b""), quiet)
         r = self.envoi(*args, input=b"Hello,\n\nNote: all fine.\n")
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+
+    # 12: at a terminal with no body option, the body is typed, as in mail(1)
+    def test_body_is_typed_at_a_terminal(self):
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([tap.ENVOI, "--dry-run", "-f", "me@example.com", "-s", "x", "d@e.f"],
+                                 stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=self.env)
+            os.close(slave)
+            slave = None
+            notice = p.stderr.readline()
+            self.assertEqual(notice, b"envoi: type the message, end with Ctrl-D on a line of its own\n")
+            self.assertIsNone(p.poll())  # waiting for the body, not sent at once
+            os.write(master, b"Typed at the terminal.\n\x04")
+            out, err = p.communicate(timeout=30)
+            self.assertEqual((p.returncode, err), (0, b""))
+            self.assertTrue(out.endswith(b"\r\n\r\nTyped at the terminal.\r\n"), out[-200:])
+        finally:
+            os.close(master)
+            if slave is not None:
+                os.close(slave)
+        # not a terminal: as before, standard input is read without a word
+        r = self.envoi("--dry-run", "-f", "me@example.com", "d@e.f", input=b"piped\n")
         self.assertEqual((r.returncode, r.stderr), (0, b""))
 
 
