@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -107,13 +108,32 @@ static bool worth_retrying(const struct error *err)
 	return err->cls == ERR_TEMPFAIL || (err->cls == ERR_UNAVAILABLE && !err->reply[0]);
 }
 
+/* What the user knows the message to weigh: the sizes of its files. */
+static uint64_t content_bytes(const struct message *m)
+{
+	const struct body *bodies[] = {&m->text, &m->html};
+	uint64_t sum = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < 2; i++)
+		if (bodies[i]->text)
+			sum += strlen(bodies[i]->text);
+		else if (bodies[i]->fd >= 0 && fstat(bodies[i]->fd, &st) == 0 && S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	for (size_t i = 0; i < m->nattach; i++)
+		sum += m->attach[i].size != MSG_SIZE_UNKNOWN ? m->attach[i].size : 0;
+	for (size_t i = 0; i < m->ninline; i++)
+		sum += m->inlines[i].size != MSG_SIZE_UNKNOWN ? m->inlines[i].size : 0;
+	return sum;
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never when the server may have taken the message. */
 static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
 			   struct error *err)
 {
 	struct session *s = &o->sess;
-	struct progress progress = {0};
+	struct progress progress = {.content_bytes = content_bytes(&o->msg)};
 	struct smtp_hooks hooks = {
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
 		.warn = on_warn,

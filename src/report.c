@@ -35,7 +35,7 @@ void report_progress(void *ctx, uint64_t sent, uint64_t total)
 {
 	struct progress *p = ctx;
 	int64_t now = clock_ms();
-	double secs, rate;
+	double secs, rate, shown_total;
 
 	if (total <= PROGRESS_MIN_BYTES)
 		return;
@@ -46,8 +46,12 @@ void report_progress(void *ctx, uint64_t sent, uint64_t total)
 	p->last_ms = now;
 	secs = (double)(now - p->start_ms) / 1000.0;
 	rate = secs > 0 ? (double)sent / secs : 0;
-	fprintf(stderr, "\r%.1f of %.1f MB  %.1f MB/s", (double)sent / 1e6, (double)total / 1e6,
-		rate / 1e6);
+	/* in the user's units: a 300 MB file is 300 MB, not its 405 MB of base64 */
+	shown_total = p->content_bytes && p->content_bytes < total ? (double)p->content_bytes :
+		      (double)total;
+	fprintf(stderr, "\r%3.0f%%  %.1f of %.1f MB  %.1f MB/s", 100.0 * (double)sent / (double)total,
+		shown_total * (double)sent / (double)total / 1e6, shown_total / 1e6,
+		rate * shown_total / (double)total / 1e6);
 	if (rate > 0 && total > sent)
 		fprintf(stderr, "  %.0f s left ", (double)(total - sent) / rate);
 	else

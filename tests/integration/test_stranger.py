@@ -347,6 +347,33 @@ class Stranger(unittest.TestCase):
         r = self.envoi("--dry-run", "-f", "me@example.com", "d@e.f", input=b"piped\n")
         self.assertEqual((r.returncode, r.stderr), (0, b""))
 
+    # 11: the progress line counts the file's own size, with a percentage
+    def test_progress_shows_the_files_own_size_and_a_percentage(self):
+        big = self.path("big.bin", os.urandom(3 * 1000 * 1000))
+        srv = MiniServer()
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([tap.ENVOI, "-S", f"127.0.0.1:{srv.port}", *BASE, "-a", big,
+                                  "d@e.f"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=slave, env=self.env)
+            os.close(slave)
+            out = b""
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+            self.assertEqual(p.wait(timeout=60), 0, out)
+        finally:
+            os.close(master)
+            srv.close()
+        # 3.0 MB of file is about 4.1 MB of base64 on the wire
+        self.assertRegex(out, rb"\r100%  3\.0 of 3\.0 MB  [\d.]+ MB/s")
+        self.assertNotIn(b"of 4.1 MB", out)
+
 
 if __name__ == "__main__":
     tap.main()
