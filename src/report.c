@@ -74,11 +74,11 @@ void report_sent(const struct session *s, const struct smtp_result *r)
 		return;
 	/* -r is Reply-To here but the sender in mailx: -v shows which
 	 * address the server was given as the envelope sender */
-	fprintf(stderr, "envoi: sent %s%s%sto %zu recipient%s via %s:%u%s; %s%s\n",
-		verbose ? "from <" : "", verbose ? r->mail_from : "", verbose ? "> " : "",
+	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; %s%s%s%s%s\n",
 		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port,
 		r->tls ? "" : " (unencrypted)", r->queue_id[0] ? "queued as " : "server said: ",
-		r->queue_id[0] ? r->queue_id : r->final_reply);
+		r->queue_id[0] ? r->queue_id : r->final_reply,
+		verbose ? "; envelope sender <" : "", verbose ? r->mail_from : "", verbose ? ">" : "");
 }
 
 static void json_string(FILE *out, const char *s)

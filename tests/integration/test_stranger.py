@@ -298,8 +298,8 @@ class Stranger(unittest.TestCase):
             r = self.envoi("-v", *args)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stderr.decode().splitlines()[-1],
-                             f"envoi: sent from <me@example.com> to 1 recipient via "
-                             f"127.0.0.1:{srv.port} (unencrypted); queued as 4RfX2k0Zkz")
+                             f"envoi: sent to 1 recipient via 127.0.0.1:{srv.port} (unencrypted); "
+                             "queued as 4RfX2k0Zkz; envelope sender <me@example.com>")
             self.assertEqual(srv.mail_from, "MAIL FROM:<me@example.com>")
             self.assertTrue(self.one_line(0, *args).startswith("envoi: sent to 1 recipient"))
             r = self.envoi("--dry-run", *args)
