@@ -256,8 +256,30 @@ class Stranger(unittest.TestCase):
                 f.write("machine 127.0.0.1 login me password from-netrc\n")
             os.chmod(os.path.join(self.dir, ".netrc"), 0o600)
             self.assertEqual(self.one_line(84, *args), f"{head}from ~/.netrc){tail}")
+            os.unlink(os.path.join(self.dir, ".netrc"))
+            self.assertIn(f"{head}typed at the prompt){tail}", self.typed_password(args))
         finally:
             srv.close()
+
+    def typed_password(self, args):
+        """Runs envoi on a terminal of its own, types a password at its
+        prompt, and returns all it wrote there."""
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(tap.ENVOI, [tap.ENVOI] + args, self.env)
+        out = b""
+        try:
+            while b"Password for" not in out:
+                out += os.read(fd, 4096)
+            os.write(fd, b"typed\n")
+            while True:
+                out += os.read(fd, 4096)
+        except OSError:
+            pass  # the terminal closes when envoi exits
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 84, out)
+        return out.decode(errors="replace")
 
     # 9: a refused connection is retried with --retry, like a timeout
     def test_refused_connection_is_retried(self):
