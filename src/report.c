@@ -95,6 +95,16 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* ,"key":"value", or null when value is empty */
+static void json_key_or_null(FILE *out, const char *key, const char *value)
+{
+	fprintf(out, ",\"%s\":", key);
+	if (value[0])
+		json_string(out, value);
+	else
+		fputs("null", out);
+}
+
 static void json_recipients(FILE *out, const struct smtp_result *r)
 {
 	fputs("\"recipients\":[", out);
@@ -187,11 +197,7 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 	json_recipients(out, r);
 	fputs(",\"final_reply\":", out);
 	json_string(out, r->final_reply);
-	fputs(",\"queue_id\":", out);
-	if (r->queue_id[0])
-		json_string(out, r->queue_id);
-	else
-		fputs("null", out);
+	json_key_or_null(out, "queue_id", r->queue_id);
 	fprintf(out, ",\"bytes\":%llu,\"elapsed_ms\":%ld}\n",
 		(unsigned long long)(r->final_code ? r->size : 0), elapsed_ms);
 }
