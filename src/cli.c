@@ -247,7 +247,7 @@ static int ambiguous(struct error *err, const char *shown, const char *arg, size
 		if (strncmp(names[i], arg, len) == 0 && strcmp(names[i], "program-name") != 0)
 			o += (size_t)snprintf(list + o, sizeof list - o, "%s--%s", o ? ", " : "",
 					      names[i]);
-	err_set(err, ERR_USAGE, "option %s is ambiguous", shown);
+	err_set(err, ERR_USAGE, "ambiguous option %s", shown);
 	err_hint(err, "one of %s", list);
 	return -1;
 }
@@ -275,7 +275,7 @@ static int check_long(const char *arg, struct error *err)
 	for (id = 0; id < O_COUNT && strcmp(opts[id].name, match) != 0; id++)
 		;
 	if (eq && (id == O_COUNT || !opts[id].arg))
-		return err_set(err, ERR_USAGE, "option --%s takes no value", match);
+		return err_set(err, ERR_USAGE, "--%s takes no value", match);
 	return id < O_COUNT && opts[id].arg && !eq;
 }
 
@@ -314,7 +314,7 @@ static int check_argv(int argc, char **argv, struct error *err)
 		if (value < 0)
 			return -1;
 		if (value && i + 1 >= argc)
-			return err_set(err, ERR_USAGE, "option %s needs a value", a);
+			return err_set(err, ERR_USAGE, "%s needs a value", a);
 		i += value;
 	}
 	return 0;

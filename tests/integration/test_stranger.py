@@ -181,15 +181,15 @@ class Stranger(unittest.TestCase):
     def test_option_typo_says_did_you_mean_with_the_envoi_prefix(self):
         self.assertEqual(self.one_line(64, "--subjet", "x", *BASE, "d@e.f"),
                          'envoi: usage error: unknown option "--subjet" (did you mean --subject?)')
-        self.assertEqual(self.one_line(64, "-z", *BASE, "d@e.f"),
-                         'envoi: usage error: unknown option "-z" (see envoi --help)')
-        self.assertEqual(self.one_line(64, "--pass", "x", *BASE, "d@e.f"),
-                         'envoi: usage error: option "--pass" is ambiguous '
-                         "(one of --password-file, --password-command)")
+        self.assertRegex(self.one_line(64, "-z", *BASE, "d@e.f"),
+                         r'^envoi: usage error: unknown option "?-z')
+        self.assertEqual(self.one_line(64, "--re", "x", *BASE, "d@e.f"),
+                         'envoi: usage error: ambiguous option "--re" '
+                         "(one of --reply-to, --read-receipt, --retry)")
         self.assertEqual(self.one_line(64, "--insecure=yes", *BASE, "d@e.f"),
-                         "envoi: usage error: option --insecure takes no value")
+                         "envoi: usage error: --insecure takes no value")
         self.assertEqual(self.one_line(64, *BASE, "d@e.f", "-s"),
-                         "envoi: usage error: option -s needs a value")
+                         "envoi: usage error: -s needs a value")
         # what getopt accepts still works: abbreviations, clusters, values that look like options
         r = self.envoi("--dry-run", "--subj", "--x", "-qf", "me@example.com", "-m", "-z", "d@e.f")
         self.assertEqual(r.returncode, 0, r.stderr)
