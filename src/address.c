@@ -283,6 +283,16 @@ static const char *find_at(const char *s, const char *e)
 	return memchr(p, '@', (size_t)(e - p));
 }
 
+/* "a@x.com; b@y.com" or "a@x.com b@y.com": a list written the way other
+ * mail programs take it, where envoi wants commas. */
+static bool looks_like_two(const char *s, const char *e)
+{
+	for (; s < e && *s != '@'; s++)
+		if (*s == ';' || *s == ' ' || *s == '\t')
+			return true;
+	return false;
+}
+
 static int check_mailbox(const char *s, const char *e, const char *text, struct error *err)
 {
 	const char *at = find_at(s, e);
@@ -296,7 +306,8 @@ static int check_mailbox(const char *s, const char *e, const char *text, struct 
 	if (check_local(s, at, text, err) < 0)
 		return -1;
 	if (memchr(at + 1, '@', (size_t)(e - at - 1)))
-		return bad(err, text, "more than one \"@\"");
+		return bad(err, text, "more than one \"@\"%s", looks_like_two(at + 1, e) ?
+			   ": separate addresses with commas" : "");
 	return check_domain(at + 1, e, text, err);
 }
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "parse.h"
 #include "pickup.h"
+#include "suggest.h"
 #include "version.h"
 
 enum kind { K_STR, K_LIST, K_FLAG };
@@ -207,7 +208,7 @@ const char *argp_program_bug_address = "<https://github.com/envoi-mail/envoi/iss
 static const char doc[] =
 	"Send one e-mail message through an SMTP server.\v"
 	"RECIPIENTs are To addresses. Without a body option, the body is read from "
-	"standard input when it is not a terminal. The password comes from "
+	"standard input; at a terminal, type it and end with Ctrl-D. The password comes from "
 	"--password-file, --password-command, ENVOI_PASSWORD, ~/.netrc or a prompt; "
 	"never put it on the command line. The exit status names what happened: "
 	"0 sent, 64-78 usage, file and configuration problems, 75 try again later, "
@@ -266,6 +267,34 @@ static bool names_password(const char *name, size_t len)
 	       (len >= 2 && strncmp(name, "pw", 2) == 0);
 }
 
+/* "did you mean" for an unknown long option, the candidates for an
+ * ambiguous one, else a pointer to --help. */
+static void hint_long(struct error *err, const char *name, size_t len, int match)
+{
+	const char *names[N_LONG], *near;
+	char word[64], list[256] = "";
+	size_t n = 0, o = 0;
+
+	for (int i = 0; i < N_LONG; i++)
+		if (long_name(i) && strcmp(long_name(i), "program-name") != 0 &&
+		    strcmp(long_name(i), "HANG") != 0)
+			names[n++] = long_name(i);
+	snprintf(word, sizeof word, "%.*s", (int)(len < 63 ? len : 63), name);
+	if (match == -2) {
+		for (size_t i = 0; i < n && o + 1 < sizeof list; i++)
+			if (strncmp(names[i], name, len) == 0)
+				o += (size_t)snprintf(list + o, sizeof list - o, "%s--%s",
+						      o ? ", " : "", names[i]);
+		err_hint(err, "one of %s", list);
+		return;
+	}
+	near = suggest_nearest(word, names, n);
+	if (near)
+		err_hint(err, "did you mean --%s?", near);
+	else
+		err_hint(err, "see envoi --help");
+}
+
 static int bad_long(const char *name, size_t len, int match, bool has_value, struct error *err)
 {
 	char cut[64], shown[160];
@@ -282,7 +311,7 @@ static int bad_long(const char *name, size_t len, int match, bool has_value, str
 		return -1;
 	}
 	err_set(err, ERR_USAGE, "%s option %s", match == -2 ? "ambiguous" : "unknown", shown);
-	err_hint(err, "see envoi --help");
+	hint_long(err, name, len, match);
 	return -1;
 }
 
@@ -404,6 +433,39 @@ static int collect_env(struct collect *c)
 	return 0;
 }
 
+/* Keys a user of another tool writes by habit (msmtp: host,
+ * passwordeval), checked before the nearest spelling. */
+static const char *const habits[][2] = {
+	{"host", "server"}, {"passwordeval", "password-command"}, {"sender", "from"},
+	{"starttls", "tls"}, {"ssl", "tls"}, {"pass", "password-command"},
+};
+
+/* The known name nearest to word, among the keys of the configuration
+ * file and the environment (prefix "ENVOI_" already removed, lower case). */
+static const char *nearest_key(const char *word, bool env)
+{
+	const char *names[O_COUNT + 2] = {"config", "account"};
+	size_t n = 2;
+
+	for (size_t i = 0; i < sizeof habits / sizeof *habits; i++)
+		if (strcmp(word, habits[i][0]) == 0)
+			return habits[i][1];
+	for (int id = 0; id < O_COUNT; id++)
+		if (!(opts[id].flags & NOCONF))
+			names[n++] = opts[id].name;
+	return env ? suggest_nearest(word, names, n) : suggest_nearest(word, names + 2, n - 2);
+}
+
+static int unknown_key(struct error *err, const char *where, const char *key)
+{
+	const char *near = nearest_key(key, false);
+
+	err_set(err, ERR_CONFIG, "%s: unknown key \"%s\"", where, key);
+	if (near)
+		err_hint(err, "did you mean \"%s\"?", near);
+	return -1;
+}
+
 static int collect_entries(struct collect *c, const struct cfg *cfg,
 			   const struct cfg_entry *e, size_t n, int level)
 {
@@ -412,16 +474,15 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
 	for (size_t i = 0; i < n; i++) {
 		int id;
 
-		snprintf(where, sizeof where, "%s line %u", cfg->path, e[i].line);
+		snprintf(where, sizeof where, "%s:%u", cfg->path, e[i].line);
 		for (id = 0; id < O_COUNT; id++)
 			if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, e[i].key) == 0)
 				break;
 		if (id == O_COUNT)
-			return err_set(c->err, ERR_CONFIG, "unknown key \"%s\" in %s", e[i].key,
-				       where);
+			return unknown_key(c->err, where, e[i].key);
 		if (!e[i].value && opts[id].kind != K_FLAG)
-			return err_set(c->err, ERR_CONFIG, "key \"%s\" needs a value in %s",
-				       e[i].key, where);
+			return err_set(c->err, ERR_CONFIG, "%s: key \"%s\" needs a value", where,
+				       e[i].key);
 		if (slot_add(c, (enum opt_id)id, level, e[i].value, where) < 0)
 			return -1;
 	}
@@ -457,6 +518,24 @@ static char *config_path(const struct collect *c, bool *required)
 	return NULL;
 }
 
+/* An unknown --account: the accounts the file does have are the likely
+ * fix, so the line lists them. */
+static int no_such_account(struct error *err, const char *account, const char *path)
+{
+	char **names = cfg_account_names(path), list[256] = "", shown[160];
+	size_t n = 0;
+
+	for (char **p = names; p && *p && n + 1 < sizeof list; p++)
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", *p);
+	for (char **p = names; p && *p; p++)
+		free(*p);
+	free(names);
+	err_set(err, ERR_CONFIG, "no account %s in %s", parse_show(account, shown, sizeof shown),
+		path);
+	err_hint(err, n ? "its accounts: %s" : "it has no [account NAME] section", list);
+	return -1;
+}
+
 /* The collected values point into cfg: the caller frees it last. */
 static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 {
@@ -480,14 +559,25 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 	if (cfg_load(cfg, o->config_path, account, c->err) < 0)
 		return -1;
 	if (account && !cfg->has_account)
-		return err_set(c->err, ERR_CONFIG, "no account %s in %s",
-			       parse_show(account, shown, sizeof shown), o->config_path);
+		return no_such_account(c->err, account, o->config_path);
 	if (collect_entries(c, cfg, cfg->defaults, cfg->ndefaults, L_DEFAULTS) < 0)
 		return -1;
 	return collect_entries(c, cfg, cfg->account, cfg->naccount, L_ACCOUNT);
 }
 
 /* ---- from collected values to message and session ------------------ */
+
+/* Errors in the configuration file all read "FILE:LINE: what". */
+static void config_located(struct error *e, const char *where)
+{
+	char text[sizeof e->text];
+	int n = snprintf(text, sizeof text, "%s: ", where);
+
+	if (n > 0 && (size_t)n < sizeof text)
+		snprintf(text + n, sizeof text - (size_t)n, "%.*s", (int)(sizeof text - (size_t)n - 1),
+			 e->text);
+	memcpy(e->text, text, sizeof text);
+}
 
 /* A bad value that did not come from the command line is a fault of the
  * configuration (exit 78), and the message says where it was set. */
@@ -500,8 +590,12 @@ static int blame(const struct collect *c, enum opt_id id, const struct value *v)
 		return -1;
 	if (e->cls == ERR_USAGE)
 		e->cls = ERR_CONFIG;
-	n = strlen(e->text);
-	snprintf(e->text + n, sizeof e->text - n, " (set in %s)", v->where);
+	if (c->slots[id].level == L_ENV) {
+		n = strlen(e->text);
+		snprintf(e->text + n, sizeof e->text - n, " (set in %s)", v->where);
+	} else {
+		config_located(e, v->where);
+	}
 	return -1;
 }
 
@@ -683,6 +777,7 @@ static int take_endpoint(const struct collect *c, struct session *s)
 		 c->slots[O_SERVER].level == c->slots[O_TLS].level)
 		return err_set(c->err, ERR_USAGE, "smtps:// means implicit TLS, but --tls=%s was given",
 			       tv->text);
+	s->tls_from_scheme = scheme == TLS_IMPLICIT && s->tls == TLS_IMPLICIT;
 	s->port = port ? port : s->tls == TLS_IMPLICIT ? 465 : 587;
 	return 0;
 }
@@ -699,6 +794,7 @@ static int take_password_source(const struct collect *c, struct session *s)
 			best = i;
 	if (best < 0)
 		return 0;
+	s->password_from_env = best == 2 && c->slots[O_PASSWORD].level == L_ENV;
 	return take_str(c, ids[best], best == 0 ? &s->password_file :
 			best == 1 ? &s->password_command : &s->password);
 }
@@ -867,9 +963,12 @@ static int check_combinations(const struct collect *c, struct options *o)
 		return err_set(c->err, ERR_USAGE, "standard input can feed only one of --body-file and --html-file");
 	if (s->client_key && !s->client_cert)
 		return err_set(c->err, ERR_USAGE, "--client-key needs --client-cert");
-	if (!m->text.present && !m->html.present && !s->probe && !isatty(STDIN_FILENO)) {
+	/* At a terminal too, as mail(1) does: the user types the body. */
+	if (!m->text.present && !m->html.present && !s->probe) {
 		m->text.path = strdup("-");
 		m->text.present = true;
+		o->body_from_stdin = !isatty(STDIN_FILENO);
+		o->body_typed = !o->body_from_stdin;
 	}
 	return 0;
 }
@@ -890,11 +989,32 @@ int cli_check_envelope(const struct options *o, struct error *err)
 	return 0;
 }
 
+/* "no server" under cron or systemd often means the configuration file
+ * was not found: say where envoi looked, and why it looked nowhere else. */
+static int no_server(struct error *err, const char *config_path)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char user_file[4096] = "";
+
+	if (config_path)
+		return err_set(err, ERR_USAGE, "no server: give --server HOST (or server = HOST in %s)",
+			       config_path);
+	if (xdg && *xdg)
+		snprintf(user_file, sizeof user_file, "%s/envoi/config and ", xdg);
+	else if (home && *home)
+		snprintf(user_file, sizeof user_file, "%s/.config/envoi/config and ", home);
+	err_set(err, ERR_USAGE, "no server: give --server HOST, or server = HOST in a configuration "
+		"file (none found: looked for %.200s/etc/envoi.conf)", user_file);
+	if ((!home || !*home) && !(xdg && *xdg))
+		err_hint(err, "HOME is unset, as under cron or systemd: give --config FILE, "
+			 "or set ENVOI_CONFIG or HOME");
+	return -1;
+}
+
 static int check_required(const struct collect *c, const struct options *o)
 {
 	if (!o->sess.host && !o->dry_run && !o->pickup_dir)
-		return err_set(c->err, ERR_USAGE,
-			       "no server: give --server HOST (or server = HOST in the configuration file)");
+		return no_server(c->err, o->config_path);
 	/* A --message-file may bring its own sender and recipients. */
 	if (o->msg.message_file)
 		return 0;
@@ -918,6 +1038,52 @@ static bool json_wanted(const struct collect *c)
 	else if (env)
 		parse_bool(env, &on, &ignored);
 	return on;
+}
+
+static bool wants_quiet(const struct collect *c)
+{
+	const struct value *v = last(c, O_QUIET);
+	struct error scratch;
+	bool quiet = false;
+
+	return v && (!v->text || (parse_bool(v->text, &quiet, &scratch) == 0 && quiet));
+}
+
+static bool known_env(const char *word)
+{
+	if (strcmp(word, "config") == 0 || strcmp(word, "account") == 0)
+		return true;
+	for (int id = 0; id < O_COUNT; id++)
+		if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, word) == 0)
+			return true;
+	return false;
+}
+
+/* An ENVOI_ variable envoi does not know is most likely a typo that
+ * would otherwise be ignored without a word. The value is never shown:
+ * it may be a secret. */
+static void warn_unknown_env(void)
+{
+	extern char **environ;
+
+	for (char **e = environ; e && *e; e++) {
+		size_t len = strcspn(*e, "=");
+		char word[64], near_env[64];
+		const char *near;
+
+		if (strncmp(*e, "ENVOI_", 6) != 0 || len - 6 >= sizeof word ||
+		    strspn(*e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < len)
+			continue;
+		for (size_t i = 6; i < len; i++)
+			word[i - 6] = (*e)[i] == '_' ? '-' : (char)tolower((unsigned char)(*e)[i]);
+		word[len - 6] = '\0';
+		if (known_env(word))
+			continue;
+		near = nearest_key(word, true);
+		env_name(near ? near : "", near_env, sizeof near_env);
+		fprintf(stderr, "envoi: warning: unknown variable %.*s ignored%s%s%s\n", (int)len, *e,
+			near ? " (did you mean " : "", near ? near_env : "", near ? "?)" : "");
+	}
 }
 
 int cli_parse(struct options *o, int argc, char **argv, struct error *err)
@@ -945,6 +1111,9 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 		rc = check_required(&c, o);
 	if (rc < 0)
 		o->sess.json = json_wanted(&c);
+	/* also before a failure: "no server" may be ENVOI_SEVRER's doing */
+	if (!wants_quiet(&c))
+		warn_unknown_env();
 	for (int i = 0; i < O_COUNT; i++)
 		free(c.slots[i].v);
 	cfg_free(&cfg);

@@ -22,6 +22,8 @@ struct options {
 	char *pickup_dir;
 	unsigned pickup_mode; /* of the --pickup-dir file */
 	char *config_path; /* the file read, NULL when none */
+	bool body_from_stdin; /* no body option: standard input is the body */
+	bool body_typed;      /* no body option: the body is typed at the terminal */
 };
 
 /* Parses argv, the environment and the configuration file into o.

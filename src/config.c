@@ -145,6 +145,8 @@ static int parse_section(struct parser *ps, char *s)
 	char shown[160], *inner, *name;
 
 	printable(shown, sizeof shown, s);
+	if (!strchr(s, ']'))
+		return syntax_error(ps, "\"%s\" lacks its closing \"]\"", shown);
 	if (s[len - 1] != ']')
 		return syntax_error(ps, "unknown syntax \"%s\"", shown);
 	s[len - 1] = '\0';

@@ -1260,6 +1260,17 @@ static void fill_session_info(struct conn *c)
 	}
 }
 
+/* With smtps:// the hint "--tls=starttls" would be a usage error (the
+ * scheme already says implicit TLS): name the URL that works instead. */
+static void scheme_hint(const struct conn *c, const struct session *s, struct error *err)
+{
+	bool v6 = strchr(s->host, ':') != NULL;
+
+	if (err->cls == ERR_TLS_MISMATCH && s->tls_from_scheme && err->hint[0])
+		err_hint(err, "port %u speaks plaintext SMTP: use smtp://%s%s%s:%u for STARTTLS, "
+			 "not smtps://", c->port, v6 ? "[" : "", s->host, v6 ? "]" : "", c->port);
+}
+
 int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 {
 	bool implicit = c->plain_rx == 0 && c->plain_tx == 0;
@@ -1271,8 +1282,10 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 			       "handshake with %s", c->peer);
 	if (!implicit && check_injection(c, err) < 0)
 		return -1;
-	if (tls_setup(c, s, err) < 0 || handshake(c, implicit, err) < 0)
+	if (tls_setup(c, s, err) < 0 || handshake(c, implicit, err) < 0) {
+		scheme_hint(c, s, err);
 		return -1;
+	}
 	fill_session_info(c);
 	c->tls_up = true;
 	c->rstart = c->rend = 0;

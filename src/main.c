@@ -8,11 +8,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "clock.h"
 #include "error.h"
+#include "habits.h"
 #include "mime.h"
 #include "password.h"
 #include "pickup.h"
@@ -69,6 +71,20 @@ static void no_core_dumps(void)
 	(void)setrlimit(RLIMIT_CORE, &none);
 }
 
+/* "... | envoi bob@example.com" with a whole message piped in sends its
+ * header lines as body text: mail(1) and sendmail users expect that to
+ * work, so say what was meant. The send goes on. */
+static void warn_piped_message(const struct message *m)
+{
+	char head[4096], names[64];
+	struct error ignored;
+	ssize_t n = m->text.fd >= 0 ? msg_read_full(m->text.fd, head, sizeof head, 0, "-", &ignored) : -1;
+
+	if (n > 0 && habits_looks_like_message(head, (size_t)n, names, sizeof names))
+		fprintf(stderr, "envoi: warning: standard input starts with header lines (%s) but is "
+			"sent as the body: for a whole message, use --message-file=-\n", names);
+}
+
 static int dry_run(const struct message *m, struct error *err)
 {
 	struct sink_fd *out = malloc(sizeof *out);
@@ -120,13 +136,40 @@ static void on_credentials_used(void *ctx)
 		explicit_bzero(run->password, strlen(run->password));
 }
 
+/* A temporary failure, or a connection refused or unreachable with no
+ * word from a server: a server restarting is the usual cause. A server
+ * that answers to refuse service (554 greeting) means it. */
+static bool worth_retrying(const struct error *err)
+{
+	return err->cls == ERR_TEMPFAIL || (err->cls == ERR_UNAVAILABLE && !err->reply[0]);
+}
+
+/* What the user knows the message to weigh: the sizes of its files. */
+static uint64_t content_bytes(const struct message *m)
+{
+	const struct body *bodies[] = {&m->text, &m->html};
+	uint64_t sum = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < 2; i++)
+		if (bodies[i]->text)
+			sum += strlen(bodies[i]->text);
+		else if (bodies[i]->fd >= 0 && fstat(bodies[i]->fd, &st) == 0 && S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	for (size_t i = 0; i < m->nattach; i++)
+		sum += m->attach[i].size != MSG_SIZE_UNKNOWN ? m->attach[i].size : 0;
+	for (size_t i = 0; i < m->ninline; i++)
+		sum += m->inlines[i].size != MSG_SIZE_UNKNOWN ? m->inlines[i].size : 0;
+	return sum;
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never when the server may have taken the message. */
 static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
 			   struct error *err)
 {
 	struct session *s = &o->sess;
-	struct progress progress = {0};
+	struct progress progress = {.content_bytes = content_bytes(&o->msg)};
 	struct smtp_hooks hooks = {
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
 		.warn = on_warn,
@@ -143,7 +186,7 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 				    smtp_send(s, &o->msg, run->password, &hooks, r, err);
 
 		report_progress_end(&progress);
-		if (rc == 0 || err->cls != ERR_TEMPFAIL || r->maybe_delivered || run->attempt >= s->retry)
+		if (rc == 0 || !worth_retrying(err) || r->maybe_delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];
@@ -158,21 +201,37 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 	}
 }
 
+/* A refused login is most often the wrong source winning (a stale
+ * ENVOI_PASSWORD over the account's command): say which one it was. */
+static void name_password_origin(struct error *err, const char *origin)
+{
+	size_t n = strlen(err->text);
+
+	if (origin[0])
+		snprintf(err->text + n, sizeof err->text - n, " (password %s)", origin);
+	for (char *p = err->text + n; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?'; /* a file name must not break the line */
+}
+
 static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
 	struct smtp_result r = {0};
 	struct run run = {.s = s};
 	int64_t start = clock_ms();
+	char origin[300] = "";
 	int rc = 0;
 
 	if (s->user)
-		rc = password_get(s, &run.password, err);
+		rc = password_get_from(s, &run.password, origin, sizeof origin, err);
 	password_wipe_sources(s);
 	if (rc == 0)
 		report_insecure(s);
 	if (rc == 0)
 		rc = send_with_retry(o, &run, &r, err);
+	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
+		name_password_origin(err, origin);
 	password_free(run.password);
 	if (s->json)
 		report_json(stdout, s, &r, rc == 0 ? NULL : err, clock_ms() - start);
@@ -209,10 +268,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	catch_crashes();
 	rc = cli_parse(&o, argc, argv, &err);
+	if (rc == 0 && o.body_typed && o.sess.output != OUT_QUIET)
+		fputs("envoi: type the message, end with Ctrl-D on a line of its own\n", stderr);
 	if (rc == 0 && !o.sess.probe)
 		rc = msg_prepare(&o.msg, &err);
 	if (rc == 0)
 		rc = cli_check_envelope(&o, &err);
+	if (rc == 0 && o.body_from_stdin && o.sess.output != OUT_QUIET)
+		warn_piped_message(&o.msg);
 	if (rc == 0)
 		rc = deliver(&o, &err, &json_done);
 	if (rc < 0) {

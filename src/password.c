@@ -768,26 +768,41 @@ static int from_keyring(const struct session *s, char **pw, struct error *err)
 
 int password_get(const struct session *s, char **pw, struct error *err)
 {
+	char origin[32];
+
+	return password_get_from(s, pw, origin, sizeof origin, err);
+}
+
+int password_get_from(const struct session *s, char **pw, char *origin, size_t size,
+		      struct error *err)
+{
 	const char *env = getenv("ENVOI_PASSWORD");
 	int rc;
 
 	*pw = NULL;
 	/* A source the user named is the only one tried: its failure must
 	 * not quietly become another source's password. */
+	snprintf(origin, size, "from password-file %s", s->password_file ? s->password_file : "");
 	if (s->password_file)
 		return from_file(s->password_file, pw, err);
+	snprintf(origin, size, "from password-command");
 	if (s->password_command)
 		return from_command(s->password_command, s->timeout, pw, err);
+	snprintf(origin, size, s->password_from_env ? "from ENVOI_PASSWORD" : "from the config file");
 	if (s->password && *s->password)
 		return secret_dup(s->password, strlen(s->password), pw, err);
+	snprintf(origin, size, "from ENVOI_PASSWORD");
 	if (env && *env)
 		return secret_dup(env, strlen(env), pw, err);
+	snprintf(origin, size, "from ~/.netrc");
 	rc = from_netrc(s, pw, err);
 	if (rc != NOT_FOUND)
 		return rc;
+	snprintf(origin, size, "from the keyring");
 	rc = from_keyring(s, pw, err);
 	if (rc != NOT_FOUND)
 		return rc;
+	snprintf(origin, size, "typed at the prompt");
 	rc = from_tty(s, pw, err);
 	if (rc != NOT_FOUND)
 		return rc;

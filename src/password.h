@@ -25,6 +25,13 @@
  * no terminal to ask on). */
 int password_get(const struct session *s, char **pw, struct error *err);
 
+/* password_get that also says where the password came from, for the
+ * line of a failed login ("from ENVOI_PASSWORD", "from password-command",
+ * "from password-file FILE", "from ~/.netrc", "from the config file",
+ * "typed at the prompt"...), into origin (size bytes). */
+int password_get_from(const struct session *s, char **pw, char *origin, size_t size,
+		      struct error *err);
+
 /* Wipes and frees. NULL ok. */
 void password_free(char *pw);
 

@@ -31,7 +31,7 @@ void report_progress(void *ctx, uint64_t sent, uint64_t total)
 {
 	struct progress *p = ctx;
 	int64_t now = clock_ms();
-	double secs, rate;
+	double secs, rate, shown_total;
 
 	if (total <= PROGRESS_MIN_BYTES)
 		return;
@@ -42,8 +42,12 @@ void report_progress(void *ctx, uint64_t sent, uint64_t total)
 	p->last_ms = now;
 	secs = (double)(now - p->start_ms) / 1000.0;
 	rate = secs > 0 ? (double)sent / secs : 0;
-	fprintf(stderr, "\r%.1f of %.1f MB  %.1f MB/s", (double)sent / 1e6, (double)total / 1e6,
-		rate / 1e6);
+	/* in the user's units: a 300 MB file is 300 MB, not its 405 MB of base64 */
+	shown_total = p->content_bytes && p->content_bytes < total ? (double)p->content_bytes :
+		      (double)total;
+	fprintf(stderr, "\r%3.0f%%  %.1f of %.1f MB  %.1f MB/s", 100.0 * (double)sent / (double)total,
+		shown_total * (double)sent / (double)total / 1e6, shown_total / 1e6,
+		rate * shown_total / (double)total / 1e6);
 	if (rate > 0 && total > sent)
 		fprintf(stderr, "  %.0f s left ", (double)(total - sent) / rate);
 	else
@@ -62,12 +66,22 @@ void report_sent(const struct session *s, const struct smtp_result *r)
 {
 	const char *how = !r->tls ? " (unencrypted)" :
 			  !r->tls_info.verified ? " (certificate NOT verified: --insecure)" : "";
+	bool verbose = s->output == OUT_VERBOSE && r->mail_from;
+	const char *said = r->queue_id[0] ? r->queue_id : r->final_reply;
 
 	if (s->output == OUT_QUIET)
 		return;
-	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; server said: ",
-		r->accepted, r->accepted == 1 ? "" : "s", s->host, s->port, how);
-	printable_write(stderr, r->final_reply, strlen(r->final_reply));
+	fprintf(stderr, "envoi: sent to %zu recipient%s via %s:%u%s; %s", r->accepted,
+		r->accepted == 1 ? "" : "s", s->host, s->port, how,
+		r->queue_id[0] ? "queued as " : "server said: ");
+	printable_write(stderr, said, strlen(said));
+	/* -r is Reply-To here but the sender in mailx: -v shows which
+	 * address the server was given as the envelope sender */
+	if (verbose) {
+		fputs("; envelope sender <", stderr);
+		printable_write(stderr, r->mail_from, strlen(r->mail_from));
+		fputc('>', stderr);
+	}
 	fputc('\n', stderr);
 }
 
@@ -84,6 +98,16 @@ void report_insecure(const struct session *s)
 static void json_string(FILE *out, const char *s)
 {
 	printable_json(out, s);
+}
+
+/* ,"key":"value", or null when value is empty */
+static void json_key_or_null(FILE *out, const char *key, const char *value)
+{
+	fprintf(out, ",\"%s\":", key);
+	if (value[0])
+		json_string(out, value);
+	else
+		fputs("null", out);
 }
 
 static void json_recipients(FILE *out, const struct smtp_result *r)
@@ -199,6 +223,7 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 	json_recipients(out, r);
 	fputs(",\"final_reply\":", out);
 	json_string(out, r->final_reply);
+	json_key_or_null(out, "queue_id", r->queue_id);
 	fprintf(out, ",\"bytes\":%llu,\"elapsed_ms\":%ld}\n",
 		(unsigned long long)(r->final_code ? r->size : 0), elapsed_ms);
 }

@@ -23,6 +23,9 @@ void report_warn(const struct session *s, const char *text);
 struct progress {
 	int64_t start_ms, last_ms;
 	bool shown;
+	/* the files' own size: base64 makes the bytes on the wire a third
+	 * more than what the user knows; 0 shows the wire bytes */
+	uint64_t content_bytes;
 };
 void report_progress(void *ctx, uint64_t sent, uint64_t total);
 void report_progress_end(struct progress *p);

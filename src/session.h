@@ -18,11 +18,13 @@ struct session {
 	char *host;             /* host name or address literal (no brackets) */
 	unsigned port;          /* 1..65535, resolved default when not given */
 	enum tls_mode tls;
+	bool tls_from_scheme;   /* implicit TLS because the server was smtps:// */
 
 	char *user;             /* NULL: no AUTH */
 	char *password_file;
 	char *password_command;
 	char *password;         /* from a config file "password" key; wiped */
+	bool password_from_env; /* password is ENVOI_PASSWORD's */
 	char *auth_mech;        /* forced SASL mechanism, upper case; NULL = best */
 
 	char *ca_file;

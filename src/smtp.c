@@ -21,6 +21,7 @@
 #include "dotstuff.h"
 #include "mime.h"
 #include "parse.h"
+#include "queueid.h"
 #include "reply.h"
 #include "sasl.h"
 
@@ -641,6 +642,7 @@ static int queue_mail(struct smtp *x)
 	if (x->caps.dsn && x->s->dsn_ret)
 		snprintf(params + n, sizeof params - n, " RET=%s", x->s->dsn_ret == DSN_RET_FULL ? "FULL" : "HDRS");
 	x->state = S_MAIL;
+	x->r->mail_from = x->m->from.mailbox;
 	return queue_cmd(x, "MAIL FROM:<%s>%s", x->m->from.mailbox, params);
 }
 
@@ -839,6 +841,7 @@ static int judge_end_of_data(struct smtp *x)
 	record_final(x);
 	if (x->reply.code / 100 == 2) {
 		x->r->delivered = true;
+		queueid_find(x->reply.text, x->reply.len, x->r->queue_id, sizeof x->r->queue_id);
 		return 0;
 	}
 	if (x->reply.code / 100 == 4)

@@ -48,6 +48,8 @@ struct smtp_result {
 	size_t accepted;
 	int final_code;          /* reply to the end of data, 0 when not reached */
 	char final_reply[512];
+	char queue_id[64];       /* the server's id for the message, "" when unknown */
+	const char *mail_from;   /* envelope sender; points into the message */
 	char mech[32];           /* SASL mechanism used, "" when none */
 	bool tls;
 	struct tls_info tls_info;

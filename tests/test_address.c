@@ -551,3 +551,9 @@ Test(address, list_add_copies_the_address)
 	cr_expect_null(l.v);
 	cr_expect_eq(l.n, 0);
 }
+
+Test(address, semicolon_list_says_to_use_commas)
+{
+	expect_bad("a@x.com; b@y.com", "separate addresses with commas");
+	expect_bad("a@x.com b@y.com", "separate addresses with commas");
+}

@@ -103,7 +103,8 @@ Test(cli, bad_port_in_config_is_config_error_naming_the_line)
 
 	cr_expect_eq(run("--config", path, BASIC, "you@example.com", NULL), -1);
 	cr_expect_eq(err.cls, ERR_CONFIG);
-	cr_expect(strstr(err.text, "line 2"), "%s", err.text);
+	cr_expect(strncmp(err.text, path, strlen(path)) == 0 && strstr(err.text, ":2: the port"),
+		  "%s", err.text);
 }
 
 Test(cli, precedence_cmdline_env_account_defaults)

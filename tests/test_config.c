@@ -336,7 +336,8 @@ Test(config, section_without_name_is_refused)
 
 Test(config, unclosed_section_is_refused)
 {
-	expect_error_at("[account x\n", 1, "unknown syntax \"[account x\"");
+	expect_error_at("[account x\n", 1, "\"[account x\" lacks its closing \"]\"");
+	expect_error_at("[account default\n", 1, "\"[account default\" lacks its closing \"]\"");
 	expect_error_at("[account x] y\n", 1, "unknown syntax \"[account x] y\"");
 }
 

@@ -181,6 +181,7 @@ class Exim(unittest.TestCase):
         self.assertEqual([(x["address"], x["accepted"], x["code"]) for x in j["recipients"]],
                          [("ok@example.com", True, 250), ("reject-3@example.com", False, 550)])
         self.assertRegex(j["final_reply"], r"^250 .*id=")
+        self.assertRegex(j["queue_id"], r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{4,6}-[0-9A-Za-z]{2,4}$")
         self.assertGreater(j["bytes"], 100)
         self.assertIsInstance(j["elapsed_ms"], int)
         r = self.json_send("-f", "a@example.com", "-m", "x", "ok@example.com")

@@ -127,7 +127,7 @@ class Usage(unittest.TestCase):
     # 78
     def test_config_errors(self):
         cfg = self.path("config", b"server = s\nport = 0\n", 0o600)
-        self.expect(78, ["port", "line 2", cfg], "--config", cfg, "-f", "a@b.c", "-m", "x", "d@e.f")
+        self.expect(78, ["port", f"{cfg}:2: "], "--config", cfg, "-f", "a@b.c", "-m", "x", "d@e.f")
         cfg = self.path("config", b"[account work]\npassword = hunter2\n", 0o644)
         line = self.expect(78, ["readable", "chmod 600"], "--config", cfg, *BASE, "d@e.f")
         self.assertNotIn("hunter2", line)
