@@ -9,9 +9,9 @@ For each server: a delivery whose stored bytes are decoded and compared
 with the inputs (subject, text body, attachment and its name); every exit
 class the server can produce; and, read from the server's own log, that
 every session ended with QUIT (RFC 5321 4.1.1.10) and, for Postfix, that
-no command was pipelined improperly. Each send checks its sessions as a
-subtest named "sessions", so a missing QUIT shows apart from a wrong exit
-code.
+no command was pipelined improperly. Each send checks, as subtests, its exit
+code ("exit"), the number of sessions ("sessions") and how each ended
+("quit"), so a missing QUIT shows apart from a wrong exit code.
 """
 import email
 import email.policy
@@ -91,10 +91,13 @@ class Interop:
             return found if len(found) >= count else None
         return wait_for(ends) or re.findall(self.SESSION_END, self.log.since(mark), re.M)
 
+    def check_count(self, mark, count):
+        ends = self.sessions(mark, count)
+        self.assertEqual(len(ends), count, f"sessions logged:\n{self.log.since(mark)}")
+
     def check_sessions(self, mark, count):
         ends = self.sessions(mark, count)
         text = self.log.since(mark)
-        self.assertEqual(len(ends), count, f"sessions logged:\n{text}")
         for end in ends:
             self.assertTrue(self.ended_by_quit(end), f"a session did not end with QUIT:\n{text}")
         for bad in self.BAD_LOG:
@@ -105,8 +108,9 @@ class Interop:
 
     def run_send(self, code, *args, sessions=1, password=None):
         """Runs envoi; asserts its exit code (subtest "exit") and, when
-        sessions > 0, that the server logged that many sessions, each
-        ended by QUIT (subtest "sessions")."""
+        sessions > 0, that the server logged that many sessions (subtest
+        "sessions"), each ended by QUIT with nothing in BAD_LOG (subtest
+        "quit")."""
         mark = self.log.mark()
         r = self.envoi(*self.options(), *args,
                        password=self.password if password is None else password)
@@ -114,6 +118,8 @@ class Interop:
             self.assertEqual(r.returncode, code, r.stderr.decode(errors="replace"))
         if sessions:
             with self.subTest("sessions"):
+                self.check_count(mark, sessions)
+            with self.subTest("quit"):
                 self.check_sessions(mark, sessions)
         return r
 
