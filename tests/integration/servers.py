@@ -120,3 +120,50 @@ class FaultServer:
         """Stops it; returns fault_logs()."""
         fault_stop(self.dir)
         return fault_logs(self.dir)
+
+
+# --- interop branch: real servers from Debian packages -------------------
+# Each starts with its tests/servers/*-start script and stops with the
+# matching *-stop, which waits until every process it started is gone.
+# The .debs (postfix, opensmtpd, exim4-config) are fetched once into
+# $ENVOI_DEB_CACHE (tests/meson.build sets it to a folder of the build dir).
+
+class Server:
+    """A server started by tests/servers/START DIR [ARGS]; .env holds what
+    its env file says (ports, MAILDIR, LOG...)."""
+    start_script = stop_script = None
+
+    def __init__(self, directory, *args, certs=None):
+        self.dir = directory
+        env = dict(os.environ)
+        if certs:
+            env["CERT_DIR"] = certs
+        r = subprocess.run([os.path.join(SERVERS, self.start_script), *args, directory],
+                           capture_output=True, env=env, timeout=300)
+        if r.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"{self.start_script} failed: " + r.stderr.decode())
+        self.env = load_env(os.path.join(directory, "env"))
+
+    def stop(self):
+        subprocess.run([os.path.join(SERVERS, self.stop_script), self.dir], capture_output=True,
+                       timeout=60)
+
+
+class Postfix(Server):
+    """Postfix 3.7 + Dovecot SASL (tests/servers/postfix-start)."""
+    start_script, stop_script = "postfix-start", "postfix-stop"
+
+
+class OpenSMTPD(Server):
+    """OpenSMTPD 6.8, plaintext listener (tests/servers/opensmtpd-start)."""
+    start_script, stop_script = "opensmtpd-start", "opensmtpd-stop"
+
+
+class EximStock(Server):
+    """Exim with Debian's generated configuration; size0=True adds
+    MESSAGE_SIZE_LIMIT=0 (tests/servers/exim-stock-start)."""
+    start_script, stop_script = "exim-stock-start", "exim-stop"
+
+    def __init__(self, directory, size0=False):
+        super().__init__(directory, *(["--size0"] if size0 else []))

@@ -452,6 +452,189 @@ sc("refused", exit="69", listen=False, connections=0,
 sc("resolve_fail", exit="68", listen=False, connections=0, args="--server=envoi-test.invalid:2525",
    doc="no server needed: a name under .invalid never resolves")
 
+# --------------------------------------------------------------------------
+# interop branch: the big providers, replayed. Each block below replays the
+# greeting, the EHLO lines and the typical replies of one provider as
+# published (the source is named above it; host names, ids and addresses
+# kept as published or shortened). The server stays this strict test server
+# (it checks what envoi sends against the capabilities it offered), with
+# the test CA's certificate and the test user instead of the provider's.
+# tests/integration/test_providers.py sends a composed message through each
+# *_ok scenario and reads it back.
+
+def replay_ehlo(first):
+    """EHLO reply: the provider's first line, then the scenario's caps."""
+    return lambda s: "\n".join(("250 " if i == len(s.current_caps()) else "250-") + l
+                               for i, l in enumerate([first] + s.current_caps()))
+
+
+def over_size(limit, reply):
+    """MAIL hook: reply when the declared SIZE= is over limit."""
+    def hook(sess, addr, params):
+        return reply if int(params.get("SIZE", "0") or 0) > limit else None
+    return hook
+
+
+def needs_auth(reply):
+    """MAIL hook: a submission server refuses MAIL before a login."""
+    return lambda sess, addr, params: None if sess.authed else reply
+
+
+# RFC 4954 section 6's reply, where a provider's own text is not published.
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+
+
+def provider(name, greeting, ehlo_first, caps_pre, caps_tls, args="--user=tester", errors=(),
+             doc="", auth_required=AUTH_REQUIRED, **kw):
+    """prov_NAME (exit 0) and one prov_NAME_X scenario per error:
+    (suffix, exit, stage, action, extra args, description). MAIL before a
+    login gets auth_required, as on the real submission servers."""
+    on = {"greeting": greeting, "ehlo": replay_ehlo(ehlo_first), "mail": needs_auth(auth_required)}
+    sc("prov_" + name, args=args, caps_pre=caps_pre, caps_tls=caps_tls, on=dict(on), doc=doc, **kw)
+    for suffix, code, stage, action, more, edoc in errors:
+        sc("prov_%s_%s" % (name, suffix), exit=code, args=(args + " " + more).strip(),
+           caps_pre=caps_pre, caps_tls=caps_tls, on=dict(on, **{stage: action}),
+           doc="%s: %s" % (name, edoc), **kw)
+
+
+# Gmail, smtp.gmail.com. Greeting, EHLO (implicit TLS, port 465) and the 421
+# at MAIL: https://github.com/datawookie/emayili/issues/71 ; STARTTLS before
+# TLS (port 587): https://github.com/PHPMailer/PHPMailer/issues/490 ; the
+# multi-line 535 with its URL: https://daimto.com/how-to-fix-username-and-
+# password-when-accessing-googles-smtp-server ; the 552 5.3.4 size refusal
+# at MAIL FROM: https://www.suped.com/learn/email-deliverability/what-is-the-
+# google-error-message-when-an-email-exceeds-size-limits (Gmail refuses
+# below its advertised SIZE; replayed here for any SIZE= over 100); the 530
+# to MAIL without a login: https://github.com/chenjj/espoofer/issues/42
+_GMAIL = ["SIZE 35882577", "8BITMIME", "AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH",
+          "ENHANCEDSTATUSCODES", "PIPELINING", "CHUNKING", "SMTPUTF8"]
+provider("gmail", "220 smtp.gmail.com ESMTP g19sm112160pjl.25 - gsmtp",
+         "smtp.gmail.com at your service, [127.0.0.1]",
+         ["SIZE 35882577", "8BITMIME", "STARTTLS", "ENHANCEDSTATUSCODES", "PIPELINING", "CHUNKING",
+          "SMTPUTF8"], _GMAIL, doc="Gmail (STARTTLS, port 587): delivery",
+         auth_required="530-5.7.0 Authentication Required. Learn more at\n530 5.7.0  "
+         "https://support.google.com/mail/?p=WantAuthError y18-20020a92d0d2 - gsmtp", errors=[
+    ("535", "84", "auth_result",
+     "535-5.7.8 Username and Password not accepted. Learn more at\n"
+     "535 5.7.8  https://support.google.com/mail/?p=BadCredentials lf4-20020a170902fb44 - gsmtp",
+     "", "multi-line 535 5.7.8 with a URL"),
+    ("421_rate", "75", "mail",
+     ["421 4.7.0 Try again later, closing connection. (MAIL) g19sm112160pjl.25 - gsmtp", DROP],
+     "", "421 4.7.0 to MAIL, then the connection is closed"),
+    ("552_size", "89", "mail", over_size(100,
+     "552-5.3.4 Your message exceeded Google's message size limits. Please visit\n"
+     "552-5.3.4  https://support.google.com/mail/?p=MaxSizeError to view our size\n"
+     "552 5.3.4 guidelines. abc123 - gsmtp"), "", "552 5.3.4 (three lines) to MAIL FROM SIZE=")])
+provider("gmail_465", "220 smtp.gmail.com ESMTP g19sm112160pjl.25 - gsmtp",
+         "smtp.gmail.com at your service, [127.0.0.1]", None, _GMAIL, implicit=True,
+         args="--tls=implicit --user=tester", doc="Gmail (implicit TLS, port 465): delivery")
+
+# Microsoft 365, smtp.office365.com: greeting and EHLO before and after
+# STARTTLS: https://github.com/simonrob/email-oauth2-proxy/issues/95 and
+# /issues/416 (AUTH LOGIN XOAUTH2 only: envoi must choose LOGIN); the 535
+# 5.7.139: https://github.com/simonrob/email-oauth2-proxy/issues/193
+_M365 = ["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "8BITMIME", "BINARYMIME",
+         "CHUNKING", "SMTPUTF8"]
+provider("m365", "220 AM3PR05CA0094.outlook.office365.com Microsoft ESMTP MAIL Service ready at "
+         "Wed, 9 Nov 2022 10:09:41 +0000", "AM3PR05CA0094.outlook.office365.com Hello [127.0.0.1]",
+         _M365[:4] + ["STARTTLS"] + _M365[4:], _M365[:4] + ["AUTH LOGIN XOAUTH2"] + _M365[4:],
+         doc="Microsoft 365 (STARTTLS): AUTH LOGIN XOAUTH2 only", errors=[
+    ("535", "84", "auth_result",
+     "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+     "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. "
+     "[MN2PR05CA0004.namprd05.prod.outlook.com 2023-09-12T20:59:57.214Z 08DBB276B7E699C4]",
+     "", "535 5.7.139 with a URL")])
+
+# Yahoo, smtp.mail.yahoo.com (implicit TLS, port 465): greeting and EHLO,
+# with its "8 BITMIME" (so no 8BITMIME) and AUTH on the last line:
+# https://github.com/zetacomponents/Mail/pull/37 ,
+# https://github.com/MailCore/mailcore2/issues/1488 ; the 535 5.7.0:
+# https://github.com/GUI/lua-resty-mail/issues/4
+provider("yahoo", "220 smtp.mail.yahoo.com ESMTP ready", "smtp.mail.yahoo.com", None,
+         ["PIPELINING", "SIZE 41697280", "8 BITMIME", "AUTH PLAIN LOGIN XOAUTH2 XYMCOOKIE"],
+         implicit=True, args="--tls=implicit --user=tester",
+         doc="Yahoo (implicit TLS): '8 BITMIME' is no 8BITMIME", errors=[
+    ("535", "84", "auth_result", "535 5.7.0 (#AUTH005) Too many bad auth attempts.", "",
+     "535 5.7.0 (#AUTH005)")])
+
+# iCloud: the greeting and first EHLO lines of its SMTP proxy (iscream):
+# https://github.com/reacherhq/check-if-email-exists/issues/1410 ; the rest
+# (STARTTLS on 587, AUTH PLAIN LOGIN after it) from Apple's settings page
+# https://support.apple.com/en-us/102525 (no complete transcript found).
+provider("icloud", "220 iCloud iscream SMTP proxy - p00-iscream-smtp-d759469dd-ss5bd 3.5.0 "
+         "(2403B23-529c1e05a5df)", "p00-iscream-smtp-d759469dd-ss5bd",
+         ["PIPELINING", "8BITMIME", "STARTTLS"], ["PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN"],
+         doc="iCloud (STARTTLS): no SIZE at all")
+
+# Fastmail, smtp.fastmail.com: EHLO with the old-style AUTH= line, and the
+# 530 5.7.1 to MAIL FROM without a login: https://github.com/corecode/dma/issues/50
+provider("fastmail", "220 smtp.fastmail.com ESMTP ready", "smtp.fastmail.com", None,
+         ["PIPELINING", "SIZE 71000000", "ENHANCEDSTATUSCODES", "8BITMIME", "AUTH PLAIN LOGIN",
+          "AUTH=PLAIN LOGIN"], implicit=True, args="--tls=implicit --user=tester",
+         doc="Fastmail (implicit TLS): AUTH and old-style AUTH= lines", errors=[
+    ("530", "86", "mail", "530 5.7.1 Authentication required", "", "530 5.7.1 to MAIL FROM")])
+SCENARIOS["prov_fastmail_530"].args = "--tls=implicit"   # no login: the 530 that follows
+
+# Zoho, smtp.zoho.com (STARTTLS, port 587): greeting and both EHLO replies
+# (no PIPELINING, no 8BITMIME): https://github.com/PHPAuth/PHPAuth/issues/282
+# and https://github.com/jeremydumais/CPP-SMTPClient-library/issues/28 ;
+# the 535: https://github.com/nodemailer/nodemailer/issues/456
+provider("zoho", "220 mx.zohomail.com SMTP Server ready April 18, 2024 6:38:02 AM PDT",
+         "mx.zohomail.com Hello localhost (127.0.0.1 (127.0.0.1))", ["STARTTLS", "SIZE 53477376"],
+         ["AUTH LOGIN PLAIN", "SIZE 53477376"], doc="Zoho (STARTTLS): no PIPELINING, no 8BITMIME",
+         errors=[("535", "84", "auth_result", "535 Authentication Failed", "",
+                  "535 without an enhanced code")])
+
+# Amazon SES, email-smtp.<region>.amazonaws.com: greeting and EHLO ending in
+# "250 Ok": https://github.com/jetmore/swaks/issues/15 ; the 454 throttling
+# reply: https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html ;
+# the 554 for an unverified sender:
+# https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html
+_SES = ["8BITMIME", "SIZE 10485760", "AUTH PLAIN LOGIN", "Ok"]
+provider("ses", "220 email-smtp.amazonaws.com ESMTP SimpleEmailService-d-UCMGFU8F2 "
+         "l8rfaVjiaG1V7Lvw7tuo", "email-smtp.amazonaws.com", _SES[:2] + ["STARTTLS"] + _SES[2:],
+         _SES, doc="Amazon SES (STARTTLS): no PIPELINING, last line '250 Ok'", errors=[
+    ("454", "75", "mail", "454 Throttling failure: Maximum sending rate exceeded", "",
+     "454 throttling at MAIL FROM"),
+    ("554", "89", "enddata", "554 Message rejected: Email address is not verified. The following "
+     "identities failed the check in region US-EAST-1: sender@example.com", "",
+     "554 after the data")])
+
+# SendGrid, smtp.sendgrid.net: greeting, EHLO (AUTH and old-style AUTH= as
+# the last line) and its 451 to a failed AUTH LOGIN:
+# https://github.com/sendgrid/docs/issues/2191
+_SG = ["8BITMIME", "PIPELINING", "SIZE 31457280", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN"]
+provider("sendgrid", "220 SG ESMTP service ready at ismtpd0002p1sjc2.sendgrid.net",
+         "smtp.sendgrid.net", _SG[:3] + ["STARTTLS"] + _SG[3:], _SG,
+         doc="SendGrid (STARTTLS): AUTH= line last", errors=[
+    ("451_auth", "75", "auth_result", "451 Authentication failed: Could not authenticate", "",
+     "451 to AUTH (temporary)")])
+
+# Mailgun, smtp.mailgun.org: greeting, EHLO (AUTH offered before TLS too),
+# the 550 5.7.1 to RCPT and its 221: https://github.com/mludvig/smtp-cli/issues/26
+_MG = ["AUTH PLAIN LOGIN", "SIZE 52428800", "8BITMIME", "SMTPUTF8", "PIPELINING"]
+provider("mailgun", "220 Mailgun Influx ready", "4e119dd77b0c", _MG + ["STARTTLS"], _MG,
+         auth_in_clear=True, doc="Mailgun (STARTTLS): AUTH offered in clear too",
+         errors=[("550", "88", "rcpt", "550 5.7.1 Relaying denied", "", "550 5.7.1 to RCPT")])
+SCENARIOS["prov_mailgun"].on["quit"] = "221 See you later. Yours truly, Mailgun"
+
+# Postmark, smtp.postmarkapp.com: STARTTLS, AUTH plain text or CRAM-MD5, as
+# documented at https://postmarkapp.com/developer/user-guide/send-email-with-smtp
+# (no published EHLO transcript found: the lines are built from that page).
+provider("postmark", "220 smtp.postmarkapp.com ESMTP", "smtp.postmarkapp.com",
+         ["PIPELINING", "8BITMIME", "SIZE 10485760", "STARTTLS"],
+         ["PIPELINING", "8BITMIME", "SIZE 10485760", "AUTH CRAM-MD5 PLAIN LOGIN"],
+         doc="Postmark (STARTTLS): CRAM-MD5 offered")
+
+# Exim 4.96 with no size limit (message_size_limit = 0, common on internal
+# relays): a bare "SIZE" keyword followed by 8BITMIME (checked against the
+# real Exim in test_interop.py; issue 9).
+provider("exim_nolimit", "220 relay.example ESMTP Exim 4.96", "relay.example Hello localhost [127.0.0.1]",
+         ["SIZE", "8BITMIME", "PIPELINING", "CHUNKING", "STARTTLS", "HELP"],
+         ["SIZE", "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN", "CHUNKING", "HELP"],
+         doc="bare SIZE, then 8BITMIME: no limit")
+# --- end of the interop branch's block -------------------------------------
+
 
 # ---- branch engine: EHLO parsing, QUIT after refusals, retry after BDAT,
 # long SASL tokens, many recipients.
