@@ -274,6 +274,43 @@ class Growing(unittest.TestCase):
                 self.assertIn(b"QUIT\r\n", srv.commands)
 
 
+class Sizes(unittest.TestCase):
+    """Issue 10 item 2: two sparse attachments whose base64 sizes sum past
+    2^64 gave SIZE=385 and BDAT 385 LAST. The sum is checked: 89 before
+    connecting."""
+
+    def test_sizes_past_2_63_are_refused_before_connecting(self):
+        d = tempfile.mkdtemp(prefix="envoi-sparse-", dir="/dev/shm")
+        lsn = socket.socket()
+        try:
+            a, b = os.path.join(d, "a.bin"), os.path.join(d, "b.bin")
+            try:
+                for p in (a, b):
+                    with open(p, "wb") as f:
+                        f.truncate(7 << 60)  # 7 EiB, sparse (tmpfs allows it)
+            except OSError as e:
+                self.skipTest(f"no sparse 7 EiB file here: {e}")
+            lsn.bind(("127.0.0.1", 0))
+            lsn.listen(1)
+            port = lsn.getsockname()[1]
+            for files in ([a, b], [a]):
+                with self.subTest(files=len(files)):
+                    att = [x for p in files for x in ("-a", p)]
+                    r = subprocess.run([tap.ENVOI, "-S", f"127.0.0.1:{port}", "--tls=none",
+                                        "-f", "a@example.com", "-m", "x", *att, "b@example.com"],
+                                       capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+                    err = r.stderr.decode()
+                    self.assertEqual(r.returncode, 89, err)
+                    self.assertIn("larger than 9223372036854775807 bytes", err)
+                    self.assertEqual(len(err.splitlines()), 1, err)
+            lsn.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                lsn.accept()  # nothing connected
+        finally:
+            lsn.close()
+            shutil.rmtree(d)
+
+
 class GrowingAgainstExim(unittest.TestCase):
     """The attack of the review: over verified STARTTLS with AUTH, a body
     file that grows after measuring carries a second transaction. No
