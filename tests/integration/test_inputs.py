@@ -21,6 +21,8 @@ import threading
 import time
 import unittest
 import glob
+import email
+import email.policy
 
 import servers
 import tap
@@ -309,6 +311,48 @@ class Sizes(unittest.TestCase):
         finally:
             lsn.close()
             shutil.rmtree(d)
+
+
+class SpecialFiles(unittest.TestCase):
+    """Issue 10 item 12: a file whose st_size says nothing of its content
+    (procfs shows 0, sysfs 4096) is spooled like a pipe, so it goes whole."""
+
+    FILES = [p for p in ("/proc/version", "/proc/sys/kernel/ostype",
+                         "/sys/devices/system/cpu/online") if os.path.exists(p)]
+
+    def attachments(self, data):
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        return [part.get_content() for part in msg.iter_attachments()]
+
+    def expected(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_dry_run_attaches_the_content(self):
+        for path in self.FILES:
+            with self.subTest(path=path):
+                r = subprocess.run([tap.ENVOI, "--dry-run", "-f", "a@example.com", "-m", "x",
+                                    "-a", path, "b@example.com"], capture_output=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = self.attachments(r.stdout)
+                self.assertEqual(len(got), 1)
+                self.assertNotEqual(got[0], b"")
+                self.assertEqual(got[0], self.expected(path))
+
+    def test_sent_attachment_and_body_hold_the_content(self):
+        for chunking in (True, False):
+            with self.subTest(chunking=chunking):
+                srv = Server(chunking)
+                r = subprocess.run([tap.ENVOI, "-S", f"127.0.0.1:{srv.port}", "--tls=none", "-q",
+                                    "-f", "a@example.com", "--body-file", "/proc/sys/kernel/ostype",
+                                    "-a", "/proc/version", "b@example.com"], capture_output=True,
+                                   stdin=subprocess.DEVNULL, timeout=60)
+                srv.join(30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                data = srv.chunks[0][1] if chunking else srv.messages[0][:-3]
+                self.assertEqual(self.attachments(data), [self.expected("/proc/version")])
+                msg = email.message_from_bytes(data, policy=email.policy.default)
+                self.assertEqual(msg.get_body(("plain",)).get_content().strip(), "Linux")
 
 
 class GrowingAgainstExim(unittest.TestCase):
