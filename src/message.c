@@ -9,8 +9,11 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "mimetypes.h"
 #include "rawmsg.h"
@@ -135,9 +138,28 @@ static int spool(int in, const char *what, struct error *err)
 	return fd;
 }
 
+/* Whether st_size tells what reading gives: a regular file, but not on a
+ * pseudo file system (procfs shows 0, sysfs 4096, whatever they hold),
+ * nor an empty file that reads non-empty. Else the file is spooled. */
+static bool size_is_known(int fd, const struct stat *st)
+{
+	static const long pseudo[] = {PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
+				      SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC};
+	struct statfs fs;
+	char c;
+
+	if (!S_ISREG(st->st_mode))
+		return false;
+	for (size_t i = 0; fstatfs(fd, &fs) == 0 && i < sizeof pseudo / sizeof *pseudo; i++)
+		if ((long)fs.f_type == pseudo[i])
+			return false;
+	return st->st_size > 0 || pread(fd, &c, 1, 0) <= 0;
+}
+
 /* Opens a user's file: missing is exit 66, anything else unreadable 77.
- * A pipe or device is spooled when spool_pipes (it must be read twice),
- * else *size is MSG_SIZE_UNKNOWN and it is read once, as it comes. */
+ * A pipe, device or file whose size is not known (size_is_known) is
+ * spooled when spool_pipes (it must be read twice), else *size is
+ * MSG_SIZE_UNKNOWN and it is read once, as it comes. */
 static int open_input(const char *path, const char *what, bool spool_pipes, uint64_t *size,
 		      struct timespec *mtime, struct error *err)
 {
@@ -155,11 +177,11 @@ static int open_input(const char *path, const char *what, bool spool_pipes, uint
 		close(fd);
 		return err_set(err, ERR_NOPERM, "%s %s is a directory", what, path);
 	}
-	if (!S_ISREG(st.st_mode) && !spool_pipes) {
+	if (!size_is_known(fd, &st) && !spool_pipes) {
 		*size = MSG_SIZE_UNKNOWN;
 		return fd;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!size_is_known(fd, &st)) {
 		spooled = spool(fd, path, err);
 		close(fd);
 		if (spooled < 0 || fstat(spooled, &st) < 0) {

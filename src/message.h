@@ -42,6 +42,9 @@ struct file_part {
 };
 
 #define MSG_SIZE_UNKNOWN UINT64_MAX
+/* No message may be larger: sums of sizes are checked against it, so
+ * none can wrap (no server takes anything near it). */
+#define MSG_SIZE_MAX ((uint64_t)INT64_MAX)
 
 struct header {
 	char *name;

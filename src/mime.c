@@ -188,6 +188,13 @@ static int base64_stream(struct ctx *c, const struct file_part *f)
 	}
 }
 
+static int too_large(struct error *err, const char *path)
+{
+	return err_set(err, ERR_MESSAGE, "the message would be larger than %llu bytes%s%s: "
+		       "no server takes it", (unsigned long long)MSG_SIZE_MAX,
+		       path ? " with " : "", path ? path : "");
+}
+
 static int base64_content(struct ctx *c, const struct file_part *f)
 {
 	struct msg_in in = {f->fd, f->size, f->mtime, f->path};
@@ -200,7 +207,11 @@ static int base64_content(struct ctx *c, const struct file_part *f)
 	if (f->size == MSG_SIZE_UNKNOWN)
 		return base64_stream(c, f);
 	if (c->measure) {
-		c->skipped += b64_encoded_size(f->size);
+		uint64_t enc = b64_encoded_size(f->size); /* cannot wrap: size < 2^63 */
+
+		if (enc > MSG_SIZE_MAX - c->skipped)
+			return too_large(c->s->err, f->path);
+		c->skipped += enc;
 		if (f->size)
 			c->out.lf = true;
 		return 0;
@@ -411,6 +422,8 @@ int mime_size(const struct message *m, uint64_t *size, struct error *err)
 	sink_count_init(&count, err);
 	if (compose(m, &count.base, true, &skipped) < 0)
 		return -1;
+	if (skipped > MSG_SIZE_MAX - count.bytes)
+		return too_large(err, NULL);
 	*size = count.bytes + skipped;
 	return 0;
 }

@@ -309,3 +309,43 @@ Test(message, a_message_file_that_shrank_or_grew_is_caught)
 	cr_assert_eq(truncate(m.message_file, 10), 0);
 	free(written_until_change());
 }
+
+/* ---- sizes ----------------------------------------------------------- */
+
+static void add_sized_attachments(uint64_t a, uint64_t b)
+{
+	m.attach = calloc(2, sizeof *m.attach);
+	m.nattach = 2;
+	for (int i = 0; i < 2; i++) {
+		m.attach[i].path = strdup(i ? "b.bin" : "a.bin");
+		m.attach[i].name = strdup(m.attach[i].path);
+		m.attach[i].type = strdup("application/octet-stream");
+		m.attach[i].fd = -1; /* measuring reads no attachment */
+		m.attach[i].size = i ? b : a;
+	}
+}
+
+Test(message, sizes_that_would_wrap_are_refused)
+{
+	uint64_t size = 0;
+
+	add_body_file("text\n");
+	/* 7 EiB each: their base64 sizes sum past 2^64 (it gave SIZE=385). */
+	add_sized_attachments(7ull << 60, 7ull << 60);
+	cr_expect_eq(mime_size(&m, &size, &err), -1, "size %llu", (unsigned long long)size);
+	cr_expect_eq(err.cls, ERR_MESSAGE);
+	cr_expect_not_null(strstr(err.text, "larger than"), "%s", err.text);
+}
+
+Test(message, a_size_below_the_limit_is_exact)
+{
+	uint64_t small = 0, big = 0, n = 1ull << 61;
+
+	add_body_file("text\n");
+	add_sized_attachments(0, 0);
+	cr_assert_eq(mime_size(&m, &small, &err), 0, "%s", err.text);
+	m.attach[0].size = m.attach[1].size = n;
+	cr_assert_eq(mime_size(&m, &big, &err), 0, "%s", err.text);
+	/* Each empty part grows by its base64 lines. */
+	cr_expect_eq(big - small, 2 * (n / 57 * 78 + ((n % 57) ? ((n % 57) + 2) / 3 * 4 + 2 : 0)));
+}

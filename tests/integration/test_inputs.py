@@ -21,6 +21,8 @@ import threading
 import time
 import unittest
 import glob
+import email
+import email.policy
 
 import servers
 import tap
@@ -272,6 +274,85 @@ class Growing(unittest.TestCase):
                 r = self.run_envoi(srv, "--body-file", body, "-a", att, "b@example.com")
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn(b"QUIT\r\n", srv.commands)
+
+
+class Sizes(unittest.TestCase):
+    """Issue 10 item 2: two sparse attachments whose base64 sizes sum past
+    2^64 gave SIZE=385 and BDAT 385 LAST. The sum is checked: 89 before
+    connecting."""
+
+    def test_sizes_past_2_63_are_refused_before_connecting(self):
+        d = tempfile.mkdtemp(prefix="envoi-sparse-", dir="/dev/shm")
+        lsn = socket.socket()
+        try:
+            a, b = os.path.join(d, "a.bin"), os.path.join(d, "b.bin")
+            try:
+                for p in (a, b):
+                    with open(p, "wb") as f:
+                        f.truncate(7 << 60)  # 7 EiB, sparse (tmpfs allows it)
+            except OSError as e:
+                self.skipTest(f"no sparse 7 EiB file here: {e}")
+            lsn.bind(("127.0.0.1", 0))
+            lsn.listen(1)
+            port = lsn.getsockname()[1]
+            for files in ([a, b], [a]):
+                with self.subTest(files=len(files)):
+                    att = [x for p in files for x in ("-a", p)]
+                    r = subprocess.run([tap.ENVOI, "-S", f"127.0.0.1:{port}", "--tls=none",
+                                        "-f", "a@example.com", "-m", "x", *att, "b@example.com"],
+                                       capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+                    err = r.stderr.decode()
+                    self.assertEqual(r.returncode, 89, err)
+                    self.assertIn("larger than 9223372036854775807 bytes", err)
+                    self.assertEqual(len(err.splitlines()), 1, err)
+            lsn.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                lsn.accept()  # nothing connected
+        finally:
+            lsn.close()
+            shutil.rmtree(d)
+
+
+class SpecialFiles(unittest.TestCase):
+    """Issue 10 item 12: a file whose st_size says nothing of its content
+    (procfs shows 0, sysfs 4096) is spooled like a pipe, so it goes whole."""
+
+    FILES = [p for p in ("/proc/version", "/proc/sys/kernel/ostype",
+                         "/sys/devices/system/cpu/online") if os.path.exists(p)]
+
+    def attachments(self, data):
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        return [part.get_content() for part in msg.iter_attachments()]
+
+    def expected(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_dry_run_attaches_the_content(self):
+        for path in self.FILES:
+            with self.subTest(path=path):
+                r = subprocess.run([tap.ENVOI, "--dry-run", "-f", "a@example.com", "-m", "x",
+                                    "-a", path, "b@example.com"], capture_output=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = self.attachments(r.stdout)
+                self.assertEqual(len(got), 1)
+                self.assertNotEqual(got[0], b"")
+                self.assertEqual(got[0], self.expected(path))
+
+    def test_sent_attachment_and_body_hold_the_content(self):
+        for chunking in (True, False):
+            with self.subTest(chunking=chunking):
+                srv = Server(chunking)
+                r = subprocess.run([tap.ENVOI, "-S", f"127.0.0.1:{srv.port}", "--tls=none", "-q",
+                                    "-f", "a@example.com", "--body-file", "/proc/sys/kernel/ostype",
+                                    "-a", "/proc/version", "b@example.com"], capture_output=True,
+                                   stdin=subprocess.DEVNULL, timeout=60)
+                srv.join(30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                data = srv.chunks[0][1] if chunking else srv.messages[0][:-3]
+                self.assertEqual(self.attachments(data), [self.expected("/proc/version")])
+                msg = email.message_from_bytes(data, policy=email.policy.default)
+                self.assertEqual(msg.get_body(("plain",)).get_content().strip(), "Linux")
 
 
 class GrowingAgainstExim(unittest.TestCase):
