@@ -692,63 +692,123 @@ static bool asked(const struct smtp_rcpt *rc)
 	return rc->code != 553 || strncmp(rc->reply, "553 not sent:", 13) != 0;
 }
 
-/* MAIL and every RCPT, in one write when the server pipelines (RFC 2920);
- * small messages also put the DATA or BDAT command (and for BDAT the
- * message itself) into that write, and *data_queued says so. Returns -1
- * only when the session broke; a refused MAIL leaves *mail_ok false with
- * the reason in err. */
-static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data_queued,
-		    bool *mail_ok)
+/* Without PIPELINING: each command waits for its reply. */
+static int envelope_lockstep(struct smtp *x, bool *mail_ok)
 {
-	bool pipe = x->caps.pipelining;
-
-	*data_queued = false;
-	*mail_ok = true;
-	if (queue_mail(x) < 0)
+	if (queue_mail(x) < 0 || flush(x) < 0 || read_reply(x) < 0)
 		return -1;
-	if (!pipe) {
-		if (flush(x) < 0 || read_reply(x) < 0)
-			return -1;
-		*mail_ok = judge_mail(x) == 0;
-		if (!*mail_ok)
-			return 0;
-	}
+	*mail_ok = judge_mail(x) == 0;
+	if (!*mail_ok)
+		return 0;
 	for (size_t i = 0; i < x->r->nrcpts; i++) {
 		struct smtp_rcpt *rc = &x->r->rcpts[i];
 
 		if (!asked(rc))
 			continue;
-		if (queue_rcpt(x, rc) < 0 || (!pipe && (flush(x) < 0 || read_reply(x) < 0)))
+		if (queue_rcpt(x, rc) < 0 || flush(x) < 0 || read_reply(x) < 0)
 			return -1;
-		if (!pipe)
-			record_rcpt(x, rc);
+		record_rcpt(x, rc);
 	}
-	if (!pipe)
+	return 0;
+}
+
+/* A pipelined envelope is written in slices of RCPT_SLICE commands, and
+ * replies are read while more commands go out: whatever has arrived
+ * after each slice, and always enough to keep at most REPLY_WINDOW
+ * unread. A server answers as it reads and stops reading while its
+ * replies are not taken; a client that wrote 400,000 RCPTs before
+ * reading one deadlocked against Exim. 256 replies fit any socket
+ * buffers, and the window keeps the link busy. */
+#define RCPT_SLICE 64
+#define REPLY_WINDOW 256
+
+/* Where the reading of a pipelined envelope's replies stands. */
+struct env_replies {
+	bool mail_read, mail_ok;
+	size_t next;        /* the recipient whose reply comes next */
+};
+
+/* Reads the next reply of the pipelined envelope: the pending AUTH's,
+ * MAIL's, or the oldest unanswered RCPT's. After a refused MAIL the
+ * RCPT replies are read (the server answers them all) but the error
+ * stays MAIL's. */
+static int read_next(struct smtp *x, struct env_replies *e)
+{
+	struct error keep = *x->err;
+
+	if (x->auth_pending)
+		return finish_pending_auth(x);
+	if (!e->mail_read) {
+		x->state = S_MAIL;
+		if (read_reply(x) < 0)
+			return -1;
+		e->mail_read = true;
+		e->mail_ok = judge_mail(x) == 0;
 		return 0;
+	}
+	while (!asked(&x->r->rcpts[e->next]))
+		e->next++;
+	x->state = S_RCPT;
+	if (read_reply(x) < 0)
+		return -1;
+	if (e->mail_ok)
+		record_rcpt(x, &x->r->rcpts[e->next]);
+	else
+		*x->err = keep;
+	e->next++;
+	return 0;
+}
+
+static bool reply_waiting(struct smtp *x)
+{
+	struct error ignored;
+
+	return conn_pending(x->c) > 0 || conn_wait_readable(x->c, 0, &ignored) != 0;
+}
+
+/* Reads replies while more than window are owed, or while some have
+ * arrived (down to the queued data command's, which transfer reads). */
+static int read_some(struct smtp *x, struct env_replies *e, unsigned window, unsigned keep)
+{
+	while (x->owed > keep && (x->owed > window || reply_waiting(x)))
+		if (read_next(x, e) < 0)
+			return -1;
+	return 0;
+}
+
+/* MAIL and every RCPT, pipelined when the server offers it (RFC 2920);
+ * small messages also put the DATA or BDAT command (and for BDAT the
+ * message itself) after the envelope, without waiting, and *data_queued
+ * says so. Returns -1 only when the session broke; a refused MAIL leaves
+ * *mail_ok false with the reason in err. */
+static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data_queued,
+		    bool *mail_ok)
+{
+	struct env_replies e = {0};
+	size_t sent = 0;
+
+	*data_queued = false;
+	*mail_ok = true;
+	if (!x->caps.pipelining)
+		return envelope_lockstep(x, mail_ok);
+	if (queue_mail(x) < 0)
+		return -1;
+	for (size_t i = 0; i < x->r->nrcpts; i++) {
+		if (!asked(&x->r->rcpts[i]))
+			continue;
+		if (queue_rcpt(x, &x->r->rcpts[i]) < 0)
+			return -1;
+		if (++sent % RCPT_SLICE == 0 && (flush(x) < 0 || read_some(x, &e, REPLY_WINDOW, 0) < 0))
+			return -1;
+	}
 	if (x->r->size <= PIPELINE_DATA_MAX) {
 		if (queue_data(x) < 0)
 			return -1;
 		*data_queued = true;
 	}
-	if (flush(x) < 0 || finish_pending_auth(x) < 0)
+	if (flush(x) < 0 || read_some(x, &e, 0, *data_queued ? 1 : 0) < 0)
 		return -1;
-	x->state = S_MAIL;
-	if (read_reply(x) < 0)
-		return -1;
-	*mail_ok = judge_mail(x) == 0;
-	for (size_t i = 0; i < x->r->nrcpts; i++) {
-		struct error keep = *x->err;
-
-		if (!asked(&x->r->rcpts[i]))
-			continue;
-		x->state = S_RCPT;
-		if (read_reply(x) < 0)
-			return -1;
-		if (*mail_ok)
-			record_rcpt(x, &x->r->rcpts[i]);
-		else
-			*x->err = keep;
-	}
+	*mail_ok = e.mail_ok;
 	return 0;
 }
 

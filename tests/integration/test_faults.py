@@ -248,6 +248,28 @@ class Data(unittest.TestCase):
         self.assertIn(b"longer than 65536 bytes", r.stderr)
         self.assertEqual(summary.get("connections"), [], "connected all the same")
 
+    def test_many_recipients_do_not_deadlock_the_pipeline(self):
+        """200,000 pipelined RCPTs to a server that answers a whole read
+        before reading on (with small socket buffers): envoi must read
+        replies while it writes, or both sides wait for ever."""
+        n = 200000
+        path = os.path.join(self.base, "many.eml")
+        with open(path, "w") as f:
+            f.write("From: sender@example.com\r\nTo: list@example.com\r\nSubject: many\r\n")
+            for start in range(0, n, 50000):
+                f.write("Bcc: " + ",\r\n ".join(f"r{i}@example.com" for i in range(start, start + 50000))
+                        + "\r\n")
+            f.write("\r\nhello\r\n")
+        srv = self.server("bulk_rcpts")
+        start = time.monotonic()
+        r = srv.envoi("--tls=none", f"--message-file={path}")
+        _, summary, _ = srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        conn = summary["connections"][0]
+        self.assertEqual(conn["rcpts"], n + 1)
+        self.assertEqual(conn["commands"][-1], "QUIT")
+        self.assertLess(time.monotonic() - start, 60)
+
     def stalled(self, sig):
         srv = self.server("greeting_never")
         p = subprocess.Popen([tap.ENVOI, *srv.options(), "--timeout=60",
