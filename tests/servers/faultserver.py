@@ -472,6 +472,7 @@ def bulk_rcpts(sess):
     it reads what has arrived, answers every command in it with a blocking
     write, and reads on only when that write is done. A client that writes
     every RCPT before reading a reply fills both directions and hangs.
+    RCPT <refuse-...> gets 550; <named-...> a 250 naming the address.
     Records rcpts (count), refused, data_size, commands (all but RCPT)."""
     sess.summary.update(rcpts=0, refused=0)
     sess.sock.settimeout(60)
@@ -495,7 +496,12 @@ def bulk_rcpts(sess):
                 sess.summary["rcpts"] += 1
                 bad = b"<refuse-" in ln
                 sess.summary["refused"] += bad
-                out.append(b"550 5.1.1 no such user\r\n" if bad else b"250 2.1.5 ok\r\n")
+                if bad:
+                    out.append(b"550 5.1.1 no such user\r\n")
+                elif b"<named-" in ln:   # a 2xx naming the recipient, as sendmail's
+                    out.append(b"250 2.1.5 " + ln[8:].split(b">")[0] + b"> recipient ok\r\n")
+                else:
+                    out.append(b"250 2.1.5 ok\r\n")
                 continue
             sess.summary["commands"].append(ln.decode(errors="replace"))
             if verb == b"EHLO":
