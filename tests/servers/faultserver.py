@@ -534,7 +534,7 @@ def bulk_rcpts(sess):
 sc("bulk_rcpts", special=bulk_rcpts, args="--tls=none",
    doc="fast plaintext server answering a whole read of pipelined commands before reading on: "
    "test_faults sends 200,000 recipients to it; envoi must read replies while writing")
-sc("ok_auth_long_token", args="--user=tester --auth=XOAUTH2",
+sc("ok_auth_long_token", args="--user=tester",
    auth_mechs=("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"),
    doc="AUTH with XOAUTH2 and PLAIN; test_faults starts it with --password-file holding a token "
    "of 7,000 or 20,000 bytes, which must arrive intact (an AUTH line that long goes after a 334)")
