@@ -60,6 +60,8 @@ struct smtp {
 	unsigned owed;      /* replies not yet read; the greeting counts */
 	bool server_waits;  /* it expects message data or a SASL response */
 	bool broken;        /* a read, a write or a TLS handshake failed */
+	const char *last_text;  /* the recipient reply stored last */
+	size_t distinct_2xx;    /* 2xx texts stored */
 };
 
 /* Messages up to this size go in the same write as the envelope when the
@@ -571,6 +573,65 @@ static int authenticate(struct smtp *x, const char *password, bool may_defer)
 
 /* ---- envelope ------------------------------------------------------- */
 
+/* Recipients' replies live in blocks freed together, and a text equal
+ * to the one before is stored once: a million recipients answered "250
+ * Accepted" cost one string, not a million 256-byte buffers. Servers
+ * that name each recipient in a 2xx (sendmail) get their first
+ * DISTINCT_2XX_MAX texts kept, then the code alone: memory stays flat;
+ * refusals are always kept whole. */
+#define TEXTS_BLOCK (64u * 1024)
+#define DISTINCT_2XX_MAX 1024
+
+struct smtp_texts {
+	struct smtp_texts *next;
+	size_t used;
+	char data[TEXTS_BLOCK];
+};
+
+static const char NOT_SENT_SMTPUTF8[] =
+	"553 not sent: the address needs SMTPUTF8, which the server does not offer";
+
+/* A copy of text (shorter than 256) owned by r, or NULL when out of memory. */
+static const char *texts_add(struct smtp_result *r, const char *text)
+{
+	size_t len = strlen(text) + 1;
+	struct smtp_texts *t = r->texts;
+	char *p;
+
+	if (!t || t->used + len > TEXTS_BLOCK) {
+		t = malloc(sizeof *t);
+		if (!t)
+			return NULL;
+		t->next = r->texts;
+		t->used = 0;
+		r->texts = t;
+	}
+	p = t->data + t->used;
+	memcpy(p, text, len);
+	t->used += len;
+	return p;
+}
+
+/* The stored form of one recipient's reply (code, one line). */
+static const char *keep_text(struct smtp *x, int code, const char *line)
+{
+	char code_only[8];
+	const char *kept;
+
+	if (code / 100 == 2 && x->distinct_2xx >= DISTINCT_2XX_MAX) {
+		snprintf(code_only, sizeof code_only, "%d", code);
+		line = code_only;
+	}
+	if (x->last_text && strcmp(x->last_text, line) == 0)
+		return x->last_text;
+	kept = texts_add(x->r, line);
+	if (kept && code / 100 == 2 && line != code_only)
+		x->distinct_2xx++;
+	if (kept)
+		x->last_text = kept;
+	return kept;
+}
+
 static int build_rcpts(struct smtp *x)
 {
 	const struct addr_list *lists[] = {&x->m->to, &x->m->cc, &x->m->bcc};
@@ -580,8 +641,10 @@ static int build_rcpts(struct smtp *x)
 	if (!x->r->rcpts)
 		return err_set(x->err, ERR_OSERR, "out of memory");
 	for (int l = 0; l < 3; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			x->r->rcpts[k++].mailbox = lists[l]->v[i].mailbox;
+		for (size_t i = 0; i < lists[l]->n; i++, k++) {
+			x->r->rcpts[k].mailbox = lists[l]->v[i].mailbox;
+			x->r->rcpts[k].reply = "";
+		}
 	x->r->nrcpts = n;
 	return 0;
 }
@@ -619,8 +682,7 @@ static int check_needs(struct smtp *x)
 			p++;
 		if (*p && !x->caps.smtputf8) {
 			rc->code = 553;
-			snprintf(rc->reply, sizeof rc->reply,
-				 "553 not sent: the address needs SMTPUTF8, which the server does not offer");
+			rc->reply = NOT_SENT_SMTPUTF8;
 		}
 	}
 	if ((x->s->dsn_notify || x->s->dsn_ret) && !x->caps.dsn && x->hooks && x->hooks->warn)
@@ -677,76 +739,144 @@ static int judge_mail(struct smtp *x)
 	return fail_reply(x, ERR_PROTOCOL, "unexpected reply to MAIL FROM");
 }
 
-static void record_rcpt(struct smtp *x, struct smtp_rcpt *rc)
+static int record_rcpt(struct smtp *x, struct smtp_rcpt *rc)
 {
+	char line[256];
+
+	reply_oneline(&x->reply, line, sizeof line);
 	rc->code = x->reply.code;
-	reply_oneline(&x->reply, rc->reply, sizeof rc->reply);
+	rc->reply = keep_text(x, rc->code, line);
+	if (!rc->reply) {
+		rc->reply = "";
+		x->broken = true; /* replies owed will not be read */
+		return err_set(x->err, ERR_OSERR, "out of memory");
+	}
 	if (rc->code / 100 == 2)
 		x->r->accepted++;
+	return 0;
 }
 
 static bool asked(const struct smtp_rcpt *rc)
 {
-	return rc->code != 553 || strncmp(rc->reply, "553 not sent:", 13) != 0;
+	return rc->reply != NOT_SENT_SMTPUTF8;
 }
 
-/* MAIL and every RCPT, in one write when the server pipelines (RFC 2920);
- * small messages also put the DATA or BDAT command (and for BDAT the
- * message itself) into that write, and *data_queued says so. Returns -1
- * only when the session broke; a refused MAIL leaves *mail_ok false with
- * the reason in err. */
-static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data_queued,
-		    bool *mail_ok)
+/* Without PIPELINING: each command waits for its reply. */
+static int envelope_lockstep(struct smtp *x, bool *mail_ok)
 {
-	bool pipe = x->caps.pipelining;
-
-	*data_queued = false;
-	*mail_ok = true;
-	if (queue_mail(x) < 0)
+	if (queue_mail(x) < 0 || flush(x) < 0 || read_reply(x) < 0)
 		return -1;
-	if (!pipe) {
-		if (flush(x) < 0 || read_reply(x) < 0)
-			return -1;
-		*mail_ok = judge_mail(x) == 0;
-		if (!*mail_ok)
-			return 0;
-	}
+	*mail_ok = judge_mail(x) == 0;
+	if (!*mail_ok)
+		return 0;
 	for (size_t i = 0; i < x->r->nrcpts; i++) {
 		struct smtp_rcpt *rc = &x->r->rcpts[i];
 
 		if (!asked(rc))
 			continue;
-		if (queue_rcpt(x, rc) < 0 || (!pipe && (flush(x) < 0 || read_reply(x) < 0)))
+		if (queue_rcpt(x, rc) < 0 || flush(x) < 0 || read_reply(x) < 0 || record_rcpt(x, rc) < 0)
 			return -1;
-		if (!pipe)
-			record_rcpt(x, rc);
 	}
-	if (!pipe)
+	return 0;
+}
+
+/* A pipelined envelope is written in slices of RCPT_SLICE commands, and
+ * replies are read while more commands go out: whatever has arrived
+ * after each slice, and always enough to keep at most REPLY_WINDOW
+ * unread. A server answers as it reads and stops reading while its
+ * replies are not taken; a client that wrote 400,000 RCPTs before
+ * reading one deadlocked against Exim. 256 replies fit any socket
+ * buffers, and the window keeps the link busy. */
+#define RCPT_SLICE 64
+#define REPLY_WINDOW 256
+
+/* Where the reading of a pipelined envelope's replies stands. */
+struct env_replies {
+	bool mail_read, mail_ok;
+	size_t next;        /* the recipient whose reply comes next */
+};
+
+/* Reads the next reply of the pipelined envelope: the pending AUTH's,
+ * MAIL's, or the oldest unanswered RCPT's. After a refused MAIL the
+ * RCPT replies are read (the server answers them all) but the error
+ * stays MAIL's. */
+static int read_next(struct smtp *x, struct env_replies *e)
+{
+	struct error keep = *x->err;
+
+	if (x->auth_pending)
+		return finish_pending_auth(x);
+	if (!e->mail_read) {
+		x->state = S_MAIL;
+		if (read_reply(x) < 0)
+			return -1;
+		e->mail_read = true;
+		e->mail_ok = judge_mail(x) == 0;
 		return 0;
+	}
+	while (!asked(&x->r->rcpts[e->next]))
+		e->next++;
+	x->state = S_RCPT;
+	if (read_reply(x) < 0)
+		return -1;
+	if (!e->mail_ok)
+		*x->err = keep;
+	else if (record_rcpt(x, &x->r->rcpts[e->next]) < 0)
+		return -1;
+	e->next++;
+	return 0;
+}
+
+static bool reply_waiting(struct smtp *x)
+{
+	struct error ignored;
+
+	return conn_pending(x->c) > 0 || conn_wait_readable(x->c, 0, &ignored) != 0;
+}
+
+/* Reads replies while more than window are owed, or while some have
+ * arrived (down to the queued data command's, which transfer reads). */
+static int read_some(struct smtp *x, struct env_replies *e, unsigned window, unsigned keep)
+{
+	while (x->owed > keep && (x->owed > window || reply_waiting(x)))
+		if (read_next(x, e) < 0)
+			return -1;
+	return 0;
+}
+
+/* MAIL and every RCPT, pipelined when the server offers it (RFC 2920);
+ * small messages also put the DATA or BDAT command (and for BDAT the
+ * message itself) after the envelope, without waiting, and *data_queued
+ * says so. Returns -1 only when the session broke; a refused MAIL leaves
+ * *mail_ok false with the reason in err. */
+static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data_queued,
+		    bool *mail_ok)
+{
+	struct env_replies e = {0};
+	size_t sent = 0;
+
+	*data_queued = false;
+	*mail_ok = true;
+	if (!x->caps.pipelining)
+		return envelope_lockstep(x, mail_ok);
+	if (queue_mail(x) < 0)
+		return -1;
+	for (size_t i = 0; i < x->r->nrcpts; i++) {
+		if (!asked(&x->r->rcpts[i]))
+			continue;
+		if (queue_rcpt(x, &x->r->rcpts[i]) < 0)
+			return -1;
+		if (++sent % RCPT_SLICE == 0 && (flush(x) < 0 || read_some(x, &e, REPLY_WINDOW, 0) < 0))
+			return -1;
+	}
 	if (x->r->size <= PIPELINE_DATA_MAX) {
 		if (queue_data(x) < 0)
 			return -1;
 		*data_queued = true;
 	}
-	if (flush(x) < 0 || finish_pending_auth(x) < 0)
+	if (flush(x) < 0 || read_some(x, &e, 0, *data_queued ? 1 : 0) < 0)
 		return -1;
-	x->state = S_MAIL;
-	if (read_reply(x) < 0)
-		return -1;
-	*mail_ok = judge_mail(x) == 0;
-	for (size_t i = 0; i < x->r->nrcpts; i++) {
-		struct error keep = *x->err;
-
-		if (!asked(&x->r->rcpts[i]))
-			continue;
-		x->state = S_RCPT;
-		if (read_reply(x) < 0)
-			return -1;
-		if (*mail_ok)
-			record_rcpt(x, &x->r->rcpts[i]);
-		else
-			*x->err = keep;
-	}
+	*mail_ok = e.mail_ok;
 	return 0;
 }
 
@@ -1083,6 +1213,12 @@ int smtp_probe(const struct session *s, const char *password, const struct smtp_
 
 void smtp_result_free(struct smtp_result *r)
 {
+	while (r->texts) {
+		struct smtp_texts *next = r->texts->next;
+
+		free(r->texts);
+		r->texts = next;
+	}
 	free(r->rcpts);
 	free(r->capabilities);
 	memset(r, 0, sizeof *r);

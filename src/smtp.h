@@ -38,13 +38,18 @@ struct smtp_hooks {
 
 struct smtp_rcpt {
 	const char *mailbox; /* points into the message */
+	const char *reply;   /* the reply on one line, "" when never asked;
+	                        owned by the result and shared between
+	                        recipients given the same text in a row */
 	int code;            /* the server's reply code, 0 when never asked */
-	char reply[256];     /* that reply on one line */
 };
+
+struct smtp_texts;       /* storage of the recipients' replies */
 
 struct smtp_result {
 	struct smtp_rcpt *rcpts; /* To, Cc, Bcc in order; free with smtp_result_free */
 	size_t nrcpts;
+	struct smtp_texts *texts;
 	size_t accepted;
 	int final_code;          /* reply to the end of data, 0 when not reached */
 	char final_reply[512];

@@ -8,6 +8,7 @@ import base64
 import concurrent.futures
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
@@ -247,6 +248,53 @@ class Data(unittest.TestCase):
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn(b"longer than 65536 bytes", r.stderr)
         self.assertEqual(summary.get("connections"), [], "connected all the same")
+
+    def test_many_recipients_do_not_deadlock_the_pipeline(self):
+        """200,000 pipelined RCPTs to a server that answers a whole read
+        before reading on (with small socket buffers): envoi must read
+        replies while it writes, or both sides wait for ever."""
+        n = 200000
+        path = os.path.join(self.base, "many.eml")
+        with open(path, "w") as f:
+            f.write("From: sender@example.com\r\nTo: list@example.com\r\nSubject: many\r\n")
+            for start in range(0, n, 50000):
+                f.write("Bcc: " + ",\r\n ".join(f"r{i}@example.com" for i in range(start, start + 50000))
+                        + "\r\n")
+            f.write("\r\nhello\r\n")
+        srv = self.server("bulk_rcpts")
+        start = time.monotonic()
+        r = srv.envoi("--tls=none", f"--message-file={path}")
+        _, summary, _ = srv.stop()
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        conn = summary["connections"][0]
+        self.assertEqual(conn["rcpts"], n + 1)
+        self.assertEqual(conn["commands"][-1], "QUIT")
+        self.assertLess(time.monotonic() - start, 60)
+
+    def test_json_keeps_every_recipients_reply(self):
+        """Replies are stored compactly, but --json still gives each
+        recipient its reply: refusals whole, a 2xx naming the recipient
+        for the first 1,024 such texts, then the code alone."""
+        rcpts = ([f"ok{i}@example.com" for i in range(3000)] + ["refuse-1@example.com"] +
+                 [f"named-{i}@example.com" for i in range(1100)] + ["refuse-2@example.com"])
+        path = os.path.join(self.base, "json.eml")
+        with open(path, "w") as f:
+            f.write("From: sender@example.com\r\nTo: list@example.com\r\nSubject: json\r\n"
+                    "Bcc: " + ",\r\n ".join(rcpts) + "\r\n\r\nhello\r\n")
+        srv = self.server("bulk_rcpts")
+        r = srv.envoi("--tls=none", "--json", f"--message-file={path}")
+        srv.stop()
+        self.assertEqual(r.returncode, 87, r.stderr[-2000:])
+        got = {x["address"]: x for x in json.loads(r.stdout)["recipients"]}
+        self.assertEqual(len(got), len(rcpts) + 1)
+        self.assertEqual(got["ok2999@example.com"]["reply"], "250 2.1.5 ok")
+        for bad in ("refuse-1@example.com", "refuse-2@example.com"):
+            self.assertEqual((got[bad]["code"], got[bad]["reply"], got[bad]["accepted"]),
+                             (550, "550 5.1.1 no such user", False))
+        self.assertEqual(got["named-1021@example.com"]["reply"],
+                         "250 2.1.5 <named-1021@example.com> recipient ok")
+        self.assertEqual(got["named-1099@example.com"]["reply"], "250")
+        self.assertTrue(got["named-1099@example.com"]["accepted"])
 
     def stalled(self, sig):
         srv = self.server("greeting_never")

@@ -648,7 +648,76 @@ sc("retry_rcpt_451_bdat", exit="75", args="--retry=2 --to=second@example.com", c
    on={"rcpt": "451 4.2.1 Mailbox busy, try later"},
    doc="every RCPT 451 and the pipelined BDAT LAST answered 554 no valid recipients: nothing can "
    "have been delivered, so --retry=2 makes 3 attempts (3 connections) and exits 75")
-sc("ok_auth_long_token", args="--user=tester --auth=XOAUTH2",
+
+
+def bulk_rcpts(sess):
+    """A fast plaintext server for huge recipient lists, as an MTA behaves:
+    it reads what has arrived, answers every command in it with a blocking
+    write, and reads on only when that write is done. A client that writes
+    every RCPT before reading a reply fills both directions and hangs.
+    RCPT <refuse-...> gets 550; <named-...> a 250 naming the address.
+    Records rcpts (count), refused, data_size, commands (all but RCPT)."""
+    sess.summary.update(rcpts=0, refused=0)
+    sess.sock.settimeout(60)
+    # Small buffers, so that a client that does not read hangs at once,
+    # not only past the megabytes loopback autotuning allows.
+    sess.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    sess.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sess.send_raw(b"220 %s ESMTP bulk ready\r\n" % HOSTNAME.encode())
+    buf, out = b"", []
+    while True:
+        if b"\r\n" not in buf:
+            data = sess.sock.recv(1 << 16)
+            if not data:
+                raise ConnectionDone("eof")
+            buf += data
+        lines = buf.split(b"\r\n")
+        buf = lines.pop()
+        for i, ln in enumerate(lines):
+            verb = ln[:4].upper()
+            if verb == b"RCPT":
+                sess.summary["rcpts"] += 1
+                bad = b"<refuse-" in ln
+                sess.summary["refused"] += bad
+                if bad:
+                    out.append(b"550 5.1.1 no such user\r\n")
+                elif b"<named-" in ln:   # a 2xx naming the recipient, as sendmail's
+                    out.append(b"250 2.1.5 " + ln[8:].split(b">")[0] + b"> recipient ok\r\n")
+                else:
+                    out.append(b"250 2.1.5 ok\r\n")
+                continue
+            sess.summary["commands"].append(ln.decode(errors="replace"))
+            if verb == b"EHLO":
+                out.append(b"250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 0\r\n" % HOSTNAME.encode())
+            elif verb == b"DATA":
+                out.append(b"354 go ahead\r\n")
+                sess.sock.sendall(b"".join(out))
+                out = []
+                buf = b"\r\n" + b"".join(x + b"\r\n" for x in lines[i + 1:]) + buf
+                while b"\r\n.\r\n" not in buf:
+                    more = sess.sock.recv(1 << 16)
+                    if not more:
+                        raise ConnectionDone("eof in data")
+                    buf += more
+                end = buf.find(b"\r\n.\r\n")
+                sess.summary["data_size"] = end
+                buf = buf[end + 5:]
+                out.append(b"250 2.0.0 queued\r\n")
+                break
+            elif verb == b"QUIT":
+                sess.sock.sendall(b"".join(out) + b"221 2.0.0 bye\r\n")
+                raise ConnectionDone("quit")
+            else:
+                out.append(b"250 2.0.0 ok\r\n")
+        if out:
+            sess.sock.sendall(b"".join(out))   # blocks while the client does not read
+            out = []
+
+
+sc("bulk_rcpts", special=bulk_rcpts, args="--tls=none",
+   doc="fast plaintext server answering a whole read of pipelined commands before reading on: "
+   "test_faults sends 200,000 recipients to it; envoi must read replies while writing")
+sc("ok_auth_long_token", args="--user=tester",
    auth_mechs=("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"),
    doc="AUTH with XOAUTH2 and PLAIN; test_faults starts it with --password-file holding a token "
    "of 7,000 or 20,000 bytes, which must arrive intact (an AUTH line that long goes after a 334)")
