@@ -869,7 +869,10 @@ static int envelope(struct smtp *x, int (*queue_data)(struct smtp *), bool *data
 		if (++sent % RCPT_SLICE == 0 && (flush(x) < 0 || read_some(x, &e, REPLY_WINDOW, 0) < 0))
 			return -1;
 	}
-	if (x->r->size <= PIPELINE_DATA_MAX) {
+	/* Never the data with a login whose answer is unknown: credentials
+	 * mean AUTH is required, and a server that would take the message
+	 * without one must not get it. */
+	if (x->r->size <= PIPELINE_DATA_MAX && !x->auth_pending) {
 		if (queue_data(x) < 0)
 			return -1;
 		*data_queued = true;
@@ -1019,25 +1022,11 @@ static int outcome_of_recipients(struct smtp *x)
 	return 0;
 }
 
-/* A login pipelined with the envelope failed. Nothing more is sent; but
- * a BDAT LAST that went with it may have been taken all the same (a
- * server that delivers some mail without a login): then the message is
- * delivered, and envoi says so rather than report a failure that would
- * make the caller send it twice. */
-static int outcome_of_failed_login(struct smtp *x, bool bdat_sent)
+/* A login pipelined with the envelope failed. No data went with it
+ * (see envelope), so nothing was delivered: the login's failure is the
+ * outcome, and QUIT ends whatever transaction MAIL and RCPT opened. */
+static int outcome_of_failed_login(struct smtp *x)
 {
-	char text[sizeof x->auth_err.text + 64];
-
-	if (bdat_sent && x->r->accepted > 0 && x->reply.code / 100 == 2) {
-		snprintf(text, sizeof text, "%s, but the server took the message without a login",
-			 x->auth_err.text);
-		if (x->hooks && x->hooks->warn)
-			x->hooks->warn(x->hooks->ctx, text);
-		return judge_end_of_data(x);
-	}
-	/* After a 354 the server reads message data: QUIT would be data.
-	 * Dropping the connection ends the transaction without delivery. */
-	x->server_waits = x->reply.code == 354;
 	*x->err = x->auth_err;
 	return -1;
 }
@@ -1072,7 +1061,7 @@ static int transfer(struct smtp *x)
 			record_final(x);
 	}
 	if (x->auth_failed)
-		return outcome_of_failed_login(x, queued && bdat);
+		return outcome_of_failed_login(x);
 	if (!mail_ok)
 		return -1;
 	if (x->r->accepted == 0) {
