@@ -16,6 +16,7 @@
 #include "encode.h"
 
 #define HDR_LINE 78   /* preferred longest line, CRLF excluded */
+#define EW_LINE 76    /* longest line holding an encoded-word (RFC 2047 2) */
 #define HDR_HARD 998  /* longest line allowed */
 #define EW_MAX 75     /* longest encoded-word */
 #define EW_OVER 12    /* "=?UTF-8?Q?" + "?=" */
@@ -31,6 +32,7 @@ struct hbuf {
 	size_t len, cap;
 	size_t line; /* offset where the current line starts */
 	size_t mark; /* folding helps only once the line holds more than this */
+	bool ew;     /* the current line holds an encoded-word */
 	bool oom;
 };
 
@@ -77,6 +79,14 @@ static void hb_fold(struct hbuf *b)
 {
 	hb_put(b, "\r\n", 2);
 	b->line = b->mark = b->len;
+	b->ew = false;
+}
+
+/* The longest the current line may grow: shorter once it holds an
+ * encoded-word. */
+static size_t hb_limit(const struct hbuf *b)
+{
+	return b->ew ? EW_LINE : HDR_LINE;
 }
 
 /* Starts a field: "Name:". The first item brings its own " ". */
@@ -101,11 +111,11 @@ static char *hb_finish(struct hbuf *b)
 }
 
 /* Folds before an item width characters wide (the whitespace that
- * leads it included) when the line would grow past HDR_LINE and folding
- * can shorten it. */
+ * leads it included) when the line would grow past its limit and
+ * folding can shorten it. */
 static void hb_fold_for(struct hbuf *b, size_t width)
 {
-	if (hb_col(b) + width > HDR_LINE && hb_can_fold(b))
+	if (hb_col(b) + width > hb_limit(b) && hb_can_fold(b))
 		hb_fold(b);
 }
 
@@ -220,13 +230,13 @@ static void ew_run(struct hbuf *b, const char *sep, size_t seplen,
 	char word[EW_MAX + 1];
 
 	while (n > 0) {
-		long room = (long)HDR_LINE - (long)(hb_col(b) + seplen) - EW_OVER;
+		long room = (long)EW_LINE - (long)(hb_col(b) + seplen) - EW_OVER;
 		size_t take, len;
 
 		if ((room < EW_MIN || (whole <= EW_MAX - EW_OVER &&
 				       (long)whole > room)) && hb_can_fold(b)) {
 			hb_fold(b);
-			room = (long)HDR_LINE - (long)seplen - EW_OVER;
+			room = (long)EW_LINE - (long)seplen - EW_OVER;
 		}
 		if (room > EW_MAX - EW_OVER)
 			room = EW_MAX - EW_OVER;
@@ -237,6 +247,7 @@ static void ew_run(struct hbuf *b, const char *sep, size_t seplen,
 		memcpy(word + len, "?=", 2);
 		hb_put(b, sep, seplen);
 		hb_put(b, word, len + 2);
+		b->ew = true;
 		s += take;
 		n -= take;
 		whole = EW_MAX; /* the rest goes word after word */

@@ -1,8 +1,9 @@
 /* header.h - header fields as they go on the wire (RFC 5322, 2047, 2231).
  *
  * Each function builds one complete field, "Name: value" folded so that
- * no line is longer than 78 characters where a fold point exists (never
- * more than 998), ending in CRLF. Non-ASCII text becomes RFC 2047
+ * no line is longer than 78 characters, and no line holding an
+ * encoded-word longer than 76 (RFC 2047 2), where a fold point exists
+ * (never more than 998), ending in CRLF. Non-ASCII text becomes RFC 2047
  * encoded-words of at most 75 characters that never split a UTF-8
  * character. The result is malloc'd; the caller frees it. NULL means out
  * of memory.

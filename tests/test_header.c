@@ -107,9 +107,19 @@ static long ew_decode(const char *s, size_t n, unsigned char *out)
 	return o;
 }
 
+/* True when the line of len characters at s holds an encoded-word. */
+static bool line_has_ew(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 8 <= len; i++)
+		if (strncmp(s + i, "=?UTF-8?", 8) == 0)
+			return true;
+	return false;
+}
+
 /* Checks the shape of a whole field: "Name:", CRLF only at line ends,
  * continuation lines start with white space and are not blank, no line
- * over max (998 always). Returns the unfolded value after "Name:". */
+ * over max (998 always), no line holding an encoded-word over 76 (RFC
+ * 2047 2). Returns the unfolded value after "Name:". */
 static char *unfold(const char *field, const char *name, size_t max)
 {
 	size_t nlen = strlen(name), n = strlen(field), o = 0, col = 0;
@@ -125,6 +135,9 @@ static char *unfold(const char *field, const char *name, size_t max)
 				  "bare CR or LF in \"%s\"", field);
 			cr_expect_leq(col, max, "line of %zu in \"%s\"", col, field);
 			cr_expect_leq(col, 998);
+			if (line_has_ew(field + i - col, col))
+				cr_expect_leq(col, 76, "encoded-word line of %zu in \"%s\"",
+					      col, field);
 			i++;
 			if (i + 1 < n) {
 				cr_assert(field[i + 1] == ' ' || field[i + 1] == '\t',
@@ -346,6 +359,36 @@ Test(header, random_text_round_trips_within_78_columns)
 	}
 }
 
+/* Every length from 1 to 300 characters, in scripts of 1 to 4 bytes a
+ * character, alone and after ASCII words: whole characters in every
+ * encoded-word, lines with encoded-words within 76 columns. */
+Test(header, utf8_subjects_of_every_length_keep_encoded_word_lines_within_76)
+{
+	static const char *const chars[] = {
+		"\xc3\xa9", "\xd0\x96", "\xce\xb1", "\xd8\xb9", "\xe6\x97\xa5",
+		"\xe0\xa4\x95", "\xed\x95\x9c", "\xf0\x9f\x98\x80", "a", " "
+	};
+	static const char *const heads[] = { "", "Re: ", "Fwd: a b c d e f g h ", "x" };
+	char in[1400];
+
+	for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
+		for (size_t c = 0; c < sizeof chars / sizeof chars[0]; c++)
+			for (size_t len = 1; len <= 300; len++) {
+				size_t n = strlen(heads[h]);
+
+				memcpy(in, heads[h], n);
+				for (size_t i = 0; i < len; i++) {
+					/* mix the script with the next one */
+					const char *ch = chars[(c + (i % 7 == 6)) % 10];
+
+					memcpy(in + n, ch, strlen(ch));
+					n += strlen(ch);
+				}
+				in[n] = '\0';
+				expect_text_roundtrip("Subject", in, 78);
+			}
+}
+
 /* ---- addresses ------------------------------------------------------ */
 
 static void expect_addresses(const struct address *v, size_t n, const char *want)
@@ -464,6 +507,42 @@ Test(header, random_display_names_round_trip)
 		free(v);
 		free(f);
 	}
+}
+
+/* Names of every length with quotes, commas, "@" and UTF-8: each comes
+ * back exactly, and a line with an encoded-word stays within 76. */
+Test(header, display_names_of_every_length_keep_encoded_word_lines_within_76)
+{
+	static const char *const pieces[] = {
+		"\"", ",", "@", "\xc3\xbc", "\xf0\x9f\x98\x80", "\xe6\x97\xa5", "a", " ", "\\"
+	};
+	char name[1200];
+
+	for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++)
+		for (size_t len = 1; len <= 120; len++) {
+			size_t n = 0;
+
+			for (size_t i = 0; i < len; i++) {
+				const char *s = i % 3 == 1 ? pieces[(p + i) % 9] : "b";
+
+				memcpy(name + n, s, strlen(s));
+				n += strlen(s);
+			}
+			name[n] = '\0';
+
+			struct address a[2] = { { name, "someone@example.com" }, { "Z", "z@x.org" } };
+			char *f = hdr_addresses("From", a, 2);
+			char *v = unfold(f, "From", 78);
+			char *end = strstr(v, " <someone@example.com>,");
+
+			cr_assert_not_null(end, "\"%s\"", f);
+			char *d = phrase_decode(v + 1, (size_t)(end - v - 1));
+
+			cr_expect_str_eq(d, name, "field \"%s\"", f);
+			free(d);
+			free(v);
+			free(f);
+		}
 }
 
 /* Speed belongs in benchmarks; this checks that a list this long folds. */
