@@ -506,24 +506,30 @@ char *hdr_addresses(const char *name, const struct address *v, size_t n)
 
 /* ---- file-name parameters ------------------------------------------- */
 
-/* The plain fallback, unquoted: one "_" per character that is not
- * printable ASCII. Returns a malloc'd string or NULL. */
-static char *fallback_plain(const char *f)
+/* The name as a valid UTF-8 string: each byte that is not part of a
+ * valid character becomes U+FFFD, so that what is labelled UTF-8 is
+ * UTF-8. Returns a malloc'd string or NULL. */
+static char *utf8_clean(const char *f)
 {
 	size_t n = strlen(f), len = 0, i = 0;
-	char *plain = malloc(n + 1);
+	char *out = malloc(3 * n + 1);
 
-	if (!plain)
+	if (!out)
 		return NULL;
 	while (i < n) {
 		size_t c = utf8_len((const unsigned char *)f + i, n - i);
-		unsigned char ch = (unsigned char)f[i];
 
-		plain[len++] = c == 1 && ch >= 32 && ch < 127 ? (char)ch : '_';
+		if (c == 1 && (unsigned char)f[i] >= 0x80) {
+			memcpy(out + len, "\xef\xbf\xbd", 3);
+			len += 3;
+		} else {
+			memcpy(out + len, f + i, c);
+			len += c;
+		}
 		i += c;
 	}
-	plain[len] = '\0';
-	return plain;
+	out[len] = '\0';
+	return out;
 }
 
 static size_t quoted_cost(const char *s, size_t n)
@@ -535,57 +541,39 @@ static size_t quoted_cost(const char *s, size_t n)
 	return cost;
 }
 
-static char *quote_into(char *o, const char *s, size_t n)
+/* A name every reader takes as it is: printable ASCII, nothing that a
+ * reader could decode as an encoded-word (Python does, even in quotes),
+ * and " param=\"...\"" short enough for one line. */
+static bool name_is_plain(const char *f, size_t plen)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			*o++ = '\\';
-		*o++ = s[i];
-	}
-	return o;
+	size_t n = strlen(f);
+
+	for (size_t i = 0; i < n; i++)
+		if (f[i] < 32 || f[i] > 126)
+			return false;
+	return !strstr(f, "=?") && 1 + plen + 3 + quoted_cost(f, n) <= HDR_LINE;
 }
 
-/* "param=" and the quoted fallback, its middle replaced by "..." when
- * the escaped name is longer than max, keeping an extension of up to 16
- * characters. Returns a malloc'd string or NULL. */
-static char *fallback_param(const char *param, const char *f, size_t max)
+/* param="name", quotes and backslashes escaped. */
+static void put_plain_param(struct hbuf *b, const char *param, const char *f)
 {
-	char *plain = fallback_plain(f), *out, *o;
-	size_t len, plen = strlen(param), head, ext = 0;
-	const char *dot;
+	size_t plen = strlen(param), n = strlen(f), o = plen + 2;
+	char *tok = malloc(plen + 2 * n + 4);
 
-	if (!plain)
-		return NULL;
-	len = head = strlen(plain);
-	dot = strrchr(plain, '.');
-	if (quoted_cost(plain, len) > max) {
-		if (dot && plain + len - dot <= 16)
-			ext = (size_t)(plain + len - dot);
-		size_t cost = quoted_cost(plain + len - ext, ext) + 3;
-
-		for (head = 0; head < len - ext; head++) {
-			cost += quoted_cost(plain + head, 1);
-			if (cost > max)
-				break;
-		}
+	if (!tok) {
+		b->oom = true;
+		return;
 	}
-	out = malloc(plen + 2 * len + 8);
-	if (out) {
-		o = out;
-		memcpy(o, param, plen);
-		o += plen;
-		*o++ = '=';
-		*o++ = '"';
-		o = quote_into(o, plain, head);
-		if (head < len) {
-			memcpy(o, "...", 3);
-			o = quote_into(o + 3, plain + len - ext, ext);
-		}
-		*o++ = '"';
-		*o = '\0';
+	memcpy(tok, param, plen);
+	memcpy(tok + plen, "=\"", 2);
+	for (size_t i = 0; i < n; i++) {
+		if (f[i] == '"' || f[i] == '\\')
+			tok[o++] = '\\';
+		tok[o++] = f[i];
 	}
-	free(plain);
-	return out;
+	tok[o++] = '"';
+	hb_item(b, " ", 1, tok, o, "");
+	free(tok);
 }
 
 /* RFC 2231 attribute-char: what may stand unescaped in param*=. */
@@ -639,14 +627,14 @@ static size_t pct_take(const unsigned char *s, size_t n, size_t cap)
 }
 
 /* Lays out param*=UTF-8''... on one line, or as param*0*=UTF-8''...;
- * param*1*=...; sections of at most one line each. Each ends in ";":
- * the fallback follows. */
+ * param*1*=...; sections of at most one line each (" " + section + ";"
+ * within HDR_LINE). */
 static void put_2231(struct hbuf *b, const char *param, const char *f)
 {
 	const unsigned char *s = (const unsigned char *)f;
 	size_t n = strlen(f), plen = strlen(param);
 	char *tok = malloc(plen + 3 * n + 32), *o;
-	bool one = 1 + plen + 9 + pct_len(s, n) + 1 <= HDR_LINE;
+	bool one = 1 + plen + 9 + pct_len(s, n) <= HDR_LINE;
 
 	if (!tok) {
 		b->oom = true;
@@ -666,52 +654,77 @@ static void put_2231(struct hbuf *b, const char *param, const char *f)
 		o = pct_put(tok + hlen, s, take);
 		s += take;
 		n -= take;
-		hb_item(b, " ", 1, tok, (size_t)(o - tok), ";");
+		hb_item(b, " ", 1, tok, (size_t)(o - tok), n > 0 ? ";" : "");
 	}
 	free(tok);
 }
 
-/* Plain printable ASCII without quotes or backslashes, short enough to
- * stand on one line, needs nothing more than the quoted fallback. */
-static bool needs_2231(const char *f, size_t plen)
+/* param="=?UTF-8?B?...?= =?UTF-8?B?...?=": RFC 2047 words inside a
+ * quoted-string, as the big mail clients write Content-Type's name;
+ * folded between words, each line within EW_LINE. */
+static void put_2047_param(struct hbuf *b, const char *param, const char *f)
 {
-	size_t n = strlen(f);
+	const unsigned char *s = (const unsigned char *)f;
+	size_t n = strlen(f), plen = strlen(param);
+	char *tok = malloc(plen + EW_MAX + 8);
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)f[i];
-
-		if (c < 32 || c > 126 || c == '"' || c == '\\')
-			return true;
+	if (!tok) {
+		b->oom = true;
+		return;
 	}
-	/* "=?" in a quoted value is read as an RFC 2047 encoded-word by many
-	 * readers (Python's among them): give the exact form too. */
-	if (strstr(f, "=?"))
-		return true;
-	return 1 + plen + 3 + n > HDR_LINE;
+	for (bool first = true; n > 0; first = false) {
+		size_t pre = first ? plen + 2 : 0, len = pre;
+		/* " " + pre + "=?UTF-8?B?" + payload + "?=" + "\"" */
+		size_t cap = EW_LINE - 1 - pre - EW_OVER - 1;
+		size_t take = ew_take(true, s, n, cap);
+
+		if (first)
+			snprintf(tok, plen + 3, "%s=\"", param);
+		memcpy(tok + len, "=?UTF-8?B?", 10);
+		len += 10;
+		len += b64_encode(tok + len, s, take);
+		memcpy(tok + len, "?=", 2);
+		len += 2;
+		s += take;
+		n -= take;
+		b->ew = true; /* the limit for this line is EW_LINE */
+		hb_item(b, " ", 1, tok, len, n > 0 ? "" : "\"");
+		b->ew = true;
+	}
+	free(tok);
+}
+
+/* Starts "Name: value;" and lays out the parameter: plain, or by form. */
+static char *file_param(const char *name, const char *value, const char *param,
+			const char *filename, bool rfc2231)
+{
+	struct hbuf b;
+	char *f = utf8_clean(filename);
+
+	if (!f)
+		return NULL;
+	hb_start(&b, name);
+	hb_item(&b, " ", 1, value, strlen(value), ";");
+	if (name_is_plain(f, strlen(param)))
+		put_plain_param(&b, param, f);
+	else if (rfc2231)
+		put_2231(&b, param, f);
+	else
+		put_2047_param(&b, param, f);
+	free(f);
+	return hb_finish(&b);
 }
 
 char *hdr_file_param(const char *name, const char *value, const char *param,
 		     const char *filename)
 {
-	struct hbuf b;
-	size_t plen = strlen(param);
-	bool ext = needs_2231(filename, plen);
-	/* " param=\"...\";" must stay within HDR_HARD. */
-	size_t max = HDR_HARD > plen + 5 ? HDR_HARD - plen - 5 : 1;
-	char *fb = fallback_param(param, filename, max);
+	return file_param(name, value, param, filename, true);
+}
 
-	if (!fb)
-		return NULL;
-	hb_start(&b, name);
-	hb_item(&b, " ", 1, value, strlen(value), ";");
-	/* The exact form first: Python's parser keeps the first of two
-	 * parameters with one name, and readers that know RFC 2231 prefer it
-	 * anyway; readers that do not ignore it and take the fallback. */
-	if (ext)
-		put_2231(&b, param, filename);
-	hb_item(&b, " ", 1, fb, strlen(fb), "");
-	free(fb);
-	return hb_finish(&b);
+char *hdr_name_param(const char *name, const char *value, const char *param,
+		     const char *filename)
+{
+	return file_param(name, value, param, filename, false);
 }
 
 int hdr_name_valid(const char *s)

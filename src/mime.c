@@ -220,7 +220,7 @@ static int put_content_id(struct ctx *c, const char *name)
 
 static int file_part(struct ctx *c, const struct file_part *f, bool is_inline)
 {
-	if (put_field(c, hdr_file_param("Content-Type", f->type, "name", f->name)) ||
+	if (put_field(c, hdr_name_param("Content-Type", f->type, "name", f->name)) ||
 	    put(c, "Content-Transfer-Encoding: base64\r\n") ||
 	    (is_inline && put_content_id(c, f->name)) ||
 	    put_field(c, hdr_file_param("Content-Disposition", is_inline ? "inline" : "attachment",

@@ -270,6 +270,39 @@ class ReadBack(unittest.TestCase):
             self.assertEqual(g, w)
         self.assertEqual(len(got), len(want))
 
+    FILE_NAMES = ["a b c.pdf", 'say "hi".txt', "semi;colon=1.txt", "back\\slash.bin",
+                  "=?utf-8?q?x?=.txt", "odd?=name", "y" * 251 + ".txt", "é" * 125 + ".pdf",
+                  "日本語のファイル名" * 9 + ".doc", "Ζωή 😀 Москва — résumé.png",
+                  "한국어 עברית عربي.zip", "tab\tin name", "'single' %41.txt"]
+
+    def test_file_names_come_back_exact(self):
+        with tempfile.TemporaryDirectory() as d:
+            args = []
+            for i, name in enumerate(self.FILE_NAMES):
+                self.assertLessEqual(len(name.encode()), 255, name)
+                path = os.path.join(d, name)
+                with open(path, "wb") as f:
+                    f.write(b"%d\r\n" % i)
+                args += ["-a", path]
+            raw, old, new = self.compose("-m", "x", "b@x.org", *args)
+        self.assert_header_lines(raw)
+        for pol, m in (("compat32", old), ("default", new)):
+            parts = m.get_payload()[1:]
+            self.assertEqual([p.get_filename() for p in parts], self.FILE_NAMES, pol)
+            for i, p in enumerate(parts):
+                self.assertEqual(p.get_payload(decode=True), b"%d\r\n" % i)
+        for p in new.get_payload()[1:]:
+            self.assertEqual(p["Content-Type"].params["name"], p.get_filename())
+        for p in old.get_payload()[1:]:
+            name = p.get_param("name")
+            self.assertEqual(header_str_compat32(name), p.get_filename())
+        # One form of the name per field, never a lossy twin beside it.
+        for block in raw.split(b"\r\n\r\n"):
+            unfolded = block.replace(b"\r\n ", b" ")
+            for line in unfolded.split(b"\r\n"):
+                if line.lower().startswith(b"content-disposition:"):
+                    self.assertNotEqual(b"filename=" in line, b"filename*" in line, line)
+
 
 if __name__ == "__main__":
     tap.main()
