@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encode.h"
 #include "mimetypes.h"
 #include "rawmsg.h"
 
@@ -155,13 +156,17 @@ static void scan_block(struct scan *s, const unsigned char *p, size_t n)
 static int prepare_body(struct body *b, const char *what, struct error *err)
 {
 	struct scan s = {0};
+	struct text_scan t;
 	unsigned char buf[65536];
 	uint64_t size, off = 0;
 
+	text_scan_init(&t);
+	b->charset = "utf-8";
 	if (!b->present)
 		return 0;
 	if (b->text) {
 		scan_block(&s, (const unsigned char *)b->text, strlen(b->text));
+		text_scan_update(&t, (const unsigned char *)b->text, strlen(b->text));
 	} else {
 		b->fd = open_input(b->path, what, true, &size, err);
 		if (b->fd < 0)
@@ -174,22 +179,63 @@ static int prepare_body(struct body *b, const char *what, struct error *err)
 			if (n == 0)
 				break;
 			scan_block(&s, buf, (size_t)n);
+			text_scan_update(&t, buf, (size_t)n);
 			off += (uint64_t)n;
 		}
 	}
 	b->qp = s.qp || s.prev == '\r';
+	text_scan_final(&t);
+	/* Not UTF-8 and no way to know what it is: the bytes go as they are,
+	 * labelled as RFC 1428 does, never as UTF-8. */
+	if (t.invalid)
+		b->charset = "unknown-8bit";
+	return 0;
+}
+
+/* A text attachment is read once here: valid UTF-8 without NUL is
+ * text, sent in canonical form with its charset; anything else is sent
+ * as application/octet-stream, bytes untouched, so that no reader
+ * decodes it with a charset it does not have. */
+static int scan_text_file(struct file_part *f, struct error *err)
+{
+	unsigned char buf[65536];
+	struct text_scan t;
+	uint64_t off = 0;
+
+	text_scan_init(&t);
+	for (;;) {
+		ssize_t n = msg_read_full(f->fd, buf, sizeof buf, off, f->path, err);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		text_scan_update(&t, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	text_scan_final(&t);
+	if (t.invalid || t.nul) {
+		free(f->type);
+		f->type = strdup("application/octet-stream");
+		return f->type ? 0 : err_set(err, ERR_OSERR, "out of memory");
+	}
+	f->charset = t.nonascii ? "utf-8" : "us-ascii";
+	f->canon_size = t.canon;
 	return 0;
 }
 
 static int prepare_files(struct file_part *v, size_t n, const char *what, struct error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		v[i].fd = open_input(v[i].path, what, false, &v[i].size, err);
-		if (v[i].fd < 0)
-			return -1;
 		v[i].type = mimetype_for(v[i].name, NULL);
 		if (!v[i].type)
 			return err_set(err, ERR_OSERR, "out of memory");
+		/* Text must be scanned before it is sent: a pipe is spooled. */
+		bool text = strncmp(v[i].type, "text/", 5) == 0;
+
+		v[i].fd = open_input(v[i].path, what, text, &v[i].size, err);
+		if (v[i].fd < 0 || (text && scan_text_file(&v[i], err) < 0))
+			return -1;
 	}
 	return 0;
 }

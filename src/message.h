@@ -27,6 +27,7 @@ struct body {
 	bool present;
 	/* found by msg_prepare's scan */
 	bool qp;           /* needs quoted-printable (else 7bit) */
+	const char *charset; /* "utf-8", or "unknown-8bit" when not valid UTF-8 */
 };
 
 struct file_part {
@@ -35,6 +36,11 @@ struct file_part {
 	char *type;        /* MIME type */
 	uint64_t size;     /* bytes, from fstat; MSG_SIZE_UNKNOWN for a pipe */
 	int fd;            /* open from msg_prepare on, else -1 */
+	/* Text (a text type, valid UTF-8 without NUL) goes in canonical
+	 * form, every line break CRLF, canon_size bytes, labelled with this
+	 * charset ("us-ascii" or "utf-8"); NULL: the bytes as they are. */
+	const char *charset;
+	uint64_t canon_size;
 };
 
 #define MSG_SIZE_UNKNOWN UINT64_MAX

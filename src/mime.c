@@ -54,6 +54,7 @@ struct ctx {
 	uint64_t skipped;    /* bytes counted in measuring mode */
 	bool need_crlf;      /* the part just written did not end its line */
 	unsigned char *in;   /* IN_BLOCK bytes */
+	unsigned char *canon; /* IN_BLOCK bytes: text made canonical */
 	char *enc;           /* OUT_BLOCK bytes */
 };
 
@@ -138,7 +139,8 @@ static int text_content(struct ctx *c, const struct body *b, const char *what)
 
 static int text_part(struct ctx *c, const struct body *b, const char *subtype)
 {
-	if (put(c, "Content-Type: text/") || put(c, subtype) || put(c, "; charset=utf-8\r\n") ||
+	if (put(c, "Content-Type: text/") || put(c, subtype) || put(c, "; charset=") ||
+	    put(c, b->charset ? b->charset : "utf-8") || put(c, "\r\n") ||
 	    put(c, "Content-Transfer-Encoding: ") || put(c, b->qp ? "quoted-printable" : "7bit") ||
 	    put(c, "\r\n\r\n"))
 		return -1;
@@ -201,6 +203,44 @@ static int base64_content(struct ctx *c, const struct file_part *f)
 	return 0;
 }
 
+/* Text in canonical form, base64: each block read is made CRLF, whole
+ * base64 lines go out, and what is left of a line waits in front of the
+ * next block. Blocks are read small enough that the canonical text (at
+ * most twice as long) and the bytes left over fit in IN_BLOCK. */
+static int text_file_content(struct ctx *c, const struct file_part *f)
+{
+	enum { READ = IN_BLOCK / 2 - B64_LINE_IN };
+	uint64_t off = 0;
+	size_t held = 0;
+	bool cr = false;
+
+	c->need_crlf = false;
+	if (c->measure) {
+		c->skipped += b64_encoded_size(f->canon_size);
+		c->out.lf = f->canon_size > 0;
+		return 0;
+	}
+	while (off < f->size) {
+		size_t want = f->size - off < READ ? (size_t)(f->size - off) : READ;
+		ssize_t n = msg_read_full(f->fd, c->in, want, off, f->path, c->s->err);
+
+		if (n < 0)
+			return -1;
+		if ((size_t)n < want)
+			return err_set(c->s->err, ERR_DATA,
+				       "%s shrank while it was being sent", f->path);
+		held += crlf_canon(&cr, c->in, (size_t)n, c->canon + held);
+		off += (uint64_t)n;
+		size_t whole = off < f->size ? held / B64_LINE_IN * B64_LINE_IN : held;
+
+		if (sink_write(c->s, c->enc, b64_encode_lines(c->enc, c->canon, whole)) < 0)
+			return -1;
+		memmove(c->canon, c->canon + whole, held - whole);
+		held -= whole;
+	}
+	return 0;
+}
+
 /* Content-ID for an inline image: its file name, with what cannot stand
  * in a header percent-encoded (the HTML refers to it as cid:NAME). */
 static int put_content_id(struct ctx *c, const char *name)
@@ -220,14 +260,17 @@ static int put_content_id(struct ctx *c, const char *name)
 
 static int file_part(struct ctx *c, const struct file_part *f, bool is_inline)
 {
-	if (put_field(c, hdr_name_param("Content-Type", f->type, "name", f->name)) ||
+	char type[512];
+
+	snprintf(type, sizeof type, f->charset ? "%s; charset=%s" : "%s", f->type, f->charset);
+	if (put_field(c, hdr_name_param("Content-Type", type, "name", f->name)) ||
 	    put(c, "Content-Transfer-Encoding: base64\r\n") ||
 	    (is_inline && put_content_id(c, f->name)) ||
 	    put_field(c, hdr_file_param("Content-Disposition", is_inline ? "inline" : "attachment",
 					"filename", f->name)) ||
 	    put(c, "\r\n"))
 		return -1;
-	return base64_content(c, f);
+	return f->charset ? text_file_content(c, f) : base64_content(c, f);
 }
 
 /* ---- multiparts ---------------------------------------------------- */
@@ -367,7 +410,8 @@ static int compose(const struct message *m, struct sink *out, bool measure, uint
 	c.s = &c.out.base;
 	c.in = malloc(IN_BLOCK);
 	c.enc = malloc(OUT_BLOCK);
-	if (!c.in || !c.enc)
+	c.canon = malloc(IN_BLOCK);
+	if (!c.in || !c.enc || !c.canon)
 		rc = err_set(out->err, ERR_OSERR, "out of memory");
 	else if (m->message_file)
 		rc = raw_write(m, c.s);
@@ -380,6 +424,7 @@ static int compose(const struct message *m, struct sink *out, bool measure, uint
 		rc = sink_flush(out);
 	free(c.in);
 	free(c.enc);
+	free(c.canon);
 	*skipped = c.skipped;
 	return rc;
 }

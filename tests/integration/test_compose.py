@@ -60,7 +60,7 @@ class Compose(unittest.TestCase):
         parts = m.get_payload()
         self.assertEqual([p.get_content_type() for p in parts],
                          ["multipart/alternative", "application/octet-stream",
-                          "application/pdf", "text/plain"])
+                          "application/pdf", "application/octet-stream"])  # .txt with a NUL
         alt = parts[0].get_payload()
         self.assertEqual([p.get_content_type() for p in alt], ["text/plain", "multipart/related"])
         rel = alt[1]
@@ -164,10 +164,11 @@ class Encodings(unittest.TestCase):
             self.assertEqual(m.get_payload(decode=True).replace(b"\r\n", b"\n"), f.read())
 
     def test_lone_cr_and_boundary_lookalike_force_qp(self):
-        for body in ("a\rb\n", "--=_envoi_x\n"):
+        # A lone CR is a line break too: text goes in canonical form.
+        for body, want in (("a\rb\n", b"a\r\nb\r\n"), ("--=_envoi_x\n", b"--=_envoi_x\r\n")):
             raw, m = self.compose("-m", body)
             self.assertEqual(m["Content-Transfer-Encoding"], "quoted-printable", body)
-            self.assertEqual(m.get_payload(decode=True), body.replace("\n", "\r\n").encode())
+            self.assertEqual(m.get_payload(decode=True), want)
 
     def test_html_only(self):
         raw, m = self.compose("--html", "<p>hi</p>")
@@ -302,6 +303,55 @@ class ReadBack(unittest.TestCase):
             for line in unfolded.split(b"\r\n"):
                 if line.lower().startswith(b"content-disposition:"):
                     self.assertNotEqual(b"filename=" in line, b"filename*" in line, line)
+
+    def test_text_parts_are_canonical_and_labelled(self):
+        """Bodies and text attachments: every line break CRLF (RFC 2045
+        6.8); charset us-ascii or utf-8 by content; a .txt that is not
+        UTF-8 goes as application/octet-stream, bytes untouched."""
+        text = "one\rtwo\nthree\r\nZoë ☕ 😀\r\rend"
+        canon = "one\r\ntwo\r\nthree\r\nZoë ☕ 😀\r\n\r\nend"
+        with tempfile.TemporaryDirectory() as d:
+            files = {"u.txt": text.encode(), "a.csv": b"x,y\n1,2\r3,4\n",
+                     "l.txt": "café\n".encode("latin-1"), "i.png": b"\x89PNG\r\n\n\r"}
+            args = []
+            for name, data in files.items():
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+                args += ["-a", os.path.join(d, name)]
+            raw, old, new = self.compose("-m", text, "--html", "<p>" + text + "</p>",
+                                         "b@x.org", *args)
+        for pol, m in (("compat32", old), ("default", new)):
+            alt, *atts = m.get_payload()
+            body, html = alt.get_payload()
+            self.assertEqual(body.get_payload(decode=True), canon.encode(), pol)
+            self.assertEqual(html.get_payload(decode=True), ("<p>" + canon + "</p>").encode())
+            self.assertEqual(body.get_content_charset(), "utf-8")
+            got = {a.get_filename(): a for a in atts}
+            self.assertEqual(got["u.txt"].get_content_type(), "text/plain")
+            self.assertEqual(got["u.txt"].get_content_charset(), "utf-8")
+            self.assertEqual(got["u.txt"].get_payload(decode=True), canon.encode())
+            self.assertEqual(got["a.csv"].get_content_charset(), "us-ascii")
+            self.assertEqual(got["a.csv"].get_payload(decode=True), b"x,y\r\n1,2\r\n3,4\r\n")
+            self.assertEqual(got["l.txt"].get_content_type(), "application/octet-stream")
+            self.assertIsNone(got["l.txt"].get_content_charset())
+            self.assertEqual(got["l.txt"].get_payload(decode=True), files["l.txt"])
+            self.assertEqual(got["i.png"].get_payload(decode=True), files["i.png"])
+        atts = {a.get_filename(): a for a in new.iter_attachments()}
+        self.assertEqual(atts["u.txt"].get_content(), canon)
+        self.assertEqual(new.get_body(("plain",)).get_content(), canon)
+
+    def test_body_not_utf8_is_never_labelled_utf8(self):
+        """Kept byte for byte, labelled unknown-8bit (RFC 1428): Python's
+        get_content() has no codec of that name, so the bytes are read."""
+        body = "café\n".encode("latin-1")
+        r = subprocess.run([tap.ENVOI, "--dry-run", "-f", "a@example.com", "b@x.org"],
+                           input=body, capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(b"utf-8", r.stdout.lower())
+        for pol in (email.policy.compat32, email.policy.default):
+            m = email.message_from_bytes(r.stdout, policy=pol)
+            self.assertEqual(m.get_content_charset(), "unknown-8bit")
+            self.assertEqual(m.get_payload(decode=True), b"caf\xe9\r\n")
 
 
 if __name__ == "__main__":
