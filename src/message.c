@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cid.h"
 #include "encode.h"
 #include "mimetypes.h"
 #include "rawmsg.h"
@@ -240,6 +241,21 @@ static int prepare_files(struct file_part *v, size_t n, const char *what, struct
 	return 0;
 }
 
+/* The HTML refers to an inline image by its file name (cid:NAME), so
+ * two images with one name cannot be told apart. */
+static int check_inline_names(const struct message *m, struct error *err)
+{
+	for (size_t i = 0; i < m->ninline; i++)
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(m->inlines[i].name, m->inlines[k].name) == 0)
+				return err_set(err, ERR_USAGE,
+					       "two inline images are named \"%s\" (%s and %s): the "
+					       "HTML's cid:%s cannot tell them apart; rename one",
+					       m->inlines[i].name, m->inlines[k].path,
+					       m->inlines[i].path, m->inlines[i].name);
+	return 0;
+}
+
 static void random_token(char *out, size_t len)
 {
 	static const char alphabet[] =
@@ -326,6 +342,45 @@ static void note_smtputf8(struct message *m)
 	m->smtputf8 = m->utf8_headers || !list_is_ascii(&m->bcc);
 }
 
+static int scan_emit(void *ctx, const unsigned char *p, size_t n)
+{
+	scan_block(ctx, p, n);
+	return 0;
+}
+
+/* The HTML goes out with its cid: references rewritten (cid.h), which
+ * makes lines longer: whether 7bit still fits is decided again on what
+ * will be sent. */
+static int rescan_html(struct message *m, struct error *err)
+{
+	struct body *b = &m->html;
+	struct scan s = {0};
+	struct cid_rewrite r;
+	unsigned char buf[65536];
+	uint64_t off = 0;
+	ssize_t n = 0;
+	int rc = cid_rewrite_init(&r, m);
+
+	r.emit = scan_emit;
+	r.ctx = &s;
+	if (rc == 0 && b->text)
+		rc = cid_rewrite_update(&r, (const unsigned char *)b->text, strlen(b->text));
+	while (rc == 0 && !b->text && (n = msg_read_full(b->fd, buf, sizeof buf, off, b->path,
+							  err)) > 0) {
+		rc = cid_rewrite_update(&r, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (rc == 0 && n == 0)
+		rc = cid_rewrite_final(&r);
+	cid_rewrite_free(&r);
+	if (n < 0)
+		return -1;
+	if (rc < 0)
+		return err_set(err, ERR_OSERR, "out of memory");
+	b->qp = b->qp || s.qp || s.prev == '\r';
+	return 0;
+}
+
 int msg_prepare(struct message *m, struct error *err)
 {
 	if (m->message_file) {
@@ -334,7 +389,8 @@ int msg_prepare(struct message *m, struct error *err)
 		m->message_fd = open_input(m->message_file, "message file", true, &size, err);
 		if (m->message_fd < 0 || raw_scan(m, err) < 0)
 			return -1;
-	} else if (prepare_body(&m->text, "body file", err) < 0 ||
+	} else if (check_inline_names(m, err) < 0 ||
+		   prepare_body(&m->text, "body file", err) < 0 ||
 		   prepare_body(&m->html, "HTML file", err) < 0 ||
 		   prepare_files(m->attach, m->nattach, "attachment", err) < 0 ||
 		   prepare_files(m->inlines, m->ninline, "inline image", err) < 0) {
@@ -342,6 +398,8 @@ int msg_prepare(struct message *m, struct error *err)
 	}
 	fix_identity(m);
 	note_smtputf8(m);
+	if (!m->message_file && m->html.present && m->ninline && !m->html.qp)
+		return rescan_html(m, err);
 	return 0;
 }
 

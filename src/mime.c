@@ -6,7 +6,7 @@
  *       text/plain
  *       multipart/related    when there are inline images
  *         text/html
- *         image/...          Content-ID: <file name>
+ *         image/...          Content-ID: <name.Message-ID> (see cid.h)
  *     application/...        attachments
  *
  * Everything is written in order into a sink; file contents are read and
@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cid.h"
 #include "encode.h"
 #include "header.h"
 #include "rawmsg.h"
@@ -55,6 +56,7 @@ struct ctx {
 	bool need_crlf;      /* the part just written did not end its line */
 	unsigned char *in;   /* IN_BLOCK bytes */
 	unsigned char *canon; /* IN_BLOCK bytes: text made canonical */
+	struct cid_rewrite *cid; /* the HTML's cid: references, when inline images */
 	char *enc;           /* OUT_BLOCK bytes */
 };
 
@@ -104,10 +106,45 @@ static int copy_crlf(struct ctx *c, const unsigned char *p, size_t n, bool *afte
 	return sink_write(c->s, p + start, n - start);
 }
 
+/* Where a text part's bytes go once read: its encoder. */
+struct text_out {
+	struct ctx *c;
+	const struct body *b;
+	struct qp *q;
+	bool *after_cr;
+};
+
+static int text_encode(void *ctx, const unsigned char *p, size_t n)
+{
+	struct text_out *t = ctx;
+
+	return t->b->qp ? qp_update(t->q, p, n) : copy_crlf(t->c, p, n, t->after_cr);
+}
+
+/* The HTML goes through the cid: rewriter when there are inline images
+ * (c->cid is then set); everything else straight to its encoder. */
 static int text_block(struct ctx *c, const struct body *b, struct qp *q, bool *after_cr,
 		      const unsigned char *p, size_t n)
 {
-	return b->qp ? qp_update(q, p, n) : copy_crlf(c, p, n, after_cr);
+	struct text_out t = {c, b, q, after_cr};
+
+	if (!c->cid || b != &c->m->html)
+		return text_encode(&t, p, n);
+	c->cid->emit = text_encode;
+	c->cid->ctx = &t;
+	return cid_rewrite_update(c->cid, p, n);
+}
+
+/* The end of a text part: what the rewriter still holds goes out. */
+static int text_end(struct ctx *c, const struct body *b, struct qp *q, bool *after_cr)
+{
+	struct text_out t = {c, b, q, after_cr};
+
+	if (!c->cid || b != &c->m->html)
+		return 0;
+	c->cid->emit = text_encode;
+	c->cid->ctx = &t;
+	return cid_rewrite_final(c->cid);
 }
 
 static int text_content(struct ctx *c, const struct body *b, const char *what)
@@ -131,7 +168,7 @@ static int text_content(struct ctx *c, const struct body *b, const char *what)
 			off += (uint64_t)n;
 		}
 	}
-	if (b->qp && qp_final(&q) < 0)
+	if (text_end(c, b, &q, &after_cr) < 0 || (b->qp && qp_final(&q) < 0))
 		return -1;
 	c->need_crlf = true;
 	return 0;
@@ -241,21 +278,17 @@ static int text_file_content(struct ctx *c, const struct file_part *f)
 	return 0;
 }
 
-/* Content-ID for an inline image: its file name, with what cannot stand
- * in a header percent-encoded (the HTML refers to it as cid:NAME). */
+/* Content-ID for an inline image: see cid.h. */
 static int put_content_id(struct ctx *c, const char *name)
 {
-	char buf[1024];
-	size_t o = 0;
+	char *cid = cid_for(name, c->m->message_id);
+	int rc;
 
-	for (const unsigned char *p = (const unsigned char *)name; *p && o + 4 < sizeof buf; p++) {
-		if (*p > ' ' && *p < 0x7f && !strchr("<>\"\\%()[]", *p))
-			buf[o++] = (char)*p;
-		else
-			o += (size_t)snprintf(buf + o, sizeof buf - o, "%%%02X", *p);
-	}
-	buf[o] = '\0';
-	return put(c, "Content-ID: <") || put(c, buf) || put(c, ">\r\n") ? -1 : 0;
+	if (!cid)
+		return err_set(c->s->err, ERR_OSERR, "out of memory");
+	rc = put(c, "Content-ID: <") || put(c, cid) || put(c, ">\r\n") ? -1 : 0;
+	free(cid);
+	return rc;
 }
 
 static int file_part(struct ctx *c, const struct file_part *f, bool is_inline)
@@ -293,6 +326,23 @@ static int delimiter(struct ctx *c, const char *boundary, bool last)
 	return rc;
 }
 
+/* The HTML with its cid: references rewritten (see cid.h). */
+static int html_part(struct ctx *c)
+{
+	struct cid_rewrite r;
+	int rc;
+
+	if (cid_rewrite_init(&r, c->m) < 0) {
+		cid_rewrite_free(&r);
+		return err_set(c->s->err, ERR_OSERR, "out of memory");
+	}
+	c->cid = &r;
+	rc = text_part(c, &c->m->html, "html");
+	c->cid = NULL;
+	cid_rewrite_free(&r);
+	return rc;
+}
+
 static int html_block(struct ctx *c)
 {
 	const struct message *m = c->m;
@@ -301,7 +351,7 @@ static int html_block(struct ctx *c)
 	if (!m->ninline)
 		return text_part(c, &m->html, "html");
 	if (multipart_open(c, "related", " type=\"text/html\";", b) ||
-	    delimiter(c, b, false) || text_part(c, &m->html, "html"))
+	    delimiter(c, b, false) || html_part(c))
 		return -1;
 	for (size_t i = 0; i < m->ninline; i++)
 		if (delimiter(c, b, false) || file_part(c, &m->inlines[i], true))

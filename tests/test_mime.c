@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cid.h"
 #include "message.h"
 #include "mime.h"
 
@@ -300,6 +301,126 @@ Test(mime, body_charset_is_utf8_only_when_it_is_utf8)
 	cr_expect_not_null(strstr(msg, "Content-Type: text/html; charset=unknown-8bit\r\n"));
 	cr_expect_null(strstr(msg, "utf-8"));
 	cr_expect_not_null(strstr(msg, "caf=E9\r\n"));
+	free(msg);
+	msg_free(&m);
+}
+
+/* ---- inline images: Content-IDs and the HTML's references ------------ */
+
+Test(mime, content_id_is_a_msg_id_and_the_html_refers_to_it)
+{
+	static const char html[] = "<img src=\"cid:logo.png\"> <img src='cid:my logo.png'>"
+				   " cid:logo.pngx cid:logo.png";
+	struct message m;
+	char want[1024];
+
+	message_init(&m);
+	m.html.present = true;
+	m.html.text = strdup(html);
+	add_file(&m.inlines, &m.ninline, "a", "logo.png", "P1", 2);
+	add_file(&m.inlines, &m.ninline, "b", "my logo.png", "P2", 2);
+	char *msg = compose(&m, NULL);
+	const char *id = m.message_id + 1;
+	int idlen = (int)strcspn(id, ">");
+
+	cr_expect(idlen > 0 && strchr(id, '@'));
+	snprintf(want, sizeof want, "Content-ID: <logo.png.%.*s>\r\n", idlen, id);
+	cr_expect_not_null(strstr(msg, want), "%s", msg);
+	snprintf(want, sizeof want, "Content-ID: <my%%20logo.png.%.*s>\r\n", idlen, id);
+	cr_expect_not_null(strstr(msg, want), "%s", msg);
+	snprintf(want, sizeof want,
+		 "<img src=\"cid:logo.png.%.*s\"> <img src='cid:my%%20logo.png.%.*s'>"
+		 " cid:logo.pngx cid:logo.png.%.*s\r\n", idlen, id, idlen, id, idlen, id);
+	cr_expect_not_null(strstr(msg, want), "%s", msg);
+	free(msg);
+	msg_free(&m);
+}
+
+Test(mime, content_id_left_part_is_dot_atom_text)
+{
+	char *cid = cid_for(".a..b c@d%e\xc3\xa9.", "<1.x@example.com>");
+
+	cr_expect_str_eq(cid, "%2Ea.%2Eb%20c%40d%25e%C3%A9%2E.1.x@example.com");
+	free(cid);
+}
+
+static int grow(void *ctx, const unsigned char *p, size_t n)
+{
+	struct mem_sink *m = ctx;
+
+	return mem_write(&m->base, p, n);
+}
+
+/* The rewriter gives the same output however the input is cut. */
+Test(mime, cid_references_are_rewritten_across_any_block_boundary)
+{
+	static const char in[] = "ccid:cid:a.pn cid:a.png\"cid:a.png.png cid:a.pngcid:a.png"
+				 " cid:a%20b cid:a b) cid:a.png";
+	struct message m;
+	struct mem_sink whole = {0};
+
+	message_init(&m);
+	add_file(&m.inlines, &m.ninline, "a", "a.png", "", 0);
+	add_file(&m.inlines, &m.ninline, "b", "a.png.png", "", 0);
+	add_file(&m.inlines, &m.ninline, "c", "a b", "", 0);
+	snprintf(m.message_id, sizeof m.message_id, "<I@D>");
+	for (size_t block = 1; block <= sizeof in; block++) {
+		struct cid_rewrite r;
+		struct mem_sink out = {0};
+
+		cr_assert_eq(cid_rewrite_init(&r, &m), 0);
+		r.emit = grow;
+		r.ctx = &out;
+		for (size_t i = 0; i < sizeof in - 1; i += block) {
+			size_t n = sizeof in - 1 - i < block ? sizeof in - 1 - i : block;
+
+			cr_assert_eq(cid_rewrite_update(&r, (const unsigned char *)in + i, n), 0);
+		}
+		cr_assert_eq(cid_rewrite_final(&r), 0);
+		cid_rewrite_free(&r);
+		cr_expect_str_eq(out.buf,
+				 "ccid:cid:a.pn cid:a.png.I@D\"cid:a.png.png.I@D cid:a.pngcid:a.png.I@D"
+				 " cid:a%20b.I@D cid:a%20b.I@D) cid:a.png.I@D", "block %zu", block);
+		free(out.buf);
+	}
+	free(whole.buf);
+	msg_free(&m);
+}
+
+Test(mime, two_inline_images_with_one_name_are_refused)
+{
+	struct message m;
+	struct error err = {0};
+
+	message_init(&m);
+	m.html.present = true;
+	m.html.text = strdup("<img src=\"cid:logo.png\">");
+	add_file(&m.inlines, &m.ninline, "a", "logo.png", "P1", 2);
+	add_file(&m.inlines, &m.ninline, "b", "logo.png", "P2", 2);
+	cr_expect_eq(msg_prepare(&m, &err), -1);
+	cr_expect_eq(err.cls, ERR_USAGE);
+	cr_expect_not_null(strstr(err.text, "logo.png"), "%s", err.text);
+	msg_free(&m);
+}
+
+/* A reference makes its line longer: a line that would pass 998 once
+ * rewritten makes the HTML quoted-printable. */
+Test(mime, html_line_made_too_long_by_a_reference_goes_quoted_printable)
+{
+	struct message m;
+	char *html = malloc(1100);
+
+	memset(html, 'x', 970);
+	strcpy(html + 970, "<img src=\"cid:logo.png\">");
+	message_init(&m);
+	m.html.present = true;
+	m.html.text = html;
+	add_file(&m.inlines, &m.ninline, "a", "logo.png", "P1", 2);
+	char *msg = compose(&m, NULL);
+
+	cr_expect_not_null(strstr(msg, "Content-Transfer-Encoding: quoted-printable"));
+	for (const char *line = msg; *line; line = strstr(line, "\r\n") + 2)
+		cr_expect_leq((size_t)(strstr(line, "\r\n") - line), 998);
 	free(msg);
 	msg_free(&m);
 }

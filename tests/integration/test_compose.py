@@ -95,7 +95,8 @@ class Compose(unittest.TestCase):
                 data = data.encode()
             self.assertEqual(data, self.files[name], name)
         img = m.get_payload()[0].get_payload()[1].get_payload()[1]
-        self.assertEqual(img["Content-ID"], "<logo.png>")
+        # A msg-id (RFC 2045 7): the file name, then the Message-ID.
+        self.assertEqual(img["Content-ID"], "<logo.png.%s" % m["Message-ID"][1:])
         self.assertEqual(img.get_content(), self.files["logo.png"])
 
     def test_text_and_html_decode(self):
@@ -103,7 +104,9 @@ class Compose(unittest.TestCase):
         text = alt[0].get_payload(decode=True).replace(b"\r\n", b"\n")
         self.assertEqual(text, TEXT.encode())
         html = alt[1].get_payload()[0].get_payload(decode=True).replace(b"\r\n", b"\n")
-        self.assertEqual(html, HTML.encode())
+        # The cid: reference now names the image's whole Content-ID.
+        cid = self.msg["Message-ID"].strip("<>")
+        self.assertEqual(html, HTML.replace("cid:logo.png", "cid:logo.png." + cid).encode())
 
     def test_crlf_only_and_short_lines(self):
         raw = self.raw
@@ -352,6 +355,40 @@ class ReadBack(unittest.TestCase):
             m = email.message_from_bytes(r.stdout, policy=pol)
             self.assertEqual(m.get_content_charset(), "unknown-8bit")
             self.assertEqual(m.get_payload(decode=True), b"caf\xe9\r\n")
+
+    def test_inline_images_get_msg_ids_the_html_refers_to(self):
+        """Each cid: reference in the HTML equals its image's Content-ID,
+        which is a msg-id; two images named alike are refused (64)."""
+        with tempfile.TemporaryDirectory() as d:
+            images = {"logo.png": b"\x89PNG1", "my chart.png": b"\x89PNG2", "Zoë.gif": b"GIF89a"}
+            args = []
+            for name, data in images.items():
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+                args += ["--inline", os.path.join(d, name)]
+            html = "".join('<img src="cid:%s">' % n for n in images) + "\n"
+            raw, old, new = self.compose("--html", html, "b@x.org", *args)
+            for pol, m in (("compat32", old), ("default", new)):
+                rel = m.get_payload()
+                page = rel[0].get_payload(decode=True).decode()
+                refs = re.findall(r'src="cid:([^"]+)"', page)
+                self.assertEqual(len(refs), 3, page)
+                for ref, part, name in zip(refs, rel[1:], images):
+                    cid = part["Content-ID"]
+                    self.assertRegex(cid, r"^<[!-?A-~]+@[!-?A-~]+>$", pol)  # no space, one @
+                    self.assertEqual(cid.count("@"), 1)
+                    self.assertEqual("<%s>" % ref, cid, pol)
+                    self.assertEqual(part.get_filename(), name)
+                    self.assertEqual(part.get_payload(decode=True), images[name])
+            os.mkdir(os.path.join(d, "other"))
+            with open(os.path.join(d, "other", "logo.png"), "wb") as f:
+                f.write(b"other")
+            r = run(["--dry-run", "-f", "a@example.com", "--html", html, "b@x.org",
+                     "--inline", os.path.join(d, "logo.png"),
+                     "--inline", os.path.join(d, "other", "logo.png")])
+            self.assertEqual(r.returncode, 64, r.stderr)
+            self.assertIn(b"logo.png", r.stderr)
+            self.assertEqual(r.stdout, b"")
 
 
 if __name__ == "__main__":
