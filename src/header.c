@@ -22,6 +22,7 @@
 #define EW_OVER 12    /* "=?UTF-8?Q?" + "?=" */
 #define EW_MIN 12     /* fewer payload characters left: start a new line */
 #define WS_MAX 800    /* longer whitespace runs go inside encoded-words */
+#define WS_EW_MAX 16  /* ... and so do those next to an encoded-word */
 #define QSTR_MAX 900  /* longest unbreakable piece of a quoted display name */
 #define HDR_NAME_MAX 76 /* "Name: " plus one character fits in HDR_LINE */
 
@@ -321,6 +322,24 @@ static size_t split_words(const char *v, size_t len, struct word **out)
 	return n;
 }
 
+/* White space next to an encoded-word stands on the encoded-word's line
+ * (a fold goes before it, never inside): a run longer than WS_EW_MAX
+ * there goes inside the encoded-words, so the line stays within
+ * EW_LINE. Encoding one word may bring another run next to one, hence
+ * the passes until nothing changes. */
+static void mark_ew_neighbours(struct word *w, size_t n)
+{
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (size_t k = 1; k < n; k++) {
+			if (w[k].start - w[k].ws > WS_EW_MAX && w[k].enc != w[k - 1].enc) {
+				w[k].enc = w[k - 1].enc = true;
+				changed = true;
+			}
+		}
+	}
+}
+
 /* Decides which words are encoded. Decoders strip whitespace at the
  * start of a field and may at its end, so edge whitespace is encoded with
  * its word; so is whitespace too long for any line, and, in a phrase,
@@ -344,6 +363,7 @@ static void mark_words(struct word *w, size_t n, const char *v, size_t len,
 		w[0].enc = true;
 	if (n > 0 && w[n - 1].end < len)
 		w[n - 1].enc = true;
+	mark_ew_neighbours(w, n);
 }
 
 /* Plain words go as they are, each with the whitespace before it as a

@@ -389,6 +389,24 @@ Test(header, utf8_subjects_of_every_length_keep_encoded_word_lines_within_76)
 			}
 }
 
+/* White space stands on the line of the word after it: a long run next
+ * to an encoded-word must not push that line past 76. */
+Test(header, long_white_space_next_to_encoded_words_stays_within_76)
+{
+	char in[300];
+
+	for (size_t ws = 1; ws < 120; ws += 7)
+		for (int form = 0; form < 4; form++) {
+			size_t n = 0;
+
+			n += (size_t)sprintf(in + n, "%s", form & 1 ? "Re: r\xc3\xa9sum\xc3\xa9" : "plain");
+			memset(in + n, form & 2 ? '\t' : ' ', ws);
+			n += ws;
+			n += (size_t)sprintf(in + n, "%s", form & 1 ? "word" : "\xe6\x97\xa5 end");
+			expect_text_roundtrip("Subject", in, 78);
+		}
+}
+
 /* ---- addresses ------------------------------------------------------ */
 
 static void expect_addresses(const struct address *v, size_t n, const char *want)
