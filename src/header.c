@@ -552,33 +552,26 @@ static char *utf8_clean(const char *f)
 	return out;
 }
 
-static size_t quoted_cost(const char *s, size_t n)
-{
-	size_t cost = 0;
-
-	for (size_t i = 0; i < n; i++)
-		cost += s[i] == '"' || s[i] == '\\' ? 2 : 1;
-	return cost;
-}
-
 /* A name every reader takes as it is: printable ASCII, nothing that a
  * reader could decode as an encoded-word (Python does, even in quotes),
- * and " param=\"...\"" short enough for one line. */
+ * no quote or backslash (mblaze's mshow ends the name at an escaped
+ * quote; the RFC 2231 form reaches it whole), and " param=\"...\""
+ * short enough for one line. */
 static bool name_is_plain(const char *f, size_t plen)
 {
 	size_t n = strlen(f);
 
 	for (size_t i = 0; i < n; i++)
-		if (f[i] < 32 || f[i] > 126)
+		if (f[i] < 32 || f[i] > 126 || f[i] == '"' || f[i] == '\\')
 			return false;
-	return !strstr(f, "=?") && 1 + plen + 3 + quoted_cost(f, n) <= HDR_LINE;
+	return !strstr(f, "=?") && 1 + plen + 3 + n <= HDR_LINE;
 }
 
-/* param="name", quotes and backslashes escaped. */
+/* param="name" (a name_is_plain name needs no escapes). */
 static void put_plain_param(struct hbuf *b, const char *param, const char *f)
 {
-	size_t plen = strlen(param), n = strlen(f), o = plen + 2;
-	char *tok = malloc(plen + 2 * n + 4);
+	size_t plen = strlen(param), n = strlen(f);
+	char *tok = malloc(plen + n + 4);
 
 	if (!tok) {
 		b->oom = true;
@@ -586,13 +579,9 @@ static void put_plain_param(struct hbuf *b, const char *param, const char *f)
 	}
 	memcpy(tok, param, plen);
 	memcpy(tok + plen, "=\"", 2);
-	for (size_t i = 0; i < n; i++) {
-		if (f[i] == '"' || f[i] == '\\')
-			tok[o++] = '\\';
-		tok[o++] = f[i];
-	}
-	tok[o++] = '"';
-	hb_item(b, " ", 1, tok, o, "");
+	memcpy(tok + plen + 2, f, n);
+	tok[plen + 2 + n] = '"';
+	hb_item(b, " ", 1, tok, plen + n + 3, "");
 	free(tok);
 }
 

@@ -35,8 +35,9 @@ char *hdr_addresses(const char *name, const struct address *v, size_t n);
 
 /* A field with one file-name parameter, in the form every reader gets
  * right. A name of printable ASCII that fits on one line and holds no
- * "=?" goes as one quoted-string (quotes and backslashes escaped):
- *   Content-Disposition: attachment; filename="a \"b\".pdf"
+ * "=?", quote or backslash (readers differ on escapes) goes as one
+ * quoted-string:
+ *   Content-Disposition: attachment; filename="a b.pdf"
  * Any other name goes in exactly one form, never with a lossy twin
  * (readers then show no name, or both run together):
  * hdr_file_param writes RFC 2231 (Content-Disposition's filename),
