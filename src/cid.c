@@ -27,28 +27,20 @@ static bool ends_reference(unsigned char c)
 	return c <= ' ' || (c < 0x7f && strchr("\"'<>()[]{}\\,;`", c));
 }
 
-/* The Message-ID without its angle brackets: where it starts, *len. */
-static const char *id_inner(const char *message_id, size_t *len)
-{
-	const char *id = message_id + (message_id[0] == '<');
-
-	*len = strcspn(id, ">");
-	return id;
-}
-
-char *cid_for(const char *name, const char *message_id)
+/* name as dot-atom-text: %XX for each byte that cannot stand there.
+ * Returns a malloc'd string or NULL. */
+static char *cid_name(const char *name)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *s = (const unsigned char *)name;
-	size_t n = strlen(name), o = 0, idlen;
-	const char *id = id_inner(message_id, &idlen);
-	char *out = malloc(3 * n + idlen + 2);
+	size_t n = strlen(name), o = 0;
+	char *out = malloc(3 * n + 1);
 
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		/* dot-atom-text: no dot first or doubled; the "." before id
-		 * follows, so no dot last either. */
+		/* dot-atom-text: no dot first or doubled; the "." before the
+		 * suffix follows, so no dot last either. */
 		bool dot_ok = s[i] == '.' && i > 0 && s[i - 1] != '.' && i + 1 < n;
 
 		if ((is_atext(s[i]) && s[i] != '%') || dot_ok) {
@@ -59,9 +51,37 @@ char *cid_for(const char *name, const char *message_id)
 			out[o++] = hex[s[i] & 15];
 		}
 	}
-	out[o++] = '.';
-	memcpy(out + o, id, idlen);
-	out[o + idlen] = '\0';
+	out[o] = '\0';
+	return out;
+}
+
+#define CID_LINE 78
+#define CID_FIELD 15 /* "Content-ID: <" + "." + ">" */
+
+char *cid_for(const struct message *m, size_t i)
+{
+	char *left = cid_name(m->inlines[i].name), *out;
+	size_t slen = strlen(m->cid_suffix), len, room;
+
+	if (!left)
+		return NULL;
+	len = strlen(left);
+	room = CID_LINE > CID_FIELD + slen ? CID_LINE - CID_FIELD - slen : 0;
+	if (len > room) {
+		char mark[32];
+		int mlen = snprintf(mark, sizeof mark, "%%-%zu", i + 1);
+
+		len = room > (size_t)mlen ? room - (size_t)mlen : 0;
+		while (len > 0 && (left[len - 1] == '%' || (len > 1 && left[len - 2] == '%') ||
+				   left[len - 1] == '.'))
+			len--; /* never inside a %XX, never a dot before the mark */
+		memcpy(left + len, mark, (size_t)mlen + 1);
+		len += (size_t)mlen;
+	}
+	out = malloc(len + slen + 2);
+	if (out)
+		snprintf(out, len + slen + 2, "%.*s.%s", (int)len, left, m->cid_suffix);
+	free(left);
 	return out;
 }
 
@@ -82,19 +102,16 @@ static int add_pattern(struct cid_rewrite *r, const char *from, const char *cid)
 	return 0;
 }
 
-/* One image's patterns: its name as written and, when different, its
- * percent-encoded form (what the Content-ID holds before the unique
- * part); both become "cid:" + the whole Content-ID. */
-static int add_image(struct cid_rewrite *r, const char *name, const char *message_id)
+/* One image's patterns: its name as written and, when different, as
+ * dot-atom-text (what "cid:" + a percent-encoded name gives); both
+ * become "cid:" + the image's Content-ID. */
+static int add_image(struct cid_rewrite *r, const struct message *m, size_t i)
 {
-	char *cid = cid_for(name, message_id), *enc = NULL;
-	size_t idlen;
+	const char *name = m->inlines[i].name;
+	char *cid = cid_for(m, i), *enc = cid_name(name);
 	int rc = -1;
 
-	id_inner(message_id, &idlen);
-	if (cid)
-		enc = strndup(cid, strlen(cid) - idlen - 1);
-	if (enc && add_pattern(r, name, cid) == 0)
+	if (cid && enc && add_pattern(r, name, cid) == 0)
 		rc = strcmp(enc, name) != 0 ? add_pattern(r, enc, cid) : 0;
 	free(enc);
 	free(cid);
@@ -110,7 +127,7 @@ int cid_rewrite_init(struct cid_rewrite *r, const struct message *m)
 	if (!r->pat)
 		return -1;
 	for (size_t i = 0; i < m->ninline; i++)
-		if (add_image(r, m->inlines[i].name, m->message_id) < 0)
+		if (add_image(r, m, i) < 0)
 			return -1;
 	for (size_t i = 0; i < r->npat; i++)
 		if (r->pat[i].from_len > longest)

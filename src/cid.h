@@ -4,9 +4,9 @@
  * The HTML refers to an inline image as "cid:" + its file name (the
  * contract's form), but a Content-ID must be a msg-id, left@right (RFC
  * 2045 7, RFC 5322 3.6.4). So each image gets the Content-ID
- * NAME.UNIQUE@DOMAIN, and the HTML's references are rewritten to it
+ * NAME.TOKEN@DOMAIN, and the HTML's references are rewritten to it
  * while the HTML streams out: "cid:logo.png" becomes
- * "cid:logo.png.1796160080.j6cdsHhi@example.com" (RFC 2392).
+ * "cid:logo.png.j6cdsHhiFHGtlxTihBbuC6UA@example.com" (RFC 2392).
  */
 #ifndef ENVOI_CID_H
 #define ENVOI_CID_H
@@ -16,12 +16,14 @@
 
 #include "message.h"
 
-/* The Content-ID of an inline image, without angle brackets: name as
- * dot-atom-text (each byte that cannot stand there as %XX, '%' too),
- * then "." and the message's Message-ID without its angle brackets,
- * which makes it unique. Returns a malloc'd string, NULL when out of
- * memory. */
-char *cid_for(const char *name, const char *message_id);
+/* The Content-ID of inline image i of m (through msg_prepare), without
+ * angle brackets: its file name as dot-atom-text (each byte that cannot
+ * stand there as %XX, '%' too), "." and m->cid_suffix, a random token
+ * and the domain, which makes it unique. A name too long for
+ * "Content-ID: <...>" to fit in 78 columns is cut (never inside a %XX)
+ * and marked "%-" + i + 1, which no whole name can produce. Returns a
+ * malloc'd string, NULL when out of memory. */
+char *cid_for(const struct message *m, size_t i);
 
 /* A streaming rewriter: text goes in by blocks of any size, and comes
  * out through emit with each "cid:NAME" (NAME as written, or in its

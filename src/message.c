@@ -319,6 +319,7 @@ static void fix_identity(struct message *m)
 	id_domain(m, domain, sizeof domain);
 	snprintf(m->message_id, sizeof m->message_id, "<%lld.%s@%s>", (long long)time(NULL),
 		 token, domain);
+	snprintf(m->cid_suffix, sizeof m->cid_suffix, "%s@%s", token, domain);
 	for (int i = 0; i < 3; i++) {
 		random_token(token, 24);
 		snprintf(m->boundary[i], sizeof m->boundary[i], "=_envoi_%s", token);

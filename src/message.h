@@ -72,6 +72,7 @@ struct message {
 	/* fixed by msg_prepare */
 	char date[64];
 	char message_id[320];
+	char cid_suffix[300];  /* "token@domain": inline images' Content-IDs end in it */
 	char boundary[3][48]; /* mixed, alternative, related */
 	bool eightbit;        /* the data holds 8-bit bytes (BODY=8BITMIME) */
 	bool smtputf8;        /* an address (envelope or header) is not ASCII */

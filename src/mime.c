@@ -278,10 +278,10 @@ static int text_file_content(struct ctx *c, const struct file_part *f)
 	return 0;
 }
 
-/* Content-ID for an inline image: see cid.h. */
-static int put_content_id(struct ctx *c, const char *name)
+/* Content-ID for inline image i: see cid.h. */
+static int put_content_id(struct ctx *c, size_t i)
 {
-	char *cid = cid_for(name, c->m->message_id);
+	char *cid = cid_for(c->m, i);
 	int rc;
 
 	if (!cid)
@@ -298,7 +298,7 @@ static int file_part(struct ctx *c, const struct file_part *f, bool is_inline)
 	snprintf(type, sizeof type, f->charset ? "%s; charset=%s" : "%s", f->type, f->charset);
 	if (put_field(c, hdr_name_param("Content-Type", type, "name", f->name)) ||
 	    put(c, "Content-Transfer-Encoding: base64\r\n") ||
-	    (is_inline && put_content_id(c, f->name)) ||
+	    (is_inline && put_content_id(c, (size_t)(f - c->m->inlines))) ||
 	    put_field(c, hdr_file_param("Content-Disposition", is_inline ? "inline" : "attachment",
 					"filename", f->name)) ||
 	    put(c, "\r\n"))

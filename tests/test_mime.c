@@ -320,17 +320,16 @@ Test(mime, content_id_is_a_msg_id_and_the_html_refers_to_it)
 	add_file(&m.inlines, &m.ninline, "a", "logo.png", "P1", 2);
 	add_file(&m.inlines, &m.ninline, "b", "my logo.png", "P2", 2);
 	char *msg = compose(&m, NULL);
-	const char *id = m.message_id + 1;
-	int idlen = (int)strcspn(id, ">");
+	const char *id = m.cid_suffix;
 
-	cr_expect(idlen > 0 && strchr(id, '@'));
-	snprintf(want, sizeof want, "Content-ID: <logo.png.%.*s>\r\n", idlen, id);
+	cr_expect(strlen(id) > 20 && strchr(id, '@'));
+	snprintf(want, sizeof want, "Content-ID: <logo.png.%s>\r\n", id);
 	cr_expect_not_null(strstr(msg, want), "%s", msg);
-	snprintf(want, sizeof want, "Content-ID: <my%%20logo.png.%.*s>\r\n", idlen, id);
+	snprintf(want, sizeof want, "Content-ID: <my%%20logo.png.%s>\r\n", id);
 	cr_expect_not_null(strstr(msg, want), "%s", msg);
 	snprintf(want, sizeof want,
-		 "<img src=\"cid:logo.png.%.*s\"> <img src='cid:my%%20logo.png.%.*s'>"
-		 " cid:logo.pngx cid:logo.png.%.*s\r\n", idlen, id, idlen, id, idlen, id);
+		 "<img src=\"cid:logo.png.%s\"> <img src='cid:my%%20logo.png.%s'>"
+		 " cid:logo.pngx cid:logo.png.%s\r\n", id, id, id);
 	cr_expect_not_null(strstr(msg, want), "%s", msg);
 	free(msg);
 	msg_free(&m);
@@ -338,10 +337,50 @@ Test(mime, content_id_is_a_msg_id_and_the_html_refers_to_it)
 
 Test(mime, content_id_left_part_is_dot_atom_text)
 {
-	char *cid = cid_for(".a..b c@d%e\xc3\xa9.", "<1.x@example.com>");
+	struct message m;
 
-	cr_expect_str_eq(cid, "%2Ea.%2Eb%20c%40d%25e%C3%A9%2E.1.x@example.com");
+	message_init(&m);
+	add_file(&m.inlines, &m.ninline, "a", ".a..b c@d%e\xc3\xa9.", "", 0);
+	snprintf(m.cid_suffix, sizeof m.cid_suffix, "x@example.com");
+	char *cid = cid_for(&m, 0);
+
+	cr_expect_str_eq(cid, "%2Ea.%2Eb%20c%40d%25e%C3%A9%2E.x@example.com");
 	free(cid);
+	msg_free(&m);
+}
+
+/* Long names are cut to keep "Content-ID: <...>" within 78 columns, and
+ * marked with their number: two long names alike still differ, and the
+ * HTML's references to both follow. */
+Test(mime, long_inline_names_are_cut_yet_distinct)
+{
+	struct message m;
+	char a[256], b[256], html[1200];
+
+	memset(a, 'x', 200);
+	strcpy(a + 200, "1.png");
+	memset(b, 'x', 200);
+	strcpy(b + 200, "2.png");
+	snprintf(html, sizeof html, "<img src=\"cid:%s\"><img src=\"cid:%s\">", a, b);
+	message_init(&m);
+	m.html.present = true;
+	m.html.text = strdup(html);
+	add_file(&m.inlines, &m.ninline, "a", a, "P1", 2);
+	add_file(&m.inlines, &m.ninline, "b", b, "P2", 2);
+	char *msg = compose(&m, NULL);
+	char *c0 = cid_for(&m, 0), *c1 = cid_for(&m, 1), want[400];
+
+	cr_expect_str_neq(c0, c1);
+	cr_expect_leq(strlen("Content-ID: <>") + strlen(c0), 78, "%s", c0);
+	cr_expect_not_null(strstr(c0, "%-1."), "%s", c0);
+	snprintf(want, sizeof want, "Content-ID: <%s>\r\n", c1);
+	cr_expect_not_null(strstr(msg, want));
+	snprintf(want, sizeof want, "<img src=\"cid:%s\"><img src=\"cid:%s\">", c0, c1);
+	cr_expect_not_null(strstr(msg, want), "%s", msg);
+	free(c0);
+	free(c1);
+	free(msg);
+	msg_free(&m);
 }
 
 static int grow(void *ctx, const unsigned char *p, size_t n)
@@ -363,7 +402,7 @@ Test(mime, cid_references_are_rewritten_across_any_block_boundary)
 	add_file(&m.inlines, &m.ninline, "a", "a.png", "", 0);
 	add_file(&m.inlines, &m.ninline, "b", "a.png.png", "", 0);
 	add_file(&m.inlines, &m.ninline, "c", "a b", "", 0);
-	snprintf(m.message_id, sizeof m.message_id, "<I@D>");
+	snprintf(m.cid_suffix, sizeof m.cid_suffix, "I@D");
 	for (size_t block = 1; block <= sizeof in; block++) {
 		struct cid_rewrite r;
 		struct mem_sink out = {0};

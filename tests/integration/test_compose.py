@@ -95,8 +95,9 @@ class Compose(unittest.TestCase):
                 data = data.encode()
             self.assertEqual(data, self.files[name], name)
         img = m.get_payload()[0].get_payload()[1].get_payload()[1]
-        # A msg-id (RFC 2045 7): the file name, then the Message-ID.
-        self.assertEqual(img["Content-ID"], "<logo.png.%s" % m["Message-ID"][1:])
+        # A msg-id (RFC 2045 7): the file name, the Message-ID's token and domain.
+        self.assertRegex(img["Content-ID"], r"^<logo\.png\.[A-Za-z0-9]{24}@example\.com>$")
+        self.assertIn(img["Content-ID"][10:-1], m["Message-ID"])
         self.assertEqual(img.get_content(), self.files["logo.png"])
 
     def test_text_and_html_decode(self):
@@ -105,8 +106,8 @@ class Compose(unittest.TestCase):
         self.assertEqual(text, TEXT.encode())
         html = alt[1].get_payload()[0].get_payload(decode=True).replace(b"\r\n", b"\n")
         # The cid: reference now names the image's whole Content-ID.
-        cid = self.msg["Message-ID"].strip("<>")
-        self.assertEqual(html, HTML.replace("cid:logo.png", "cid:logo.png." + cid).encode())
+        cid = alt[1].get_payload()[1]["Content-ID"].strip("<>")
+        self.assertEqual(html, HTML.replace("cid:logo.png", "cid:" + cid).encode())
 
     def test_crlf_only_and_short_lines(self):
         raw = self.raw
@@ -360,7 +361,8 @@ class ReadBack(unittest.TestCase):
         """Each cid: reference in the HTML equals its image's Content-ID,
         which is a msg-id; two images named alike are refused (64)."""
         with tempfile.TemporaryDirectory() as d:
-            images = {"logo.png": b"\x89PNG1", "my chart.png": b"\x89PNG2", "Zoë.gif": b"GIF89a"}
+            images = {"logo.png": b"\x89PNG1", "my chart.png": b"\x89PNG2", "Zoë.gif": b"GIF89a",
+                      "a long name for a chart of the year 2026.png": b"\x89PNG3"}
             args = []
             for name, data in images.items():
                 with open(os.path.join(d, name), "wb") as f:
@@ -372,11 +374,12 @@ class ReadBack(unittest.TestCase):
                 rel = m.get_payload()
                 page = rel[0].get_payload(decode=True).decode()
                 refs = re.findall(r'src="cid:([^"]+)"', page)
-                self.assertEqual(len(refs), 3, page)
+                self.assertEqual(len(refs), len(images), page)
                 for ref, part, name in zip(refs, rel[1:], images):
                     cid = part["Content-ID"]
                     self.assertRegex(cid, r"^<[!-?A-~]+@[!-?A-~]+>$", pol)  # no space, one @
                     self.assertEqual(cid.count("@"), 1)
+                    self.assertLessEqual(len("Content-ID: " + cid), 78)
                     self.assertEqual("<%s>" % ref, cid, pol)
                     self.assertEqual(part.get_filename(), name)
                     self.assertEqual(part.get_payload(decode=True), images[name])
