@@ -6,13 +6,16 @@
  *       text/plain
  *       multipart/related    when there are inline images
  *         text/html
- *         image/...          Content-ID: <name.Message-ID> (see cid.h)
+ *         image/...          Content-ID: <name.token@domain> (see cid.h)
  *     application/...        attachments
  *
  * Everything is written in order into a sink; file contents are read and
- * encoded in blocks of B64_LINE_IN * 1152 bytes. In measuring mode (for
- * SIZE=) attachments are not read: their base64 size follows from their
- * size.
+ * encoded in blocks of B64_LINE_IN * 1152 bytes. Text (bodies and text
+ * attachments) goes in canonical form, every line break CRLF. In
+ * measuring mode (for SIZE=) attachments are not read: their base64 size
+ * follows from their size, or for text from the canonical size that
+ * msg_prepare's scan found. The HTML's cid: references are rewritten as
+ * it streams, in both modes.
  */
 #include "mime.h"
 

@@ -308,6 +308,25 @@ class ReadBack(unittest.TestCase):
                 if line.lower().startswith(b"content-disposition:"):
                     self.assertNotEqual(b"filename=" in line, b"filename*" in line, line)
 
+    def test_file_name_not_utf8_comes_back_with_replacement_characters(self):
+        """A name is labelled UTF-8, so bytes that are not UTF-8 become
+        U+FFFD; the content is untouched."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d.encode(), b"r\xe9sum\xe9 \xff.bin")
+            with open(path, "wb") as f:
+                f.write(b"\x00\x01data")
+            r = subprocess.run([tap.ENVOI.encode(), b"--dry-run", b"-f", b"a@example.com",
+                                b"-m", b"x", b"-a", path, b"b@x.org"], capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Python would replace the bad bytes itself: look at the wire too.
+        self.assertIn(b"r%EF%BF%BDsum%EF%BF%BD%20%EF%BF%BD.bin", r.stdout)
+        self.assertNotIn(b"%E9", r.stdout)
+        for pol in (email.policy.compat32, email.policy.default):
+            m = email.message_from_bytes(r.stdout, policy=pol)
+            att = m.get_payload()[1]
+            self.assertEqual(att.get_filename(), "r\ufffdsum\ufffd \ufffd.bin")
+            self.assertEqual(att.get_payload(decode=True), b"\x00\x01data")
+
     def test_text_parts_are_canonical_and_labelled(self):
         """Bodies and text attachments: every line break CRLF (RFC 2045
         6.8); charset us-ascii or utf-8 by content; a .txt that is not
