@@ -189,32 +189,22 @@ static int qp_hard_break(struct qp *q)
 	return qp_emit(q, "\r\n", 2);
 }
 
-/* Settles a pending CR once the next byte c is known not to be LF. */
-static int qp_lone_cr(struct qp *q)
-{
-	q->cr = 0;
-	if (qp_release(q) < 0)
-		return -1;
-	return qp_put_enc(q, '\r');
-}
-
-/* One byte that is not part of a literal run. */
+/* One byte that is not part of a literal run. A CR, LF or CRLF is one
+ * line break (RFC 2045 6.8: text goes in canonical form): a CR breaks
+ * the line at once and swallows an LF right after it. */
 static int qp_byte(struct qp *q, unsigned char c)
 {
 	if (q->cr) {
-		if (c == '\n') {
-			q->cr = 0;
-			return qp_hard_break(q);
-		}
-		if (qp_lone_cr(q) < 0)
-			return -1;
+		q->cr = 0;
+		if (c == '\n')
+			return 0;
 	}
 	switch (c) {
+	case '\r':
+		q->cr = 1;
+		return qp_hard_break(q);
 	case '\n':
 		return qp_hard_break(q);
-	case '\r':
-		q->cr = 1; /* the held space, if any, waits with it */
-		return 0;
 	case ' ':
 	case '\t':
 		if (qp_release(q) < 0)
@@ -286,8 +276,7 @@ int qp_update(struct qp *q, const unsigned char *in, size_t n)
 
 int qp_final(struct qp *q)
 {
-	if (q->cr && qp_lone_cr(q) < 0)
-		return -1;
+	q->cr = 0;
 	if (q->held >= 0) {
 		int c = q->held;
 
@@ -300,4 +289,85 @@ int qp_final(struct qp *q)
 	if (q->len > 0)
 		return qp_emit(q, "=\r\n", 3);
 	return 0;
+}
+
+/* ---- text in canonical form ----------------------------------------- */
+
+size_t crlf_canon(bool *after_cr, const unsigned char *in, size_t n, unsigned char *out)
+{
+	unsigned char *o = out;
+	bool cr = *after_cr;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = in[i];
+
+		if (c == '\r' || (c == '\n' && !cr)) {
+			*o++ = '\r';
+			*o++ = '\n';
+		} else if (c != '\n') {
+			*o++ = c;
+		}
+		cr = c == '\r';
+	}
+	*after_cr = cr;
+	return (size_t)(o - out);
+}
+
+void text_scan_init(struct text_scan *t)
+{
+	memset(t, 0, sizeof *t);
+}
+
+/* The second byte of a character led by c: its narrower range for the
+ * leads that would otherwise allow overlong forms, surrogates or code
+ * points past U+10FFFF. */
+static void utf8_range(struct text_scan *t, unsigned char c)
+{
+	t->lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+	t->hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+}
+
+static void utf8_step(struct text_scan *t, unsigned char c)
+{
+	if (t->need > 0) {
+		if (c < t->lo || c > t->hi) {
+			t->invalid = true;
+			t->need = 0;
+			utf8_step(t, c); /* c starts afresh */
+			return;
+		}
+		t->need--;
+		t->lo = 0x80;
+		t->hi = 0xbf;
+		return;
+	}
+	if (c < 0x80)
+		return;
+	t->nonascii = true;
+	if (c < 0xc2 || c > 0xf4) {
+		t->invalid = true;
+		return;
+	}
+	t->need = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+	utf8_range(t, c);
+}
+
+void text_scan_update(struct text_scan *t, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+
+		if (c == 0)
+			t->nul = true;
+		t->canon += c == '\r' || (c == '\n' && !t->cr) ? 2 : c == '\n' ? 0 : 1;
+		t->cr = c == '\r';
+		utf8_step(t, c);
+	}
+}
+
+void text_scan_final(struct text_scan *t)
+{
+	if (t->need > 0)
+		t->invalid = true;
+	t->need = 0;
 }

@@ -6,6 +6,7 @@
 #ifndef ENVOI_ENCODE_H
 #define ENVOI_ENCODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,8 +31,8 @@ size_t b64_encode_lines(char *out, const unsigned char *in, size_t n);
 size_t b64_encode(char *out, const unsigned char *in, size_t n);
 
 /* Quoted-printable encoder (RFC 2045 6.7) for text. Input line breaks
- * (LF or CRLF) become CRLF hard breaks; a CR not followed by LF is
- * encoded as =0D; output lines are at most 76 characters including the
+ * (LF, CRLF or a lone CR) become CRLF hard breaks, the canonical form
+ * of text (RFC 2045 6.8, RFC 2046 4.1.1); output lines are at most 76 characters including the
  * "=" of a soft break, and an =XX escape is never split; trailing space
  * or tab before a hard break or at the end is encoded; "=", control and
  * 8-bit bytes are encoded; "." and "From " are left alone (dot-stuffing
@@ -58,5 +59,28 @@ struct qp {
 void qp_init(struct qp *q, struct sink *out);
 int qp_update(struct qp *q, const unsigned char *in, size_t n);
 int qp_final(struct qp *q);
+
+/* Text in canonical form: every line break (LF, CR or CRLF) written as
+ * CRLF. *after_cr carries the state between blocks (start with false):
+ * an LF right after a CR belongs to it. out must hold 2 * n bytes.
+ * Returns the bytes written. */
+size_t crlf_canon(bool *after_cr, const unsigned char *in, size_t n, unsigned char *out);
+
+/* What a text's bytes are, found block by block: text_scan_init, then
+ * text_scan_update for each block, then text_scan_final. */
+struct text_scan {
+	bool nonascii;  /* a byte of 0x80 or more */
+	bool invalid;   /* not valid UTF-8 (strict: no overlong forms,
+			   surrogates or code points past U+10FFFF) */
+	bool nul;       /* a NUL byte */
+	uint64_t canon; /* length once crlf_canon has made it canonical */
+	/* state between blocks */
+	bool cr;
+	int need;
+	unsigned char lo, hi;
+};
+void text_scan_init(struct text_scan *t);
+void text_scan_update(struct text_scan *t, const unsigned char *p, size_t n);
+void text_scan_final(struct text_scan *t);
 
 #endif

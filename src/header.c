@@ -16,11 +16,13 @@
 #include "encode.h"
 
 #define HDR_LINE 78   /* preferred longest line, CRLF excluded */
+#define EW_LINE 76    /* longest line holding an encoded-word (RFC 2047 2) */
 #define HDR_HARD 998  /* longest line allowed */
 #define EW_MAX 75     /* longest encoded-word */
 #define EW_OVER 12    /* "=?UTF-8?Q?" + "?=" */
 #define EW_MIN 12     /* fewer payload characters left: start a new line */
 #define WS_MAX 800    /* longer whitespace runs go inside encoded-words */
+#define WS_EW_MAX 16  /* ... and so do those next to an encoded-word */
 #define QSTR_MAX 900  /* longest unbreakable piece of a quoted display name */
 #define HDR_NAME_MAX 76 /* "Name: " plus one character fits in HDR_LINE */
 
@@ -31,6 +33,7 @@ struct hbuf {
 	size_t len, cap;
 	size_t line; /* offset where the current line starts */
 	size_t mark; /* folding helps only once the line holds more than this */
+	bool ew;     /* the current line holds an encoded-word */
 	bool oom;
 };
 
@@ -77,6 +80,14 @@ static void hb_fold(struct hbuf *b)
 {
 	hb_put(b, "\r\n", 2);
 	b->line = b->mark = b->len;
+	b->ew = false;
+}
+
+/* The longest the current line may grow: shorter once it holds an
+ * encoded-word. */
+static size_t hb_limit(const struct hbuf *b)
+{
+	return b->ew ? EW_LINE : HDR_LINE;
 }
 
 /* Starts a field: "Name:". The first item brings its own " ". */
@@ -101,11 +112,11 @@ static char *hb_finish(struct hbuf *b)
 }
 
 /* Folds before an item width characters wide (the whitespace that
- * leads it included) when the line would grow past HDR_LINE and folding
- * can shorten it. */
+ * leads it included) when the line would grow past its limit and
+ * folding can shorten it. */
 static void hb_fold_for(struct hbuf *b, size_t width)
 {
-	if (hb_col(b) + width > HDR_LINE && hb_can_fold(b))
+	if (hb_col(b) + width > hb_limit(b) && hb_can_fold(b))
 		hb_fold(b);
 }
 
@@ -220,13 +231,13 @@ static void ew_run(struct hbuf *b, const char *sep, size_t seplen,
 	char word[EW_MAX + 1];
 
 	while (n > 0) {
-		long room = (long)HDR_LINE - (long)(hb_col(b) + seplen) - EW_OVER;
+		long room = (long)EW_LINE - (long)(hb_col(b) + seplen) - EW_OVER;
 		size_t take, len;
 
 		if ((room < EW_MIN || (whole <= EW_MAX - EW_OVER &&
 				       (long)whole > room)) && hb_can_fold(b)) {
 			hb_fold(b);
-			room = (long)HDR_LINE - (long)seplen - EW_OVER;
+			room = (long)EW_LINE - (long)seplen - EW_OVER;
 		}
 		if (room > EW_MAX - EW_OVER)
 			room = EW_MAX - EW_OVER;
@@ -237,6 +248,7 @@ static void ew_run(struct hbuf *b, const char *sep, size_t seplen,
 		memcpy(word + len, "?=", 2);
 		hb_put(b, sep, seplen);
 		hb_put(b, word, len + 2);
+		b->ew = true;
 		s += take;
 		n -= take;
 		whole = EW_MAX; /* the rest goes word after word */
@@ -310,6 +322,24 @@ static size_t split_words(const char *v, size_t len, struct word **out)
 	return n;
 }
 
+/* White space next to an encoded-word stands on the encoded-word's line
+ * (a fold goes before it, never inside): a run longer than WS_EW_MAX
+ * there goes inside the encoded-words, so the line stays within
+ * EW_LINE. Encoding one word may bring another run next to one, hence
+ * the passes until nothing changes. */
+static void mark_ew_neighbours(struct word *w, size_t n)
+{
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (size_t k = 1; k < n; k++) {
+			if (w[k].start - w[k].ws > WS_EW_MAX && w[k].enc != w[k - 1].enc) {
+				w[k].enc = w[k - 1].enc = true;
+				changed = true;
+			}
+		}
+	}
+}
+
 /* Decides which words are encoded. Decoders strip whitespace at the
  * start of a field and may at its end, so edge whitespace is encoded with
  * its word; so is whitespace too long for any line, and, in a phrase,
@@ -333,6 +363,7 @@ static void mark_words(struct word *w, size_t n, const char *v, size_t len,
 		w[0].enc = true;
 	if (n > 0 && w[n - 1].end < len)
 		w[n - 1].enc = true;
+	mark_ew_neighbours(w, n);
 }
 
 /* Plain words go as they are, each with the whitespace before it as a
@@ -495,86 +526,63 @@ char *hdr_addresses(const char *name, const struct address *v, size_t n)
 
 /* ---- file-name parameters ------------------------------------------- */
 
-/* The plain fallback, unquoted: one "_" per character that is not
- * printable ASCII. Returns a malloc'd string or NULL. */
-static char *fallback_plain(const char *f)
+/* The name as a valid UTF-8 string: each byte that is not part of a
+ * valid character becomes U+FFFD, so that what is labelled UTF-8 is
+ * UTF-8. Returns a malloc'd string or NULL. */
+static char *utf8_clean(const char *f)
 {
 	size_t n = strlen(f), len = 0, i = 0;
-	char *plain = malloc(n + 1);
+	char *out = malloc(3 * n + 1);
 
-	if (!plain)
+	if (!out)
 		return NULL;
 	while (i < n) {
 		size_t c = utf8_len((const unsigned char *)f + i, n - i);
-		unsigned char ch = (unsigned char)f[i];
 
-		plain[len++] = c == 1 && ch >= 32 && ch < 127 ? (char)ch : '_';
+		if (c == 1 && (unsigned char)f[i] >= 0x80) {
+			memcpy(out + len, "\xef\xbf\xbd", 3);
+			len += 3;
+		} else {
+			memcpy(out + len, f + i, c);
+			len += c;
+		}
 		i += c;
 	}
-	plain[len] = '\0';
-	return plain;
+	out[len] = '\0';
+	return out;
 }
 
-static size_t quoted_cost(const char *s, size_t n)
+/* A name every reader takes as it is: printable ASCII, nothing that a
+ * reader could decode as an encoded-word (Python does, even in quotes),
+ * no quote or backslash (mblaze's mshow ends the name at an escaped
+ * quote; the RFC 2231 form reaches it whole), and " param=\"...\""
+ * short enough for one line. */
+static bool name_is_plain(const char *f, size_t plen)
 {
-	size_t cost = 0;
+	size_t n = strlen(f);
 
 	for (size_t i = 0; i < n; i++)
-		cost += s[i] == '"' || s[i] == '\\' ? 2 : 1;
-	return cost;
+		if (f[i] < 32 || f[i] > 126 || f[i] == '"' || f[i] == '\\')
+			return false;
+	return !strstr(f, "=?") && 1 + plen + 3 + n <= HDR_LINE;
 }
 
-static char *quote_into(char *o, const char *s, size_t n)
+/* param="name" (a name_is_plain name needs no escapes). */
+static void put_plain_param(struct hbuf *b, const char *param, const char *f)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			*o++ = '\\';
-		*o++ = s[i];
-	}
-	return o;
-}
+	size_t plen = strlen(param), n = strlen(f);
+	char *tok = malloc(plen + n + 4);
 
-/* "param=" and the quoted fallback, its middle replaced by "..." when
- * the escaped name is longer than max, keeping an extension of up to 16
- * characters. Returns a malloc'd string or NULL. */
-static char *fallback_param(const char *param, const char *f, size_t max)
-{
-	char *plain = fallback_plain(f), *out, *o;
-	size_t len, plen = strlen(param), head, ext = 0;
-	const char *dot;
-
-	if (!plain)
-		return NULL;
-	len = head = strlen(plain);
-	dot = strrchr(plain, '.');
-	if (quoted_cost(plain, len) > max) {
-		if (dot && plain + len - dot <= 16)
-			ext = (size_t)(plain + len - dot);
-		size_t cost = quoted_cost(plain + len - ext, ext) + 3;
-
-		for (head = 0; head < len - ext; head++) {
-			cost += quoted_cost(plain + head, 1);
-			if (cost > max)
-				break;
-		}
+	if (!tok) {
+		b->oom = true;
+		return;
 	}
-	out = malloc(plen + 2 * len + 8);
-	if (out) {
-		o = out;
-		memcpy(o, param, plen);
-		o += plen;
-		*o++ = '=';
-		*o++ = '"';
-		o = quote_into(o, plain, head);
-		if (head < len) {
-			memcpy(o, "...", 3);
-			o = quote_into(o + 3, plain + len - ext, ext);
-		}
-		*o++ = '"';
-		*o = '\0';
-	}
-	free(plain);
-	return out;
+	memcpy(tok, param, plen);
+	memcpy(tok + plen, "=\"", 2);
+	memcpy(tok + plen + 2, f, n);
+	tok[plen + 2 + n] = '"';
+	hb_item(b, " ", 1, tok, plen + n + 3, "");
+	free(tok);
 }
 
 /* RFC 2231 attribute-char: what may stand unescaped in param*=. */
@@ -628,14 +636,14 @@ static size_t pct_take(const unsigned char *s, size_t n, size_t cap)
 }
 
 /* Lays out param*=UTF-8''... on one line, or as param*0*=UTF-8''...;
- * param*1*=...; sections of at most one line each. Each ends in ";":
- * the fallback follows. */
+ * param*1*=...; sections of at most one line each (" " + section + ";"
+ * within HDR_LINE). */
 static void put_2231(struct hbuf *b, const char *param, const char *f)
 {
 	const unsigned char *s = (const unsigned char *)f;
 	size_t n = strlen(f), plen = strlen(param);
 	char *tok = malloc(plen + 3 * n + 32), *o;
-	bool one = 1 + plen + 9 + pct_len(s, n) + 1 <= HDR_LINE;
+	bool one = 1 + plen + 9 + pct_len(s, n) <= HDR_LINE;
 
 	if (!tok) {
 		b->oom = true;
@@ -655,52 +663,77 @@ static void put_2231(struct hbuf *b, const char *param, const char *f)
 		o = pct_put(tok + hlen, s, take);
 		s += take;
 		n -= take;
-		hb_item(b, " ", 1, tok, (size_t)(o - tok), ";");
+		hb_item(b, " ", 1, tok, (size_t)(o - tok), n > 0 ? ";" : "");
 	}
 	free(tok);
 }
 
-/* Plain printable ASCII without quotes or backslashes, short enough to
- * stand on one line, needs nothing more than the quoted fallback. */
-static bool needs_2231(const char *f, size_t plen)
+/* param="=?UTF-8?B?...?= =?UTF-8?B?...?=": RFC 2047 words inside a
+ * quoted-string, as the big mail clients write Content-Type's name;
+ * folded between words, each line within EW_LINE. */
+static void put_2047_param(struct hbuf *b, const char *param, const char *f)
 {
-	size_t n = strlen(f);
+	const unsigned char *s = (const unsigned char *)f;
+	size_t n = strlen(f), plen = strlen(param);
+	char *tok = malloc(plen + EW_MAX + 8);
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)f[i];
-
-		if (c < 32 || c > 126 || c == '"' || c == '\\')
-			return true;
+	if (!tok) {
+		b->oom = true;
+		return;
 	}
-	/* "=?" in a quoted value is read as an RFC 2047 encoded-word by many
-	 * readers (Python's among them): give the exact form too. */
-	if (strstr(f, "=?"))
-		return true;
-	return 1 + plen + 3 + n > HDR_LINE;
+	for (bool first = true; n > 0; first = false) {
+		size_t pre = first ? plen + 2 : 0, len = pre;
+		/* " " + pre + "=?UTF-8?B?" + payload + "?=" + "\"" */
+		size_t cap = EW_LINE - 1 - pre - EW_OVER - 1;
+		size_t take = ew_take(true, s, n, cap);
+
+		if (first)
+			snprintf(tok, plen + 3, "%s=\"", param);
+		memcpy(tok + len, "=?UTF-8?B?", 10);
+		len += 10;
+		len += b64_encode(tok + len, s, take);
+		memcpy(tok + len, "?=", 2);
+		len += 2;
+		s += take;
+		n -= take;
+		b->ew = true; /* the limit for this line is EW_LINE */
+		hb_item(b, " ", 1, tok, len, n > 0 ? "" : "\"");
+		b->ew = true;
+	}
+	free(tok);
+}
+
+/* Starts "Name: value;" and lays out the parameter: plain, or by form. */
+static char *file_param(const char *name, const char *value, const char *param,
+			const char *filename, bool rfc2231)
+{
+	struct hbuf b;
+	char *f = utf8_clean(filename);
+
+	if (!f)
+		return NULL;
+	hb_start(&b, name);
+	hb_item(&b, " ", 1, value, strlen(value), ";");
+	if (name_is_plain(f, strlen(param)))
+		put_plain_param(&b, param, f);
+	else if (rfc2231)
+		put_2231(&b, param, f);
+	else
+		put_2047_param(&b, param, f);
+	free(f);
+	return hb_finish(&b);
 }
 
 char *hdr_file_param(const char *name, const char *value, const char *param,
 		     const char *filename)
 {
-	struct hbuf b;
-	size_t plen = strlen(param);
-	bool ext = needs_2231(filename, plen);
-	/* " param=\"...\";" must stay within HDR_HARD. */
-	size_t max = HDR_HARD > plen + 5 ? HDR_HARD - plen - 5 : 1;
-	char *fb = fallback_param(param, filename, max);
+	return file_param(name, value, param, filename, true);
+}
 
-	if (!fb)
-		return NULL;
-	hb_start(&b, name);
-	hb_item(&b, " ", 1, value, strlen(value), ";");
-	/* The exact form first: Python's parser keeps the first of two
-	 * parameters with one name, and readers that know RFC 2231 prefer it
-	 * anyway; readers that do not ignore it and take the fallback. */
-	if (ext)
-		put_2231(&b, param, filename);
-	hb_item(&b, " ", 1, fb, strlen(fb), "");
-	free(fb);
-	return hb_finish(&b);
+char *hdr_name_param(const char *name, const char *value, const char *param,
+		     const char *filename)
+{
+	return file_param(name, value, param, filename, false);
 }
 
 int hdr_name_valid(const char *s)

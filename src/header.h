@@ -1,8 +1,9 @@
 /* header.h - header fields as they go on the wire (RFC 5322, 2047, 2231).
  *
  * Each function builds one complete field, "Name: value" folded so that
- * no line is longer than 78 characters where a fold point exists (never
- * more than 998), ending in CRLF. Non-ASCII text becomes RFC 2047
+ * no line is longer than 78 characters, and no line holding an
+ * encoded-word longer than 76 (RFC 2047 2), where a fold point exists
+ * (never more than 998), ending in CRLF. Non-ASCII text becomes RFC 2047
  * encoded-words of at most 75 characters that never split a UTF-8
  * character. The result is malloc'd; the caller frees it. NULL means out
  * of memory.
@@ -32,21 +33,27 @@ char *hdr_text(const char *name, const char *value);
  * gives "Name:\r\n". */
 char *hdr_addresses(const char *name, const struct address *v, size_t n);
 
-/* A field with one file-name parameter, e.g.
- *   hdr_file_param("Content-Disposition", "attachment", "filename", name)
- *   hdr_file_param("Content-Type", "application/pdf", "name", name)
- * The parameter goes as a quoted ASCII fallback (each character that is
- * not printable ASCII as "_", quotes and backslashes escaped; its middle
- * cut, keeping the extension, should the line pass 998). When the name
- * is not plain printable ASCII, holds '"' or '\\', or does not fit on one
- * line, the exact RFC 2231 form comes first (param*=UTF-8''%XX...,
- * or param*0*=UTF-8''...; param*1*=...; one line each, never splitting
- * a character), then the fallback:
- *   Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf;
- *    filename="r_sum_ 2026.pdf"
- * Order: Python's email parser keeps the first of two parameters with
- * one name, and readers that know RFC 2231 prefer it wherever it is. */
+/* A field with one file-name parameter, in the form every reader gets
+ * right. A name of printable ASCII that fits on one line and holds no
+ * "=?", quote or backslash (readers differ on escapes) goes as one
+ * quoted-string:
+ *   Content-Disposition: attachment; filename="a b.pdf"
+ * Any other name goes in exactly one form, never with a lossy twin
+ * (readers then show no name, or both run together):
+ * hdr_file_param writes RFC 2231 (Content-Disposition's filename),
+ * split into sections of whole characters so no line passes 78:
+ *   Content-Disposition: attachment;
+ *    filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf
+ *    (or filename*0*=UTF-8''...; filename*1*=...)
+ * hdr_name_param writes RFC 2047 words in a quoted-string (Content-Type's
+ * name, as the big mail clients write it), folded between words, each
+ * line within 76:
+ *   Content-Type: application/pdf; name="=?UTF-8?B?csOpc3Vtw6kgMjAyNi5wZGY=?="
+ * A byte of the name that is not part of valid UTF-8 becomes U+FFFD.
+ * value may carry parameters of its own ("text/plain; charset=utf-8"). */
 char *hdr_file_param(const char *name, const char *value, const char *param,
+		     const char *filename);
+char *hdr_name_param(const char *name, const char *value, const char *param,
 		     const char *filename);
 
 /* True when s is a valid header field name: 1 to 76 characters of

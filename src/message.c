@@ -15,6 +15,8 @@
 
 #include <linux/magic.h>
 
+#include "cid.h"
+#include "encode.h"
 #include "mimetypes.h"
 #include "rawmsg.h"
 
@@ -215,13 +217,17 @@ void msg_scan_text(struct msg_scan *s, const unsigned char *p, size_t n)
 static int prepare_body(struct body *b, const char *what, struct error *err)
 {
 	struct msg_scan s = {0};
+	struct text_scan t;
 	unsigned char buf[65536];
 	uint64_t off = 0;
 
+	text_scan_init(&t);
+	b->charset = "utf-8";
 	if (!b->present)
 		return 0;
 	if (b->text) {
 		msg_scan_text(&s, (const unsigned char *)b->text, strlen(b->text));
+		text_scan_update(&t, (const unsigned char *)b->text, strlen(b->text));
 	} else {
 		struct msg_in in;
 
@@ -237,23 +243,80 @@ static int prepare_body(struct body *b, const char *what, struct error *err)
 			if (n == 0)
 				break;
 			msg_scan_text(&s, buf, (size_t)n);
+			text_scan_update(&t, buf, (size_t)n);
 			off += (uint64_t)n;
 		}
 	}
 	b->qp = s.qp || s.prev == '\r';
+	text_scan_final(&t);
+	/* Not UTF-8 and no way to know what it is: the bytes go as they are,
+	 * labelled as RFC 1428 does, never as UTF-8. */
+	if (t.invalid)
+		b->charset = "unknown-8bit";
+	return 0;
+}
+
+/* A text attachment is read once here: valid UTF-8 without NUL is
+ * text, sent in canonical form with its charset; anything else is sent
+ * as application/octet-stream, bytes untouched, so that no reader
+ * decodes it with a charset it does not have. */
+static int scan_text_file(struct file_part *f, struct error *err)
+{
+	unsigned char buf[65536];
+	struct text_scan t;
+	struct msg_in in = {f->fd, f->size, f->mtime, f->path};
+	uint64_t off = 0;
+
+	text_scan_init(&t);
+	for (;;) {
+		ssize_t n = msg_read_input(&in, buf, sizeof buf, off, err);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		text_scan_update(&t, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	text_scan_final(&t);
+	if (t.invalid || t.nul) {
+		free(f->type);
+		f->type = strdup("application/octet-stream");
+		return f->type ? 0 : err_set(err, ERR_OSERR, "out of memory");
+	}
+	f->charset = t.nonascii ? "utf-8" : "us-ascii";
+	f->canon_size = t.canon;
 	return 0;
 }
 
 static int prepare_files(struct file_part *v, size_t n, const char *what, struct error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		v[i].fd = open_input(v[i].path, what, false, &v[i].size, &v[i].mtime, err);
-		if (v[i].fd < 0)
-			return -1;
 		v[i].type = mimetype_for(v[i].name, NULL);
 		if (!v[i].type)
 			return err_set(err, ERR_OSERR, "out of memory");
+		/* Text must be scanned before it is sent: a pipe is spooled. */
+		bool text = strncmp(v[i].type, "text/", 5) == 0;
+
+		v[i].fd = open_input(v[i].path, what, text, &v[i].size, &v[i].mtime, err);
+		if (v[i].fd < 0 || (text && scan_text_file(&v[i], err) < 0))
+			return -1;
 	}
+	return 0;
+}
+
+/* The HTML refers to an inline image by its file name (cid:NAME), so
+ * two images with one name cannot be told apart. */
+static int check_inline_names(const struct message *m, struct error *err)
+{
+	for (size_t i = 0; i < m->ninline; i++)
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(m->inlines[i].name, m->inlines[k].name) == 0)
+				return err_set(err, ERR_USAGE,
+					       "two inline images are named \"%s\" (%s and %s): the "
+					       "HTML's cid:%s cannot tell them apart; rename one",
+					       m->inlines[i].name, m->inlines[k].path,
+					       m->inlines[i].path, m->inlines[i].name);
 	return 0;
 }
 
@@ -320,6 +383,7 @@ static void fix_identity(struct message *m)
 	id_domain(m, domain, sizeof domain);
 	snprintf(m->message_id, sizeof m->message_id, "<%lld.%s@%s>", (long long)time(NULL),
 		 token, domain);
+	snprintf(m->cid_suffix, sizeof m->cid_suffix, "%s@%s", token, domain);
 	for (int i = 0; i < 3; i++) {
 		random_token(token, 24);
 		snprintf(m->boundary[i], sizeof m->boundary[i], "=_envoi_%s", token);
@@ -343,6 +407,46 @@ static void note_smtputf8(struct message *m)
 	m->smtputf8 = m->utf8_headers || !list_is_ascii(&m->bcc);
 }
 
+static int scan_emit(void *ctx, const unsigned char *p, size_t n)
+{
+	msg_scan_text(ctx, p, n);
+	return 0;
+}
+
+/* The HTML goes out with its cid: references rewritten (cid.h), which
+ * makes lines longer: whether 7bit still fits is decided again on what
+ * will be sent. */
+static int rescan_html(struct message *m, struct error *err)
+{
+	struct body *b = &m->html;
+	struct msg_scan s = {0};
+	struct cid_rewrite r;
+	unsigned char buf[65536];
+	uint64_t off = 0;
+	ssize_t n = 0;
+	int rc = cid_rewrite_init(&r, m);
+
+	r.emit = scan_emit;
+	r.ctx = &s;
+	if (rc == 0 && b->text)
+		rc = cid_rewrite_update(&r, (const unsigned char *)b->text, strlen(b->text));
+	struct msg_in in = {b->fd, b->size, b->mtime, b->path};
+
+	while (rc == 0 && !b->text && (n = msg_read_input(&in, buf, sizeof buf, off, err)) > 0) {
+		rc = cid_rewrite_update(&r, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (rc == 0 && n == 0)
+		rc = cid_rewrite_final(&r);
+	cid_rewrite_free(&r);
+	if (n < 0)
+		return -1;
+	if (rc < 0)
+		return err_set(err, ERR_OSERR, "out of memory");
+	b->qp = b->qp || s.qp || s.prev == '\r';
+	return 0;
+}
+
 int msg_prepare(struct message *m, struct error *err)
 {
 	if (m->message_file) {
@@ -350,7 +454,8 @@ int msg_prepare(struct message *m, struct error *err)
 					   &m->message_mtime, err);
 		if (m->message_fd < 0 || raw_scan(m, err) < 0)
 			return -1;
-	} else if (prepare_body(&m->text, "body file", err) < 0 ||
+	} else if (check_inline_names(m, err) < 0 ||
+		   prepare_body(&m->text, "body file", err) < 0 ||
 		   prepare_body(&m->html, "HTML file", err) < 0 ||
 		   prepare_files(m->attach, m->nattach, "attachment", err) < 0 ||
 		   prepare_files(m->inlines, m->ninline, "inline image", err) < 0) {
@@ -358,6 +463,8 @@ int msg_prepare(struct message *m, struct error *err)
 	}
 	fix_identity(m);
 	note_smtputf8(m);
+	if (!m->message_file && m->html.present && m->ninline && !m->html.qp)
+		return rescan_html(m, err);
 	return 0;
 }
 

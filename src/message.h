@@ -30,6 +30,7 @@ struct body {
 	bool present;
 	/* found by msg_prepare's scan */
 	bool qp;           /* needs quoted-printable (else 7bit) */
+	const char *charset; /* "utf-8", or "unknown-8bit" when not valid UTF-8 */
 };
 
 struct file_part {
@@ -39,6 +40,11 @@ struct file_part {
 	uint64_t size;     /* bytes, from fstat; MSG_SIZE_UNKNOWN for a pipe */
 	int fd;            /* open from msg_prepare on, else -1 */
 	struct timespec mtime; /* time of change when size was measured */
+	/* Text (a text type, valid UTF-8 without NUL) goes in canonical
+	 * form, every line break CRLF, canon_size bytes, labelled with this
+	 * charset ("us-ascii" or "utf-8"); NULL: the bytes as they are. */
+	const char *charset;
+	uint64_t canon_size;
 };
 
 #define MSG_SIZE_UNKNOWN UINT64_MAX
@@ -75,6 +81,7 @@ struct message {
 	/* fixed by msg_prepare */
 	char date[64];
 	char message_id[320];
+	char cid_suffix[300];  /* "token@domain": inline images' Content-IDs end in it */
 	char boundary[3][48]; /* mixed, alternative, related */
 	bool eightbit;        /* the data holds 8-bit bytes (BODY=8BITMIME) */
 	bool smtputf8;        /* an address (envelope or header) is not ASCII */

@@ -6,13 +6,16 @@
  *       text/plain
  *       multipart/related    when there are inline images
  *         text/html
- *         image/...          Content-ID: <file name>
+ *         image/...          Content-ID: <name.token@domain> (see cid.h)
  *     application/...        attachments
  *
  * Everything is written in order into a sink; file contents are read and
- * encoded in blocks of B64_LINE_IN * 1152 bytes. In measuring mode (for
- * SIZE=) attachments are not read: their base64 size follows from their
- * size.
+ * encoded in blocks of B64_LINE_IN * 1152 bytes. Text (bodies and text
+ * attachments) goes in canonical form, every line break CRLF. In
+ * measuring mode (for SIZE=) attachments are not read: their base64 size
+ * follows from their size, or for text from the canonical size that
+ * msg_prepare's scan found. The HTML's cid: references are rewritten as
+ * it streams, in both modes.
  */
 #include "mime.h"
 
@@ -22,6 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cid.h"
 #include "encode.h"
 #include "header.h"
 #include "rawmsg.h"
@@ -54,6 +58,8 @@ struct ctx {
 	uint64_t skipped;    /* bytes counted in measuring mode */
 	bool need_crlf;      /* the part just written did not end its line */
 	unsigned char *in;   /* IN_BLOCK bytes */
+	unsigned char *canon; /* IN_BLOCK bytes: text made canonical */
+	struct cid_rewrite *cid; /* the HTML's cid: references, when inline images */
 	char *enc;           /* OUT_BLOCK bytes */
 };
 
@@ -103,10 +109,45 @@ static int copy_crlf(struct ctx *c, const unsigned char *p, size_t n, bool *afte
 	return sink_write(c->s, p + start, n - start);
 }
 
+/* Where a text part's bytes go once read: its encoder. */
+struct text_out {
+	struct ctx *c;
+	const struct body *b;
+	struct qp *q;
+	bool *after_cr;
+};
+
+static int text_encode(void *ctx, const unsigned char *p, size_t n)
+{
+	struct text_out *t = ctx;
+
+	return t->b->qp ? qp_update(t->q, p, n) : copy_crlf(t->c, p, n, t->after_cr);
+}
+
+/* The HTML goes through the cid: rewriter when there are inline images
+ * (c->cid is then set); everything else straight to its encoder. */
 static int text_block(struct ctx *c, const struct body *b, struct qp *q, bool *after_cr,
 		      const unsigned char *p, size_t n)
 {
-	return b->qp ? qp_update(q, p, n) : copy_crlf(c, p, n, after_cr);
+	struct text_out t = {c, b, q, after_cr};
+
+	if (!c->cid || b != &c->m->html)
+		return text_encode(&t, p, n);
+	c->cid->emit = text_encode;
+	c->cid->ctx = &t;
+	return cid_rewrite_update(c->cid, p, n);
+}
+
+/* The end of a text part: what the rewriter still holds goes out. */
+static int text_end(struct ctx *c, const struct body *b, struct qp *q, bool *after_cr)
+{
+	struct text_out t = {c, b, q, after_cr};
+
+	if (!c->cid || b != &c->m->html)
+		return 0;
+	c->cid->emit = text_encode;
+	c->cid->ctx = &t;
+	return cid_rewrite_final(c->cid);
 }
 
 /* A 7bit body is checked again as it is written: what goes out must be
@@ -148,7 +189,7 @@ static int text_content(struct ctx *c, const struct body *b, const char *what)
 	} else if (b->present && text_file(c, b, &q, what) < 0) {
 		return -1;
 	}
-	if (b->qp && qp_final(&q) < 0)
+	if (text_end(c, b, &q, &after_cr) < 0 || (b->qp && qp_final(&q) < 0))
 		return -1;
 	c->need_crlf = true;
 	return 0;
@@ -156,7 +197,8 @@ static int text_content(struct ctx *c, const struct body *b, const char *what)
 
 static int text_part(struct ctx *c, const struct body *b, const char *subtype)
 {
-	if (put(c, "Content-Type: text/") || put(c, subtype) || put(c, "; charset=utf-8\r\n") ||
+	if (put(c, "Content-Type: text/") || put(c, subtype) || put(c, "; charset=") ||
+	    put(c, b->charset ? b->charset : "utf-8") || put(c, "\r\n") ||
 	    put(c, "Content-Transfer-Encoding: ") || put(c, b->qp ? "quoted-printable" : "7bit") ||
 	    put(c, "\r\n\r\n"))
 		return -1;
@@ -224,33 +266,68 @@ static int base64_content(struct ctx *c, const struct file_part *f)
 	return n < 0 ? -1 : 0;
 }
 
-/* Content-ID for an inline image: its file name, with what cannot stand
- * in a header percent-encoded (the HTML refers to it as cid:NAME). */
-static int put_content_id(struct ctx *c, const char *name)
+/* Text in canonical form, base64: each block read is made CRLF, whole
+ * base64 lines go out, and what is left of a line waits in front of the
+ * next block. Blocks are read small enough that the canonical text (at
+ * most twice as long) and the bytes left over fit in IN_BLOCK. */
+static int text_file_content(struct ctx *c, const struct file_part *f)
 {
-	char buf[1024];
-	size_t o = 0;
+	enum { READ = IN_BLOCK / 2 - B64_LINE_IN };
+	struct msg_in in = {f->fd, f->size, f->mtime, f->path};
+	uint64_t off = 0;
+	size_t held = 0;
+	bool cr = false;
+	ssize_t n;
 
-	for (const unsigned char *p = (const unsigned char *)name; *p && o + 4 < sizeof buf; p++) {
-		if (*p > ' ' && *p < 0x7f && !strchr("<>\"\\%()[]", *p))
-			buf[o++] = (char)*p;
-		else
-			o += (size_t)snprintf(buf + o, sizeof buf - o, "%%%02X", *p);
+	c->need_crlf = false;
+	if (c->measure) {
+		uint64_t enc = b64_encoded_size(f->canon_size);
+
+		if (enc > MSG_SIZE_MAX - c->skipped)
+			return too_large(c->s->err, f->path);
+		c->skipped += enc;
+		c->out.lf = f->canon_size > 0;
+		return 0;
 	}
-	buf[o] = '\0';
-	return put(c, "Content-ID: <") || put(c, buf) || put(c, ">\r\n") ? -1 : 0;
+	while ((n = msg_read_input(&in, c->in, READ, off, c->s->err)) > 0) {
+		held += crlf_canon(&cr, c->in, (size_t)n, c->canon + held);
+		off += (uint64_t)n;
+		size_t whole = off < f->size ? held / B64_LINE_IN * B64_LINE_IN : held;
+
+		if (sink_write(c->s, c->enc, b64_encode_lines(c->enc, c->canon, whole)) < 0)
+			return -1;
+		memmove(c->canon, c->canon + whole, held - whole);
+		held -= whole;
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* Content-ID for inline image i: see cid.h. */
+static int put_content_id(struct ctx *c, size_t i)
+{
+	char *cid = cid_for(c->m, i);
+	int rc;
+
+	if (!cid)
+		return err_set(c->s->err, ERR_OSERR, "out of memory");
+	rc = put(c, "Content-ID: <") || put(c, cid) || put(c, ">\r\n") ? -1 : 0;
+	free(cid);
+	return rc;
 }
 
 static int file_part(struct ctx *c, const struct file_part *f, bool is_inline)
 {
-	if (put_field(c, hdr_file_param("Content-Type", f->type, "name", f->name)) ||
+	char type[512];
+
+	snprintf(type, sizeof type, f->charset ? "%s; charset=%s" : "%s", f->type, f->charset);
+	if (put_field(c, hdr_name_param("Content-Type", type, "name", f->name)) ||
 	    put(c, "Content-Transfer-Encoding: base64\r\n") ||
-	    (is_inline && put_content_id(c, f->name)) ||
+	    (is_inline && put_content_id(c, (size_t)(f - c->m->inlines))) ||
 	    put_field(c, hdr_file_param("Content-Disposition", is_inline ? "inline" : "attachment",
 					"filename", f->name)) ||
 	    put(c, "\r\n"))
 		return -1;
-	return base64_content(c, f);
+	return f->charset ? text_file_content(c, f) : base64_content(c, f);
 }
 
 /* ---- multiparts ---------------------------------------------------- */
@@ -273,6 +350,23 @@ static int delimiter(struct ctx *c, const char *boundary, bool last)
 	return rc;
 }
 
+/* The HTML with its cid: references rewritten (see cid.h). */
+static int html_part(struct ctx *c)
+{
+	struct cid_rewrite r;
+	int rc;
+
+	if (cid_rewrite_init(&r, c->m) < 0) {
+		cid_rewrite_free(&r);
+		return err_set(c->s->err, ERR_OSERR, "out of memory");
+	}
+	c->cid = &r;
+	rc = text_part(c, &c->m->html, "html");
+	c->cid = NULL;
+	cid_rewrite_free(&r);
+	return rc;
+}
+
 static int html_block(struct ctx *c)
 {
 	const struct message *m = c->m;
@@ -281,7 +375,7 @@ static int html_block(struct ctx *c)
 	if (!m->ninline)
 		return text_part(c, &m->html, "html");
 	if (multipart_open(c, "related", " type=\"text/html\";", b) ||
-	    delimiter(c, b, false) || text_part(c, &m->html, "html"))
+	    delimiter(c, b, false) || html_part(c))
 		return -1;
 	for (size_t i = 0; i < m->ninline; i++)
 		if (delimiter(c, b, false) || file_part(c, &m->inlines[i], true))
@@ -390,7 +484,8 @@ static int compose(const struct message *m, struct sink *out, bool measure, uint
 	c.s = &c.out.base;
 	c.in = malloc(IN_BLOCK);
 	c.enc = malloc(OUT_BLOCK);
-	if (!c.in || !c.enc)
+	c.canon = malloc(IN_BLOCK);
+	if (!c.in || !c.enc || !c.canon)
 		rc = err_set(out->err, ERR_OSERR, "out of memory");
 	else if (m->message_file)
 		rc = raw_write(m, c.s);
@@ -403,6 +498,7 @@ static int compose(const struct message *m, struct sink *out, bool measure, uint
 		rc = sink_flush(out);
 	free(c.in);
 	free(c.enc);
+	free(c.canon);
 	*skipped = c.skipped;
 	return rc;
 }

@@ -140,18 +140,22 @@ static long qp_decode(const char *s, size_t n, unsigned char *out)
 	return o;
 }
 
-/* in with every LF and CRLF made CRLF: what decoding must give back. */
+/* in with every LF, CR and CRLF made CRLF: what decoding must give
+ * back (written apart from crlf_canon, on purpose). */
 static size_t crlf_normalize(const unsigned char *in, size_t n,
 			     unsigned char *out)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
-			continue;
-		if (in[i] == '\n')
+		if (in[i] == '\r' || in[i] == '\n') {
 			out[o++] = '\r';
-		out[o++] = in[i];
+			out[o++] = '\n';
+			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+				i++;
+		} else {
+			out[o++] = in[i];
+		}
 	}
 	return o;
 }
@@ -333,12 +337,13 @@ Test(encode, qp_trailing_white_space_is_encoded)
 	expect_qp("a b", "a b=\r\n");
 }
 
-Test(encode, qp_lone_cr_is_encoded)
+Test(encode, qp_lone_cr_is_a_line_break)
 {
-	expect_qp("a\rb", "a=0Db=\r\n");
-	expect_qp("a\r", "a=0D=\r\n");
-	expect_qp("a\r\r\nb", "a=0D\r\nb=\r\n");
-	expect_qp("a \rb", "a =0Db=\r\n");
+	expect_qp("a\rb", "a\r\nb=\r\n");
+	expect_qp("a\r", "a\r\n");
+	expect_qp("a\r\r\nb", "a\r\n\r\nb=\r\n");
+	expect_qp("a\n\rb", "a\r\n\r\nb=\r\n");
+	expect_qp("a \rb", "a=20\r\nb=\r\n");
 	expect_qp("a \r\n", "a=20\r\n");
 }
 
@@ -442,4 +447,95 @@ Test(encode, qp_reports_sink_failure)
 	cr_expect_eq(qp_update(&q, (const unsigned char *)"ab", 2), 0);
 	cr_expect_eq(qp_final(&q), -1);
 	free(m.buf);
+}
+
+/* ---- canonical text ---------------------------------------------------- */
+
+static size_t canon_blocks(const char *in, size_t n, size_t block, unsigned char *out)
+{
+	bool cr = false;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += block)
+		o += crlf_canon(&cr, (const unsigned char *)in + i,
+				n - i < block ? n - i : block, out + o);
+	return o;
+}
+
+Test(encode, crlf_canon_makes_every_line_break_crlf_across_blocks)
+{
+	static const char in[] = "a\nb\r\nc\rd\r\r\ne\n\rf\r";
+	static const char want[] = "a\r\nb\r\nc\r\nd\r\n\r\ne\r\n\r\nf\r\n";
+	unsigned char out[64];
+
+	for (size_t block = 1; block <= sizeof in; block++) {
+		size_t n = canon_blocks(in, sizeof in - 1, block, out);
+
+		cr_expect_eq(n, sizeof want - 1, "block %zu", block);
+		cr_expect(memcmp(out, want, sizeof want - 1) == 0, "block %zu", block);
+	}
+}
+
+static struct text_scan scan_str(const char *s, size_t n, size_t block)
+{
+	struct text_scan t;
+
+	text_scan_init(&t);
+	for (size_t i = 0; i < n; i += block)
+		text_scan_update(&t, (const unsigned char *)s + i, n - i < block ? n - i : block);
+	text_scan_final(&t);
+	return t;
+}
+
+Test(encode, text_scan_tells_ascii_utf8_invalid_and_canonical_length)
+{
+	static const struct { const char *s; bool nonascii, invalid, nul; } v[] = {
+		{ "plain\n", false, false, false },
+		{ "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", true, false, false },
+		{ "caf\xe9", true, true, false },
+		{ "\xc3", true, true, false },
+		{ "\xc0\xaf", true, true, false },          /* overlong */
+		{ "\xed\xa0\x80", true, true, false },      /* surrogate */
+		{ "\xf4\x90\x80\x80", true, true, false },  /* past U+10FFFF */
+		{ "\xe2\x82x", true, true, false },
+		{ "\xf4\x8f\xbf\xbf", true, false, false },
+	};
+
+	for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+		for (size_t block = 1; block < 6; block++) {
+			struct text_scan t = scan_str(v[k].s, strlen(v[k].s), block);
+
+			cr_expect_eq(t.nonascii, v[k].nonascii, "case %zu", k);
+			cr_expect_eq(t.invalid, v[k].invalid, "case %zu block %zu", k, block);
+			cr_expect_eq(t.nul, v[k].nul, "case %zu", k);
+		}
+	struct text_scan t = scan_str("a\0\nb\r\nc\rd", 9, 2);
+
+	cr_expect(t.nul);
+	cr_expect(!t.invalid);
+	cr_expect_eq(t.canon, 11);
+}
+
+Test(encode, text_scan_length_equals_crlf_canon_output)
+{
+	static const char *const pieces[] = { "a", "\r", "\n", "\r\n", "\xc3\xa9", "xyz" };
+	static unsigned char out[2000];
+	char in[1000];
+	unsigned seed = 3;
+
+	for (int round = 0; round < 300; round++) {
+		size_t n = 0, parts = rnd_next(&seed) % 100;
+
+		for (size_t p = 0; p < parts; p++) {
+			const char *piece = pieces[rnd_next(&seed) % 6];
+
+			memcpy(in + n, piece, strlen(piece));
+			n += strlen(piece);
+		}
+		size_t block = 1 + rnd_next(&seed) % 20;
+		struct text_scan t = scan_str(in, n, block);
+
+		cr_expect_eq(t.canon, canon_blocks(in, n, block, out), "round %d", round);
+		cr_expect_eq(t.canon, crlf_normalize((unsigned char *)in, n, out));
+	}
 }

@@ -4,7 +4,8 @@
  * names, each with a mailbox), or a file-name parameter. The rest, with
  * CR, LF and NUL removed (callers check those earlier), is the value.
  * Whatever the bytes, the field must be 7-bit, end every line in CRLF,
- * keep lines within 998 octets and encoded-words within 75. */
+ * keep lines within 998 octets, encoded-words within 75 and lines that
+ * hold one within 76 (RFC 2047 2). */
 #include "fuzz.h"
 
 #include "address.h"
@@ -43,6 +44,19 @@ static char *addresses(char *names)
 	return hdr_addresses("To", v, n);
 }
 
+/* The mailboxes here hold no "=?UTF-8?": every one is an encoded-word. */
+static void check_ew_lines(const char *h)
+{
+	for (const char *line = h; *line;) {
+		const char *end = strstr(line, "\r\n");
+		const char *ew = strstr(line, "=?UTF-8?");
+
+		FUZZ_CHECK(end != NULL);
+		FUZZ_CHECK(!ew || ew > end || end - line <= 76);
+		line = end + 2;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *value, *h;
@@ -51,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	value = clean_copy(data + 1, size - 1);
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		h = hdr_text(name = "Subject", value);
 		break;
@@ -59,12 +73,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h = addresses(value);
 		name = "To";
 		break;
-	default:
+	case 2:
 		h = hdr_file_param(name = "Content-Disposition", "attachment", "filename", value);
+		break;
+	default:
+		h = hdr_name_param(name = "Content-Type", "text/plain; charset=utf-8", "name", value);
 		break;
 	}
 	FUZZ_CHECK(h != NULL);
-	check_header_field(h, name, data[0] % 3 != 0, false);
+	check_header_field(h, name, data[0] % 4 != 0, false);
+	check_ew_lines(h);
 	free(h);
 	free(value);
 	return 0;

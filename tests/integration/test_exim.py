@@ -10,6 +10,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -135,7 +136,8 @@ class Exim(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         msg = self.delivered(token, 1)[0]
         got = msg.get_payload(decode=True)
-        self.assertEqual(got.replace(b"\r\n", b"\n"), body.replace("\r\n", "\n").encode())
+        # Text goes in canonical form: a lone CR is a line break too.
+        self.assertEqual(got.replace(b"\r\n", b"\n"), re.sub(r"\r\n|\r|\n", "\n", body).encode())
 
     def test_plain_port_refuses_to_send_password_in_clear(self):
         r = self.send("PLAIN_PORT", "-f", "a@example.com", "-m", "x", "b@example.com")
