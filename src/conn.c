@@ -76,6 +76,7 @@ struct conn {
 	size_t nfirst;
 	struct tls_info info;
 
+	int64_t step_deadline;        /* conn_start_step: 0 = a timeout per line */
 	size_t rstart, rend;
 	size_t wlen;
 	char rbuf[RBUF_SIZE];
@@ -89,6 +90,12 @@ static int remaining_ms(int64_t deadline)
 	int64_t left = deadline - clock_ms();
 
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static int timeout_of(const struct session *s)
+{
+	return s->timeout == 0 ? DEFAULT_TIMEOUT_S * 1000 :
+	       s->timeout > INT32_MAX / 1000 ? INT32_MAX : (int)s->timeout * 1000;
 }
 
 /* Waits for events on fd until deadline. Returns 1 ready (errors and
@@ -222,11 +229,88 @@ static int resolve_failed(int rc, const char *what, const char *host,
 		       gai_strerror(rc));
 }
 
+/* One lookup handed to glibc's resolver thread (getaddrinfo_a). It owns
+ * copies of everything the thread reads, because a lookup that misses its
+ * deadline and cannot be cancelled is abandoned to the thread: leaked on
+ * purpose, never freed under it. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char service[8];
+	char name[];
+};
+
+/* Waits for l until deadline. Returns its result code, or EAI_INPROGRESS
+ * when it is still running at the deadline. */
+static int lookup_wait(struct lookup *l, int64_t deadline)
+{
+	const struct gaicb *list[1] = { &l->cb };
+
+	while (gai_error(&l->cb) == EAI_INPROGRESS) {
+		int left = remaining_ms(deadline);
+		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000 };
+
+		if (left == 0)
+			break;
+		gai_suspend(list, 1, &ts);
+	}
+	return gai_error(&l->cb);
+}
+
+/* getaddrinfo bounded by deadline (conn.h: resolution is one step);
+ * service may be NULL. When
+ * no resolver thread can be started (out of memory, a tight address
+ * space limit) it falls back to the plain, unbounded call. Returns
+ * getaddrinfo's codes; EAI_AGAIN with *late set when the deadline passed. */
+static int lookup(const char *name, const char *service, const struct addrinfo *hints,
+		  struct addrinfo **res, int64_t deadline, bool *late)
+{
+	size_t n = strlen(name) + 1;
+	struct lookup *l = calloc(1, sizeof *l + n);
+	struct gaicb *list[1];
+	int rc;
+
+	*late = false;
+	if (!l)
+		return EAI_MEMORY;
+	memcpy(l->name, name, n);
+	snprintf(l->service, sizeof l->service, "%s", service ? service : "");
+	l->hints = *hints;
+	l->cb = (struct gaicb){ .ar_name = l->name, .ar_service = service ? l->service : NULL,
+				.ar_request = &l->hints };
+	list[0] = &l->cb;
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+		free(l);
+		return getaddrinfo(name, service, hints, res);
+	}
+	rc = lookup_wait(l, deadline);
+	if (rc == EAI_INPROGRESS && gai_cancel(&l->cb) != EAI_ALLDONE) {
+		*late = true;
+		if (gai_error(&l->cb) == EAI_CANCELED)
+			free(l);
+		return EAI_AGAIN;
+	}
+	rc = gai_error(&l->cb);
+	*res = l->cb.ar_result;
+	free(l);
+	return rc;
+}
+
+int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
+		     struct addrinfo **res, unsigned timeout_s)
+{
+	bool late;
+	struct session s = { .timeout = timeout_s };
+
+	return lookup(name, NULL, hints, res, clock_ms() + timeout_of(&s), &late);
+}
+
 /* AI_ADDRCONFIG skips address families this machine cannot reach, but on
  * a machine whose only interface is loopback it hides every address, even
- * localhost's: retry without it before calling the name unresolvable. */
-static int resolve(const char *what, const char *host, unsigned port, int family,
-		   struct addrinfo **res, struct error *err)
+ * localhost's: retry without it before calling the name unresolvable.
+ * Both tries together get one timeout. */
+static int resolve(const struct conn *c, const char *what, const char *host,
+		   unsigned port, int family, struct addrinfo **res, struct error *err)
 {
 	struct addrinfo hints = {
 		.ai_family = family,
@@ -234,18 +318,26 @@ static int resolve(const char *what, const char *host, unsigned port, int family
 		.ai_protocol = IPPROTO_TCP,
 		.ai_flags = AI_ADDRCONFIG,
 	};
+	int64_t deadline = clock_ms() + c->timeout_ms;
 	char service[8];
+	bool late;
 	int rc;
 
 	snprintf(service, sizeof service, "%u", port);
-	rc = getaddrinfo(host, service, &hints, res);
+	rc = lookup(host, service, &hints, res, deadline, &late);
 	if (rc != 0 && no_such_name(rc)) {
 		hints.ai_flags = 0;
-		rc = getaddrinfo(host, service, &hints, res);
+		rc = lookup(host, service, &hints, res, deadline, &late);
 	}
-	if (rc != 0)
-		return resolve_failed(rc, what, host, family, err);
-	return 0;
+	if (rc == 0)
+		return 0;
+	if (late && !is_invalid_tld(host)) {
+		err_set(err, ERR_TEMPFAIL, "cannot resolve %s%s: no answer within %d s",
+			what, host, c->timeout_ms / 1000);
+		err_hint(err, "check the network and DNS settings, or try again later");
+		return -1;
+	}
+	return resolve_failed(rc, what, host, family, err);
 }
 
 static void addr_text(const struct sockaddr *sa, char *buf, size_t size)
@@ -311,20 +403,44 @@ static int connect_failed(const struct conn *c, const char *what, const char *na
 	return -1;
 }
 
-/* Tries every address in turn; the error names the last one tried. */
+/* How long one address may take out of what is left of the step: an even
+ * share, so that one silent address cannot starve the others, but at
+ * least 1 s (or all that is left), enough for a distant server. */
+static int share_ms(int64_t deadline, int left_addrs)
+{
+	int left = remaining_ms(deadline);
+	int share = left / (left_addrs > 0 ? left_addrs : 1);
+
+	return share >= 1000 ? share : left < 1000 ? left : 1000;
+}
+
+static int count_addrs(const struct addrinfo *ai)
+{
+	int n = 0;
+
+	for (; ai; ai = ai->ai_next)
+		n++;
+	return n;
+}
+
+/* Resolves name (one timeout), then tries every address in turn, all of
+ * them together within one more; the error names the last one tried. */
 static int connect_any(struct conn *c, const char *what, const char *name,
 		       unsigned port, int family, struct error *err)
 {
 	struct addrinfo *res, *ai;
-	int e = 0, tried = 0, last_family = AF_UNSPEC;
+	int e = 0, tried = 0, last_family = AF_UNSPEC, total;
+	int64_t deadline;
 
-	if (resolve(what, name, port, family, &res, err) < 0)
+	if (resolve(c, what, name, port, family, &res, err) < 0)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
+	deadline = clock_ms() + c->timeout_ms;
+	total = count_addrs(res);
+	for (ai = res; ai && (tried == 0 || remaining_ms(deadline) > 0); ai = ai->ai_next) {
 		addr_text(ai->ai_addr, c->addr, sizeof c->addr);
-		tried++;
 		last_family = ai->ai_family;
-		c->fd = connect_one(ai, c->timeout_ms, &e);
+		c->fd = connect_one(ai, share_ms(deadline, total - tried), &e);
+		tried++;
 		if (c->fd >= 0) {
 			if (ai->ai_addrlen <= sizeof c->sa)
 				memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
@@ -471,8 +587,7 @@ static void set_names(struct conn *c, const struct session *s)
 	size_t n;
 
 	c->port = s->port;
-	c->timeout_ms = s->timeout == 0 ? DEFAULT_TIMEOUT_S * 1000 :
-			s->timeout > INT32_MAX / 1000 ? INT32_MAX : (int)s->timeout * 1000;
+	c->timeout_ms = timeout_of(s);
 	snprintf(c->host, sizeof c->host, "%s", s->host);
 	snprintf(c->tls_name, sizeof c->tls_name, "%s", s->host);
 	n = strlen(c->tls_name);
@@ -623,9 +738,14 @@ static int line_too_long(const struct conn *c, struct error *err)
 	return -1;
 }
 
+void conn_start_step(struct conn *c)
+{
+	c->step_deadline = clock_ms() + c->timeout_ms;
+}
+
 int conn_read_line(struct conn *c, const char **line, size_t *len, struct error *err)
 {
-	int64_t deadline = clock_ms() + c->timeout_ms;
+	int64_t deadline = c->step_deadline ? c->step_deadline : clock_ms() + c->timeout_ms;
 
 	for (;;) {
 		char *start = c->rbuf + c->rstart;
@@ -1271,6 +1391,8 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 			       "handshake with %s", c->peer);
 	if (!implicit && check_injection(c, err) < 0)
 		return -1;
+	/* s may bound the handshake differently (the short TLS probe). */
+	c->timeout_ms = timeout_of(s);
 	if (tls_setup(c, s, err) < 0 || handshake(c, implicit, err) < 0)
 		return -1;
 	fill_session_info(c);

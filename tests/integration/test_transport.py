@@ -12,6 +12,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import servers
@@ -257,6 +258,135 @@ class Loopback(unittest.TestCase):
             self.assertEqual(len(summary["connections"][0]["messages"]), 1)
         finally:
             proxy.close()
+
+
+def black_holes(addresses):
+    """Listeners on one port at each address that never accept, their
+    backlogs full: the kernel drops further SYNs, so a connect can only
+    time out. Returns (port, sockets to close)."""
+    for _ in range(20):
+        socks = []
+        try:
+            port = 0
+            for a in addresses:
+                s = socket.socket()
+                socks.append(s)
+                s.bind((a, port))
+                s.listen(0)
+                port = s.getsockname()[1]
+                for _ in range(3):
+                    c = socket.socket()
+                    c.setblocking(False)
+                    c.connect_ex((a, port))
+                    socks.append(c)
+            return port, socks
+        except OSError:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no common free port")
+
+
+def in_mount_namespace(files, argv):
+    """argv run with files ({path in /etc: contents}) bind-mounted over
+    /etc, in a private mount namespace (root only). None when this
+    machine cannot (no unshare, not root, a sandbox that forbids it)."""
+    tmp = tempfile.mkdtemp(prefix="envoi-etc-")
+    mounts = []
+    for path, text in files.items():
+        src = os.path.join(tmp, os.path.basename(path))
+        with open(src, "w") as f:
+            f.write(text)
+        mounts.append(f"mount --bind {src} {path}")
+    script = " && ".join(mounts) + ' && exec "$@"'
+    try:
+        probe = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", "true"],
+                               capture_output=True, timeout=30)
+        if probe.returncode != 0:
+            return None
+        start = time.monotonic()
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *argv],
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+        r.elapsed = time.monotonic() - start
+        return r
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Deadlines(unittest.TestCase):
+    """--timeout bounds each step: a whole reply, resolving a name, all
+    the addresses of a name together. Bounds are generous (a loaded
+    2-core machine); each bug took several times as long."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-deadlines-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def timed(self, scenario, *args):
+        srv = Server(scenario, self.base, self.certs)
+        try:
+            start = time.monotonic()
+            r = srv.envoi("-v", *args)
+            return r, time.monotonic() - start
+        finally:
+            srv.stop()
+
+    def test_a_reply_of_many_slow_lines_is_one_step(self):
+        r, took = self.timed("greeting_slow_lines", "--timeout=2")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertLess(took, 6, "16 lines 1.8 s apart took 27 s before the fix")
+
+    def test_the_tls_probe_is_short(self):
+        r, took = self.timed("greeting_never", "--timeout=3")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"timed out after 2 s in the TLS handshake", r.stderr)
+        self.assertLess(took, 10)
+
+    def envoi_argv(self, *args):
+        return [tap.ENVOI, "--from=sender@example.com", "--to=rcpt@example.com", "--body=x",
+                "--timeout=2", *args]
+
+    def test_all_addresses_of_a_name_share_one_timeout(self):
+        addrs = [f"127.0.0.{i}" for i in range(2, 8)]
+        port, socks = black_holes(addrs)
+        try:
+            hosts = "127.0.0.1 localhost\n" + "".join(f"{a} many.envoi.test\n" for a in addrs)
+            r = in_mount_namespace({"/etc/hosts": hosts},
+                                   self.envoi_argv(f"--server=many.envoi.test:{port}", "-4"))
+        finally:
+            for s in socks:
+                s.close()
+        if r is None:
+            self.skipTest("no private mount namespace here")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"(last of 2 addresses)", r.stderr)   # 1 s each
+        self.assertLess(r.elapsed, 6, "six addresses took 12 s at --timeout=2 before the fix")
+
+    def test_name_resolution_is_bounded(self):
+        dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # a name server that never answers
+        try:
+            dns.bind(("127.0.0.9", 53))
+        except OSError as e:
+            dns.close()
+            self.skipTest(f"cannot bind a silent name server: {e}")
+        try:
+            r = in_mount_namespace({"/etc/hosts": "127.0.0.1 localhost\n",
+                                    "/etc/resolv.conf": "nameserver 127.0.0.9\noptions attempts:3\n"},
+                                   self.envoi_argv("--server=silent.envoi.test:2525", "-4"))
+        finally:
+            dns.close()
+        if r is None:
+            self.skipTest("no private mount namespace here")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"no answer within 2 s", r.stderr)
+        self.assertLess(r.elapsed, 6, "the resolver's own 5 s x attempts applied before the fix")
 
 if __name__ == "__main__":
     tap.main()

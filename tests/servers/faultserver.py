@@ -511,6 +511,23 @@ sc("implicit_tls_alert", exit="80", special=alert_on_probe, args="--tls=starttls
    doc="answers the ClientHello probe with a TLS alert record: a TLS answer, so 80 (use --tls=implicit)")
 
 
+# ---- branch transport: deadlines bound steps, not lines ----
+
+
+def drip_greeting_lines(sess):
+    """A 16-line greeting, one line every 1.8 s: each line comes within a
+    2 s timeout, the whole reply does not."""
+    for i in range(15):
+        sess.send_raw(b"220-faultserver.test line %d\r\n" % i)
+        time.sleep(1.8)
+    sess.send_raw(b"220 faultserver.test ready\r\n")
+    sess.serve_after_connect()
+
+
+sc("greeting_slow_lines", exit="75", special=drip_greeting_lines, args="--timeout=2",
+   doc="16 greeting lines 1.8 s apart with --timeout=2: the whole reply is one step (75 after about 2 s, not 27 s)")
+
+
 # --------------------------------------------------------------------------
 # server machinery
 
