@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ struct conn {
 	int sock_errno;               /* last errno of the TLS transport hooks */
 
 	gnutls_session_t tls;
-	gnutls_certificate_credentials_t cred;
+	gnutls_certificate_credentials_t cred;  /* shared: see load_credentials */
 	bool tls_up;
 	bool insecure, have_pin;
 	unsigned char pin[32];
@@ -271,8 +272,15 @@ static int lookup(const char *name, const char *service, const struct addrinfo *
 	int rc;
 
 	*late = false;
-	if (!l)
-		return EAI_MEMORY;
+	if (is_ip_literal(name) || !l) {
+		/* An address needs no resolver: no thread, no wait. */
+		free(l);
+		return getaddrinfo(name, service, hints, res);
+	}
+	/* The resolver thread would get a malloc arena of its own, which
+	 * reserves tens of MB of address space: under a tight ulimit -v that
+	 * alone would make envoi run out of memory. One arena is plenty. */
+	mallopt(M_ARENA_MAX, 1);
 	memcpy(l->name, name, n);
 	snprintf(l->service, sizeof l->service, "%s", service ? service : "");
 	l->hints = *hints;
@@ -672,8 +680,8 @@ static ssize_t tls_read_some(struct conn *c, char *buf, size_t len, short *event
 		return lost(c, c->sock_errno, "while receiving", err);
 	if (!gnutls_error_is_fatal((int)n))
 		return -2;  /* a warning alert or a renegotiation request we ignore */
-	err_set(err, ERR_TLS, "TLS error receiving from %s: %s", c->peer,
-		tls_reason((int)n));
+	err_set(err, n == GNUTLS_E_MEMORY_ERROR ? ERR_OSERR : ERR_TLS,
+		"TLS error receiving from %s: %s", c->peer, tls_reason((int)n));
 	if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		gnutls_alert_description_t a = gnutls_alert_get(c->tls);
 
@@ -824,8 +832,8 @@ static ssize_t write_some(struct conn *c, const char *buf, size_t len,
 		}
 		if (n == GNUTLS_E_PUSH_ERROR)
 			return lost(c, c->sock_errno, "while sending", err);
-		return err_set(err, ERR_TLS, "TLS error sending to %s: %s", c->peer,
-			       tls_reason((int)n));
+		return err_set(err, n == GNUTLS_E_MEMORY_ERROR ? ERR_OSERR : ERR_TLS,
+			       "TLS error sending to %s: %s", c->peer, tls_reason((int)n));
 	}
 	n = send(c->fd, buf, len, MSG_NOSIGNAL);
 	if (n >= 0) {
@@ -1158,41 +1166,110 @@ static int check_readable(const char *what, const char *file, struct error *err)
 		       parse_show(file, shown, sizeof shown), reason(errno, why, sizeof why));
 }
 
-static int load_credentials(struct conn *c, const struct session *s,
-			    struct error *err)
+/* The credentials are made once per process and shared by every
+ * connection of the run (retries, the TLS probe, reconnections), so the
+ * system store, by far the largest thing envoi loads, is parsed at most
+ * once. They depend only on --ca-file, --client-cert and --client-key,
+ * which do not change during a run. */
+static struct {
+	gnutls_certificate_credentials_t cred;
+	bool system_trust;            /* the system store is loaded into cred */
+} shared;
+
+/* libtasn1 (4.19) does not survive an allocation that fails while it
+ * decodes a certificate: it crashes (or GnuTLS reports a parse error).
+ * So work that decodes certificates starts only when the address space
+ * can take several times what it needs: the system store, a handshake
+ * (the server's chain). Below that, envoi is out of memory (71). */
+#define STORE_HEADROOM (8u << 20)
+#define HANDSHAKE_HEADROOM (2u << 20)
+
+static bool headroom(size_t n)
 {
-	int ret = gnutls_certificate_allocate_credentials(&c->cred);
+	void *room = malloc(n);
+
+	free(room);
+	return room != NULL;
+}
+
+static int out_of_memory(const char *doing, struct error *err)
+{
+	return err_set(err, ERR_OSERR, "out of memory %s", doing);
+}
+
+/* Loaded only when a certificate must be checked against it: not with
+ * --fingerprint (the pin is the trust), --ca-file or --insecure. An
+ * empty or unreadable store is no error yet: verification then fails
+ * with "issuer not trusted". */
+static int load_system_trust(struct error *err)
+{
+	int ret;
+
+	if (!headroom(STORE_HEADROOM))
+		return out_of_memory("loading the system CA store", err);
+	ret = gnutls_certificate_set_x509_system_trust(shared.cred);
+	if (ret == GNUTLS_E_MEMORY_ERROR)
+		return out_of_memory("loading the system CA store", err);
+	shared.system_trust = true;
+	return 0;
+}
+
+static int load_client_cert(const struct session *s, struct error *err)
+{
+	const char *key = s->client_key ? s->client_key : s->client_cert;
+	int ret;
+
+	if (check_readable("client certificate", s->client_cert, err) < 0 ||
+	    check_readable("client key", key, err) < 0)
+		return -1;
+	ret = gnutls_certificate_set_x509_key_file(shared.cred, s->client_cert, key,
+						   GNUTLS_X509_FMT_PEM);
+	if (ret == GNUTLS_E_MEMORY_ERROR)
+		return out_of_memory("loading the client certificate", err);
+	if (ret < 0)
+		return err_set(err, ERR_CONFIG, "cannot load client certificate "
+			       "%s with key %s: %s", s->client_cert, key, tls_reason(ret));
+	return 0;
+}
+
+static int make_credentials(const struct session *s, struct error *err)
+{
+	int ret = gnutls_certificate_allocate_credentials(&shared.cred);
 
 	if (ret < 0)
-		return err_set(err, ERR_OSERR, "cannot set up TLS: %s", tls_reason(ret));
+		return ret == GNUTLS_E_MEMORY_ERROR ? out_of_memory("setting up TLS", err) :
+		       err_set(err, ERR_OSERR, "cannot set up TLS: %s", tls_reason(ret));
+	if (s->client_key && !s->client_cert)
+		return err_set(err, ERR_CONFIG, "--client-key needs --client-cert");
 	if (s->ca_file) {
 		if (check_readable("CA file", s->ca_file, err) < 0)
 			return -1;
-		ret = gnutls_certificate_set_x509_trust_file(c->cred, s->ca_file,
+		ret = gnutls_certificate_set_x509_trust_file(shared.cred, s->ca_file,
 							     GNUTLS_X509_FMT_PEM);
+		if (ret == GNUTLS_E_MEMORY_ERROR)
+			return out_of_memory("loading the CA file", err);
 		if (ret <= 0)
 			return tls_config_error("CA file", s->ca_file, ret, err);
-	} else {
-		/* An empty store is no error yet: verification then fails with
-		 * "issuer not trusted", while --fingerprint or --insecure work. */
-		gnutls_certificate_set_x509_system_trust(c->cred);
 	}
-	if (s->client_key && !s->client_cert)
-		return err_set(err, ERR_CONFIG, "--client-key needs --client-cert");
-	if (s->client_cert) {
-		const char *key = s->client_key ? s->client_key : s->client_cert;
+	if (s->client_cert && load_client_cert(s, err) < 0)
+		return -1;
+	gnutls_certificate_set_verify_function(shared.cred, verify_cert);
+	return 0;
+}
 
-		if (check_readable("client certificate", s->client_cert, err) < 0 ||
-		    check_readable("client key", key, err) < 0)
-			return -1;
-		ret = gnutls_certificate_set_x509_key_file(c->cred, s->client_cert, key,
-							   GNUTLS_X509_FMT_PEM);
-		if (ret < 0)
-			return err_set(err, ERR_CONFIG, "cannot load client certificate "
-				       "%s with key %s: %s", s->client_cert, key,
-				       tls_reason(ret));
+static int load_credentials(struct conn *c, const struct session *s,
+			    struct error *err)
+{
+	if (!shared.cred && make_credentials(s, err) < 0) {
+		if (shared.cred)
+			gnutls_certificate_free_credentials(shared.cred);
+		shared.cred = NULL;
+		return -1;
 	}
-	gnutls_certificate_set_verify_function(c->cred, verify_cert);
+	if (!s->ca_file && !s->have_fingerprint && !s->insecure && !shared.system_trust &&
+	    load_system_trust(err) < 0)
+		return -1;
+	c->cred = shared.cred;
 	return 0;
 }
 
@@ -1216,8 +1293,8 @@ static int tls_setup(struct conn *c, const struct session *s, struct error *err)
 		ret = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, c->tls_name,
 					     strlen(c->tls_name));
 	if (ret < 0)
-		return err_set(err, ERR_SOFTWARE, "cannot set up TLS: %s",
-			       tls_reason(ret));
+		return err_set(err, ret == GNUTLS_E_MEMORY_ERROR ? ERR_OSERR : ERR_SOFTWARE,
+			       "cannot set up TLS: %s", tls_reason(ret));
 	gnutls_session_set_ptr(c->tls, c);
 	gnutls_transport_set_ptr(c->tls, c);
 	gnutls_transport_set_push_function(c->tls, tls_push);
@@ -1302,6 +1379,9 @@ static void alert_hint(const struct conn *c, struct error *err)
 
 static int handshake_failed(struct conn *c, int ret, bool implicit, struct error *err)
 {
+	if (ret == GNUTLS_E_MEMORY_ERROR)
+		return err_set(err, ERR_OSERR, "out of memory in the TLS handshake with %s",
+			       c->peer);
 	if (looks_plaintext(c))
 		return plaintext_answer(c, implicit, err);
 	if (c->cert_rejected)
@@ -1393,6 +1473,8 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 		return -1;
 	/* s may bound the handshake differently (the short TLS probe). */
 	c->timeout_ms = timeout_of(s);
+	if (!headroom(HANDSHAKE_HEADROOM))
+		return out_of_memory("starting the TLS handshake", err);
 	if (tls_setup(c, s, err) < 0 || handshake(c, implicit, err) < 0)
 		return -1;
 	fill_session_info(c);
@@ -1496,8 +1578,6 @@ void conn_close(struct conn *c)
 			tls_bye(c);
 		gnutls_deinit(c->tls);
 	}
-	if (c->cred)
-		gnutls_certificate_free_credentials(c->cred);
 	if (c->fd >= 0)
 		close(c->fd);
 	/* The buffers may have carried AUTH exchanges. */

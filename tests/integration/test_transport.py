@@ -3,6 +3,7 @@
 issue 10): nothing a server sends reaches the terminal raw (-v, the error
 line, --probe, --json); slow greetings; the loopback exception; deadlines
 per step; out of memory."""
+import concurrent.futures
 import json
 import os
 import re
@@ -387,6 +388,78 @@ class Deadlines(unittest.TestCase):
         self.assertEqual(r.returncode, 75, r.stderr)
         self.assertIn(b"no answer within 2 s", r.stderr)
         self.assertLess(r.elapsed, 6, "the resolver's own 5 s x attempts applied before the fix")
+
+
+class OutOfMemory(unittest.TestCase):
+    """Under a tight address space (prlimit --as) every run ends with a
+    proper class: sent, 71 (out of memory) or the certificate refusal the
+    run would give anyway; never 70 or a signal (libtasn1 crashes when an
+    allocation fails while it decodes a certificate). The system CA store
+    is loaded only when a certificate must be checked against it."""
+
+    STEP = 384 * 1024
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-oom-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+        cls.srv = Server("ok", cls.base, cls.certs, "--connections", "500", "--alarm", "120")
+        with open(os.path.join(cls.certs, "good.sha256")) as f:
+            cls.pin = f.read().strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    @staticmethod
+    def limited(limit, *args):
+        r = subprocess.run(["prlimit", f"--as={limit}", tap.ENVOI, *args], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")})
+        return r.returncode, r.stderr
+
+    def smallest_start(self):
+        """The smallest limit (in steps) at which envoi runs at all."""
+        lo, hi = 1 << 20, 256 << 20
+        while hi - lo > self.STEP:
+            mid = (lo + hi) // 2
+            if self.limited(mid, "--version")[0] == 0:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def sweep(self, start, span, *args):
+        limits = range(start, start + span, self.STEP)
+        argv = ["--server=127.0.0.1:" + self.srv.port, "--tls=starttls", "--timeout=10",
+                "--from=a@example.com", "--to=b@example.com", "--body=x", *args]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            return dict(zip(limits, pool.map(lambda l: self.limited(l, *argv), limits)))
+
+    def check(self, results, allowed):
+        for limit, (code, err) in results.items():
+            if code == 127 and b"error while loading shared libraries" in err:
+                continue   # the dynamic loader, before envoi runs
+            self.assertIn(code, allowed, f"--as={limit}: {err.decode(errors='replace')}")
+
+    def test_tight_address_space_is_71_never_a_crash(self):
+        start = self.smallest_start()
+        pinned = self.sweep(start, 10 << 20, f"--fingerprint={self.pin}")
+        ca = self.sweep(start, 10 << 20, f"--ca-file={self.certs}/ca.pem")
+        system = self.sweep(start, 14 << 20)
+        self.check(pinned, {0, 71})
+        self.check(ca, {0, 71})
+        self.check(system, {71, 82})     # the test CA is not in the system store
+        self.assertEqual(pinned[max(pinned)][0], 0, "never sent with --fingerprint")
+        self.assertEqual(ca[max(ca)][0], 0, "never sent with --ca-file")
+        # With a pin the system store is not loaded: it sends where
+        # loading the store would be out of memory.
+        first = min(l for l, (code, _) in pinned.items() if code == 0)
+        code, err = system[first]
+        self.assertEqual(code, 71, err)
+        self.assertIn(b"system CA store", err)
 
 if __name__ == "__main__":
     tap.main()
