@@ -76,7 +76,7 @@ class Escapes(unittest.TestCase):
             self.assertIn("Müller".encode(), out, extra)
 
     def test_certificate_subject_in_probe(self):
-        for extra, out in self.check("evil_cert_probe", 0, "--tls=starttls", "--insecure", "--probe"):
+        for extra, out in self.check("evil_cert_insecure", 0, "--tls=starttls", "--insecure", "--probe"):
             self.assertIn(b"\\u009b31m", out.replace(b"\\\\", b"\\"), extra)
             self.assertIn(b"\\u202e", out.replace(b"\\\\", b"\\"), extra)
 
