@@ -461,7 +461,14 @@ static int connect_any(struct conn *c, const char *what, const char *name,
 	if (tried == 0)
 		return err_set(err, ERR_NOHOST, "%s%s does not resolve",
 			       what[0] ? what : "host ", name);
-	return connect_failed(c, what, name, port, c->addr, tried, e, last_family, err);
+	connect_failed(c, what, name, port, c->addr, tried, e, last_family, err);
+	if (tried < total) {
+		size_t n = strlen(err->text);
+
+		snprintf(err->text + n, sizeof err->text - n, "; %d more address%s not "
+			 "tried: the timeout ran out", total - tried, total - tried == 1 ? "" : "es");
+	}
+	return -1;
 }
 
 /* ---- SOCKS5 (RFC 1928), no authentication ---- */
