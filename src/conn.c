@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ struct conn {
 	int sock_errno;               /* last errno of the TLS transport hooks */
 
 	gnutls_session_t tls;
-	gnutls_certificate_credentials_t cred;
+	gnutls_certificate_credentials_t cred;  /* shared: see load_credentials */
 	bool tls_up;
 	bool insecure, have_pin;
 	unsigned char pin[32];
@@ -76,6 +77,7 @@ struct conn {
 	size_t nfirst;
 	struct tls_info info;
 
+	int64_t step_deadline;        /* conn_start_step: 0 = a timeout per line */
 	size_t rstart, rend;
 	size_t wlen;
 	char rbuf[RBUF_SIZE];
@@ -89,6 +91,12 @@ static int remaining_ms(int64_t deadline)
 	int64_t left = deadline - clock_ms();
 
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static int timeout_of(const struct session *s)
+{
+	return s->timeout == 0 ? DEFAULT_TIMEOUT_S * 1000 :
+	       s->timeout > INT32_MAX / 1000 ? INT32_MAX : (int)s->timeout * 1000;
 }
 
 /* Waits for events on fd until deadline. Returns 1 ready (errors and
@@ -222,11 +230,95 @@ static int resolve_failed(int rc, const char *what, const char *host,
 		       gai_strerror(rc));
 }
 
+/* One lookup handed to glibc's resolver thread (getaddrinfo_a). It owns
+ * copies of everything the thread reads, because a lookup that misses its
+ * deadline and cannot be cancelled is abandoned to the thread: leaked on
+ * purpose, never freed under it. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char service[8];
+	char name[];
+};
+
+/* Waits for l until deadline. Returns its result code, or EAI_INPROGRESS
+ * when it is still running at the deadline. */
+static int lookup_wait(struct lookup *l, int64_t deadline)
+{
+	const struct gaicb *list[1] = { &l->cb };
+
+	while (gai_error(&l->cb) == EAI_INPROGRESS) {
+		int left = remaining_ms(deadline);
+		struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000 };
+
+		if (left == 0)
+			break;
+		gai_suspend(list, 1, &ts);
+	}
+	return gai_error(&l->cb);
+}
+
+/* getaddrinfo bounded by deadline (conn.h: resolution is one step);
+ * service may be NULL. When
+ * no resolver thread can be started (out of memory, a tight address
+ * space limit) it falls back to the plain, unbounded call. Returns
+ * getaddrinfo's codes; EAI_AGAIN with *late set when the deadline passed. */
+static int lookup(const char *name, const char *service, const struct addrinfo *hints,
+		  struct addrinfo **res, int64_t deadline, bool *late)
+{
+	size_t n = strlen(name) + 1;
+	struct lookup *l = calloc(1, sizeof *l + n);
+	struct gaicb *list[1];
+	int rc;
+
+	*late = false;
+	if (is_ip_literal(name) || !l) {
+		/* An address needs no resolver: no thread, no wait. */
+		free(l);
+		return getaddrinfo(name, service, hints, res);
+	}
+	/* The resolver thread would get a malloc arena of its own, which
+	 * reserves tens of MB of address space: under a tight ulimit -v that
+	 * alone would make envoi run out of memory. One arena is plenty. */
+	mallopt(M_ARENA_MAX, 1);
+	memcpy(l->name, name, n);
+	snprintf(l->service, sizeof l->service, "%s", service ? service : "");
+	l->hints = *hints;
+	l->cb = (struct gaicb){ .ar_name = l->name, .ar_service = service ? l->service : NULL,
+				.ar_request = &l->hints };
+	list[0] = &l->cb;
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+		free(l);
+		return getaddrinfo(name, service, hints, res);
+	}
+	rc = lookup_wait(l, deadline);
+	if (rc == EAI_INPROGRESS && gai_cancel(&l->cb) != EAI_ALLDONE) {
+		*late = true;
+		if (gai_error(&l->cb) == EAI_CANCELED)
+			free(l);
+		return EAI_AGAIN;
+	}
+	rc = gai_error(&l->cb);
+	*res = l->cb.ar_result;
+	free(l);
+	return rc;
+}
+
+int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
+		     struct addrinfo **res, unsigned timeout_s)
+{
+	bool late;
+	struct session s = { .timeout = timeout_s };
+
+	return lookup(name, NULL, hints, res, clock_ms() + timeout_of(&s), &late);
+}
+
 /* AI_ADDRCONFIG skips address families this machine cannot reach, but on
  * a machine whose only interface is loopback it hides every address, even
- * localhost's: retry without it before calling the name unresolvable. */
-static int resolve(const char *what, const char *host, unsigned port, int family,
-		   struct addrinfo **res, struct error *err)
+ * localhost's: retry without it before calling the name unresolvable.
+ * Both tries together get one timeout. */
+static int resolve(const struct conn *c, const char *what, const char *host,
+		   unsigned port, int family, struct addrinfo **res, struct error *err)
 {
 	struct addrinfo hints = {
 		.ai_family = family,
@@ -234,18 +326,26 @@ static int resolve(const char *what, const char *host, unsigned port, int family
 		.ai_protocol = IPPROTO_TCP,
 		.ai_flags = AI_ADDRCONFIG,
 	};
+	int64_t deadline = clock_ms() + c->timeout_ms;
 	char service[8];
+	bool late;
 	int rc;
 
 	snprintf(service, sizeof service, "%u", port);
-	rc = getaddrinfo(host, service, &hints, res);
+	rc = lookup(host, service, &hints, res, deadline, &late);
 	if (rc != 0 && no_such_name(rc)) {
 		hints.ai_flags = 0;
-		rc = getaddrinfo(host, service, &hints, res);
+		rc = lookup(host, service, &hints, res, deadline, &late);
 	}
-	if (rc != 0)
-		return resolve_failed(rc, what, host, family, err);
-	return 0;
+	if (rc == 0)
+		return 0;
+	if (late && !is_invalid_tld(host)) {
+		err_set(err, ERR_TEMPFAIL, "cannot resolve %s%s: no answer within %d s",
+			what, host, c->timeout_ms / 1000);
+		err_hint(err, "check the network and DNS settings, or try again later");
+		return -1;
+	}
+	return resolve_failed(rc, what, host, family, err);
 }
 
 static void addr_text(const struct sockaddr *sa, char *buf, size_t size)
@@ -311,20 +411,44 @@ static int connect_failed(const struct conn *c, const char *what, const char *na
 	return -1;
 }
 
-/* Tries every address in turn; the error names the last one tried. */
+/* How long one address may take out of what is left of the step: an even
+ * share, so that one silent address cannot starve the others, but at
+ * least 1 s (or all that is left), enough for a distant server. */
+static int share_ms(int64_t deadline, int left_addrs)
+{
+	int left = remaining_ms(deadline);
+	int share = left / (left_addrs > 0 ? left_addrs : 1);
+
+	return share >= 1000 ? share : left < 1000 ? left : 1000;
+}
+
+static int count_addrs(const struct addrinfo *ai)
+{
+	int n = 0;
+
+	for (; ai; ai = ai->ai_next)
+		n++;
+	return n;
+}
+
+/* Resolves name (one timeout), then tries every address in turn, all of
+ * them together within one more; the error names the last one tried. */
 static int connect_any(struct conn *c, const char *what, const char *name,
 		       unsigned port, int family, struct error *err)
 {
 	struct addrinfo *res, *ai;
-	int e = 0, tried = 0, last_family = AF_UNSPEC;
+	int e = 0, tried = 0, last_family = AF_UNSPEC, total;
+	int64_t deadline;
 
-	if (resolve(what, name, port, family, &res, err) < 0)
+	if (resolve(c, what, name, port, family, &res, err) < 0)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
+	deadline = clock_ms() + c->timeout_ms;
+	total = count_addrs(res);
+	for (ai = res; ai && (tried == 0 || remaining_ms(deadline) > 0); ai = ai->ai_next) {
 		addr_text(ai->ai_addr, c->addr, sizeof c->addr);
-		tried++;
 		last_family = ai->ai_family;
-		c->fd = connect_one(ai, c->timeout_ms, &e);
+		c->fd = connect_one(ai, share_ms(deadline, total - tried), &e);
+		tried++;
 		if (c->fd >= 0) {
 			if (ai->ai_addrlen <= sizeof c->sa)
 				memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
@@ -337,7 +461,14 @@ static int connect_any(struct conn *c, const char *what, const char *name,
 	if (tried == 0)
 		return err_set(err, ERR_NOHOST, "%s%s does not resolve",
 			       what[0] ? what : "host ", name);
-	return connect_failed(c, what, name, port, c->addr, tried, e, last_family, err);
+	connect_failed(c, what, name, port, c->addr, tried, e, last_family, err);
+	if (tried < total) {
+		size_t n = strlen(err->text);
+
+		snprintf(err->text + n, sizeof err->text - n, "; %d more address%s not "
+			 "tried: the timeout ran out", total - tried, total - tried == 1 ? "" : "es");
+	}
+	return -1;
 }
 
 /* ---- SOCKS5 (RFC 1928), no authentication ---- */
@@ -471,8 +602,7 @@ static void set_names(struct conn *c, const struct session *s)
 	size_t n;
 
 	c->port = s->port;
-	c->timeout_ms = s->timeout == 0 ? DEFAULT_TIMEOUT_S * 1000 :
-			s->timeout > INT32_MAX / 1000 ? INT32_MAX : (int)s->timeout * 1000;
+	c->timeout_ms = timeout_of(s);
 	snprintf(c->host, sizeof c->host, "%s", s->host);
 	snprintf(c->tls_name, sizeof c->tls_name, "%s", s->host);
 	n = strlen(c->tls_name);
@@ -557,8 +687,8 @@ static ssize_t tls_read_some(struct conn *c, char *buf, size_t len, short *event
 		return lost(c, c->sock_errno, "while receiving", err);
 	if (!gnutls_error_is_fatal((int)n))
 		return -2;  /* a warning alert or a renegotiation request we ignore */
-	err_set(err, ERR_TLS, "TLS error receiving from %s: %s", c->peer,
-		tls_reason((int)n));
+	err_set(err, n == GNUTLS_E_MEMORY_ERROR ? ERR_OSERR : ERR_TLS,
+		"TLS error receiving from %s: %s", c->peer, tls_reason((int)n));
 	if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		gnutls_alert_description_t a = gnutls_alert_get(c->tls);
 
@@ -623,9 +753,14 @@ static int line_too_long(const struct conn *c, struct error *err)
 	return -1;
 }
 
+void conn_start_step(struct conn *c)
+{
+	c->step_deadline = clock_ms() + c->timeout_ms;
+}
+
 int conn_read_line(struct conn *c, const char **line, size_t *len, struct error *err)
 {
-	int64_t deadline = clock_ms() + c->timeout_ms;
+	int64_t deadline = c->step_deadline ? c->step_deadline : clock_ms() + c->timeout_ms;
 
 	for (;;) {
 		char *start = c->rbuf + c->rstart;
@@ -704,8 +839,8 @@ static ssize_t write_some(struct conn *c, const char *buf, size_t len,
 		}
 		if (n == GNUTLS_E_PUSH_ERROR)
 			return lost(c, c->sock_errno, "while sending", err);
-		return err_set(err, ERR_TLS, "TLS error sending to %s: %s", c->peer,
-			       tls_reason((int)n));
+		return err_set(err, n == GNUTLS_E_MEMORY_ERROR ? ERR_OSERR : ERR_TLS,
+			       "TLS error sending to %s: %s", c->peer, tls_reason((int)n));
 	}
 	n = send(c->fd, buf, len, MSG_NOSIGNAL);
 	if (n >= 0) {
@@ -1038,41 +1173,110 @@ static int check_readable(const char *what, const char *file, struct error *err)
 		       parse_show(file, shown, sizeof shown), reason(errno, why, sizeof why));
 }
 
-static int load_credentials(struct conn *c, const struct session *s,
-			    struct error *err)
+/* The credentials are made once per process and shared by every
+ * connection of the run (retries, the TLS probe, reconnections), so the
+ * system store, by far the largest thing envoi loads, is parsed at most
+ * once. They depend only on --ca-file, --client-cert and --client-key,
+ * which do not change during a run. */
+static struct {
+	gnutls_certificate_credentials_t cred;
+	bool system_trust;            /* the system store is loaded into cred */
+} shared;
+
+/* libtasn1 (4.19) does not survive an allocation that fails while it
+ * decodes a certificate: it crashes (or GnuTLS reports a parse error).
+ * So work that decodes certificates starts only when the address space
+ * can take several times what it needs: the system store, a handshake
+ * (the server's chain). Below that, envoi is out of memory (71). */
+#define STORE_HEADROOM (8u << 20)
+#define HANDSHAKE_HEADROOM (2u << 20)
+
+static bool headroom(size_t n)
 {
-	int ret = gnutls_certificate_allocate_credentials(&c->cred);
+	void *room = malloc(n);
+
+	free(room);
+	return room != NULL;
+}
+
+static int out_of_memory(const char *doing, struct error *err)
+{
+	return err_set(err, ERR_OSERR, "out of memory %s", doing);
+}
+
+/* Loaded only when a certificate must be checked against it: not with
+ * --fingerprint (the pin is the trust), --ca-file or --insecure. An
+ * empty or unreadable store is no error yet: verification then fails
+ * with "issuer not trusted". */
+static int load_system_trust(struct error *err)
+{
+	int ret;
+
+	if (!headroom(STORE_HEADROOM))
+		return out_of_memory("loading the system CA store", err);
+	ret = gnutls_certificate_set_x509_system_trust(shared.cred);
+	if (ret == GNUTLS_E_MEMORY_ERROR)
+		return out_of_memory("loading the system CA store", err);
+	shared.system_trust = true;
+	return 0;
+}
+
+static int load_client_cert(const struct session *s, struct error *err)
+{
+	const char *key = s->client_key ? s->client_key : s->client_cert;
+	int ret;
+
+	if (check_readable("client certificate", s->client_cert, err) < 0 ||
+	    check_readable("client key", key, err) < 0)
+		return -1;
+	ret = gnutls_certificate_set_x509_key_file(shared.cred, s->client_cert, key,
+						   GNUTLS_X509_FMT_PEM);
+	if (ret == GNUTLS_E_MEMORY_ERROR)
+		return out_of_memory("loading the client certificate", err);
+	if (ret < 0)
+		return err_set(err, ERR_CONFIG, "cannot load client certificate "
+			       "%s with key %s: %s", s->client_cert, key, tls_reason(ret));
+	return 0;
+}
+
+static int make_credentials(const struct session *s, struct error *err)
+{
+	int ret = gnutls_certificate_allocate_credentials(&shared.cred);
 
 	if (ret < 0)
-		return err_set(err, ERR_OSERR, "cannot set up TLS: %s", tls_reason(ret));
+		return ret == GNUTLS_E_MEMORY_ERROR ? out_of_memory("setting up TLS", err) :
+		       err_set(err, ERR_OSERR, "cannot set up TLS: %s", tls_reason(ret));
+	if (s->client_key && !s->client_cert)
+		return err_set(err, ERR_CONFIG, "--client-key needs --client-cert");
 	if (s->ca_file) {
 		if (check_readable("CA file", s->ca_file, err) < 0)
 			return -1;
-		ret = gnutls_certificate_set_x509_trust_file(c->cred, s->ca_file,
+		ret = gnutls_certificate_set_x509_trust_file(shared.cred, s->ca_file,
 							     GNUTLS_X509_FMT_PEM);
+		if (ret == GNUTLS_E_MEMORY_ERROR)
+			return out_of_memory("loading the CA file", err);
 		if (ret <= 0)
 			return tls_config_error("CA file", s->ca_file, ret, err);
-	} else {
-		/* An empty store is no error yet: verification then fails with
-		 * "issuer not trusted", while --fingerprint or --insecure work. */
-		gnutls_certificate_set_x509_system_trust(c->cred);
 	}
-	if (s->client_key && !s->client_cert)
-		return err_set(err, ERR_CONFIG, "--client-key needs --client-cert");
-	if (s->client_cert) {
-		const char *key = s->client_key ? s->client_key : s->client_cert;
+	if (s->client_cert && load_client_cert(s, err) < 0)
+		return -1;
+	gnutls_certificate_set_verify_function(shared.cred, verify_cert);
+	return 0;
+}
 
-		if (check_readable("client certificate", s->client_cert, err) < 0 ||
-		    check_readable("client key", key, err) < 0)
-			return -1;
-		ret = gnutls_certificate_set_x509_key_file(c->cred, s->client_cert, key,
-							   GNUTLS_X509_FMT_PEM);
-		if (ret < 0)
-			return err_set(err, ERR_CONFIG, "cannot load client certificate "
-				       "%s with key %s: %s", s->client_cert, key,
-				       tls_reason(ret));
+static int load_credentials(struct conn *c, const struct session *s,
+			    struct error *err)
+{
+	if (!shared.cred && make_credentials(s, err) < 0) {
+		if (shared.cred)
+			gnutls_certificate_free_credentials(shared.cred);
+		shared.cred = NULL;
+		return -1;
 	}
-	gnutls_certificate_set_verify_function(c->cred, verify_cert);
+	if (!s->ca_file && !s->have_fingerprint && !s->insecure && !shared.system_trust &&
+	    load_system_trust(err) < 0)
+		return -1;
+	c->cred = shared.cred;
 	return 0;
 }
 
@@ -1096,8 +1300,8 @@ static int tls_setup(struct conn *c, const struct session *s, struct error *err)
 		ret = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, c->tls_name,
 					     strlen(c->tls_name));
 	if (ret < 0)
-		return err_set(err, ERR_SOFTWARE, "cannot set up TLS: %s",
-			       tls_reason(ret));
+		return err_set(err, ret == GNUTLS_E_MEMORY_ERROR ? ERR_OSERR : ERR_SOFTWARE,
+			       "cannot set up TLS: %s", tls_reason(ret));
 	gnutls_session_set_ptr(c->tls, c);
 	gnutls_transport_set_ptr(c->tls, c);
 	gnutls_transport_set_push_function(c->tls, tls_push);
@@ -1182,6 +1386,9 @@ static void alert_hint(const struct conn *c, struct error *err)
 
 static int handshake_failed(struct conn *c, int ret, bool implicit, struct error *err)
 {
+	if (ret == GNUTLS_E_MEMORY_ERROR)
+		return err_set(err, ERR_OSERR, "out of memory in the TLS handshake with %s",
+			       c->peer);
 	if (looks_plaintext(c))
 		return plaintext_answer(c, implicit, err);
 	if (c->cert_rejected)
@@ -1282,6 +1489,10 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 			       "handshake with %s", c->peer);
 	if (!implicit && check_injection(c, err) < 0)
 		return -1;
+	/* s may bound the handshake differently (the short TLS probe). */
+	c->timeout_ms = timeout_of(s);
+	if (!headroom(HANDSHAKE_HEADROOM))
+		return out_of_memory("starting the TLS handshake", err);
 	if (tls_setup(c, s, err) < 0 || handshake(c, implicit, err) < 0) {
 		scheme_hint(c, s, err);
 		return -1;
@@ -1387,8 +1598,6 @@ void conn_close(struct conn *c)
 			tls_bye(c);
 		gnutls_deinit(c->tls);
 	}
-	if (c->cred)
-		gnutls_certificate_free_credentials(c->cred);
 	if (c->fd >= 0)
 		close(c->fd);
 	/* The buffers may have carried AUTH exchanges. */

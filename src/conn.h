@@ -3,12 +3,17 @@
  * wait. The SMTP engine sees only these functions; it never touches a
  * socket or GnuTLS directly.
  *
- * Timeouts (s->timeout seconds, 0 meaning the default 60):
- *  - connect: each address tried gets the full timeout; the SOCKS5
- *    negotiation gets one more; the TLS handshake gets one as a whole.
- *  - conn_read_line: the whole line must arrive within the timeout,
- *    counted from the call (a server that drips one byte a minute is cut
- *    off; a reply of n lines may take up to n timeouts).
+ * Timeouts (s->timeout seconds, 0 meaning the default 60) bound steps:
+ *  - name resolution: one timeout (both tries, with and without
+ *    AI_ADDRCONFIG), through glibc's getaddrinfo_a; only when no resolver
+ *    thread can be started does it fall back to the unbounded call;
+ *  - connect: one timeout for all the addresses of the name together
+ *    (each gets an even share of what is left, at least 1 s); the SOCKS5
+ *    negotiation gets one more; the TLS handshake gets one as a whole;
+ *  - conn_read_line: every line read after conn_start_step must arrive
+ *    before that step's deadline (one SMTP reply of any number of lines
+ *    takes at most one timeout; a server that drips bytes is cut off);
+ *    without a step, each line gets its own timeout;
  *  - conn_write/conn_flush: the timeout counts from the last progress, so
  *    a large message on a slow link is not cut off while it still moves.
  * A signal (EINTR) restarts a wait without extending its deadline.
@@ -36,8 +41,16 @@ struct tls_info {
 	bool verified;
 };
 
+/* getaddrinfo(name, NULL, hints, res) within timeout_s seconds (0: the
+ * default 60), for names looked up outside conn_open (the EHLO name).
+ * Returns getaddrinfo's codes, EAI_AGAIN when the time ran out; the
+ * caller frees *res with freeaddrinfo. */
+struct addrinfo;
+int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
+		     struct addrinfo **res, unsigned timeout_s);
+
 /* Resolves s->host (s->family), connects to each address in turn (via
- * s->proxy_host when set), each connect bounded by s->timeout.
+ * s->proxy_host when set), bounded as the timeouts above say.
  * Returns 0 and *out, or -1 with ERR_NOHOST (name does not resolve, also
  * a name under .invalid when the resolver cannot be reached),
  * ERR_UNAVAILABLE (refused/unreachable, proxy refused), ERR_TEMPFAIL
@@ -67,7 +80,8 @@ int conn_open(struct conn **out, const struct session *s, struct error *err);
  * with the fingerprint to pin), ERR_CONFIG for an unreadable --ca-file or
  * client certificate, ERR_TEMPFAIL on timeout, ERR_TLS otherwise.
  * conn_tls_info is filled as far as the handshake got, also on failure
- * and with s->insecure. */
+ * and with s->insecure. The handshake, and every wait after it, is
+ * bounded by s->timeout. */
 int conn_start_tls(struct conn *c, const struct session *s, struct error *err);
 
 /* Reads one line without its CRLF (a bare LF also ends it; a lone CR is
@@ -79,6 +93,10 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err);
  * ERR_TLS (TLS error after the handshake). */
 #define CONN_MAX_LINE 4096
 int conn_read_line(struct conn *c, const char **line, size_t *len, struct error *err);
+
+/* Starts a step: the lines read from now on, until the next call, must
+ * all arrive within one timeout from now (see the timeouts above). */
+void conn_start_step(struct conn *c);
 
 /* Bytes already received but not yet read as lines (with TLS: also
  * decrypted bytes GnuTLS holds). */

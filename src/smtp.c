@@ -180,6 +180,7 @@ static int read_reply(struct smtp *x)
 {
 	reply_reset(&x->reply);
 	x->broken = true;
+	conn_start_step(x->c);  /* the whole reply within one timeout, not each line */
 	do {
 		const char *line;
 		size_t len;
@@ -216,8 +217,9 @@ static bool starttls_required(const struct smtp *x)
 	return x->s->tls == TLS_STARTTLS || (x->s->tls == TLS_AUTO && !conn_is_loopback(x->c));
 }
 
-/* This host's name for EHLO: the FQDN when the resolver knows it. */
-static void default_helo(char *buf, size_t size)
+/* This host's name for EHLO: the FQDN when the resolver knows it (and
+ * answers within the timeout: this lookup is a step too). */
+static void default_helo(char *buf, size_t size, unsigned timeout)
 {
 	struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *ai = NULL;
 	struct error ignored;
@@ -227,7 +229,7 @@ static void default_helo(char *buf, size_t size)
 	if (gethostname(host, sizeof host) != 0)
 		return;
 	host[sizeof host - 1] = '\0';
-	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname &&
+	if (conn_getaddrinfo(host, &hints, &ai, timeout) == 0 && ai && ai->ai_canonname &&
 	    strchr(ai->ai_canonname, '.') && parse_helo(ai->ai_canonname, &ignored) == 0)
 		snprintf(buf, size, "%s", ai->ai_canonname);
 	else if (parse_helo(host, &ignored) == 0)
@@ -262,7 +264,9 @@ static int probe_silence(struct smtp *x, bool *reconnect)
 	*reconnect = false;
 	probe.insecure = true;
 	probe.have_fingerprint = false;
-	probe.timeout = (x->s->timeout + 1) / 2;
+	/* A TLS port answers a ClientHello at once: half the timeout, at
+	 * most 5 s, is plenty, and bounds what the check adds to a run. */
+	probe.timeout = (x->s->timeout + 1) / 2 < 5 ? (x->s->timeout + 1) / 2 : 5;
 	note(x, "no greeting after %.1f s: checking whether the port expects TLS",
 	     probe_after_ms(x->s) / 1000.0);
 	if (conn_start_tls(x->c, &probe, &e) == 0 || conn_tls_answered(x->c)) {
@@ -1153,7 +1157,7 @@ static void init(struct smtp *x, const struct session *s, struct message *m,
 	if (s->helo)
 		snprintf(x->helo, sizeof x->helo, "%s", s->helo);
 	else
-		default_helo(x->helo, sizeof x->helo);
+		default_helo(x->helo, sizeof x->helo, x->s->timeout);
 }
 
 int smtp_send(const struct session *s, struct message *m, const char *password,

@@ -18,6 +18,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "clock.h"
 #include "conn.h"
 
 #define DAY (24 * 3600)
@@ -433,6 +434,37 @@ Test(conn, end_of_stream_is_tempfail)
 	serve(close_at_once);
 	c = open_ok();
 	expect_read_error(c, ERR_TEMPFAIL, "connection closed by 127.0.0.1");
+	conn_close(c);
+}
+
+static void lines_400ms_apart(int fd)
+{
+	for (int i = 0; i < 10; i++) {
+		send_str(fd, "250-line\r\n");
+		usleep(400000);
+	}
+	send_str(fd, "250 end\r\n");
+	drain(fd);
+}
+
+Test(conn, a_step_bounds_all_its_lines)
+{
+	struct conn *c;
+	const char *line;
+	size_t len;
+	int64_t t0;
+	int lines = 0;
+
+	serve(lines_400ms_apart);
+	sess.timeout = 1;
+	c = open_ok();
+	t0 = clock_ms();
+	conn_start_step(c);
+	while (conn_read_line(c, &line, &len, &err) == 0)
+		lines++;
+	cr_expect_eq(err.cls, ERR_TEMPFAIL, "%d: %s", err.cls, err.text);
+	cr_expect_lt(lines, 11, "every line came, the step was not bounded");
+	cr_expect_lt(clock_ms() - t0, 2500);
 	conn_close(c);
 }
 

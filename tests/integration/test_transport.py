@@ -3,6 +3,7 @@
 issue 10): nothing a server sends reaches the terminal raw (-v, the error
 line, --probe, --json); slow greetings; the loopback exception; deadlines
 per step; out of memory."""
+import concurrent.futures
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import servers
@@ -74,7 +76,7 @@ class Escapes(unittest.TestCase):
             self.assertIn("Müller".encode(), out, extra)
 
     def test_certificate_subject_in_probe(self):
-        for extra, out in self.check("evil_cert_probe", 0, "--tls=starttls", "--insecure", "--probe"):
+        for extra, out in self.check("evil_cert_insecure", 0, "--tls=starttls", "--insecure", "--probe"):
             self.assertIn(b"\\u009b31m", out.replace(b"\\\\", b"\\"), extra)
             self.assertIn(b"\\u202e", out.replace(b"\\\\", b"\\"), extra)
 
@@ -257,6 +259,207 @@ class Loopback(unittest.TestCase):
             self.assertEqual(len(summary["connections"][0]["messages"]), 1)
         finally:
             proxy.close()
+
+
+def black_holes(addresses):
+    """Listeners on one port at each address that never accept, their
+    backlogs full: the kernel drops further SYNs, so a connect can only
+    time out. Returns (port, sockets to close)."""
+    for _ in range(20):
+        socks = []
+        try:
+            port = 0
+            for a in addresses:
+                s = socket.socket()
+                socks.append(s)
+                s.bind((a, port))
+                s.listen(0)
+                port = s.getsockname()[1]
+                for _ in range(3):
+                    c = socket.socket()
+                    c.setblocking(False)
+                    c.connect_ex((a, port))
+                    socks.append(c)
+            return port, socks
+        except OSError:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no common free port")
+
+
+def in_mount_namespace(files, argv):
+    """argv run with files ({path in /etc: contents}) bind-mounted over
+    /etc, in a private mount namespace (root only). None when this
+    machine cannot (no unshare, not root, a sandbox that forbids it)."""
+    tmp = tempfile.mkdtemp(prefix="envoi-etc-")
+    mounts = []
+    for path, text in files.items():
+        src = os.path.join(tmp, os.path.basename(path))
+        with open(src, "w") as f:
+            f.write(text)
+        mounts.append(f"mount --bind {src} {path}")
+    script = " && ".join(mounts) + ' && exec "$@"'
+    try:
+        probe = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", "true"],
+                               capture_output=True, timeout=30)
+        if probe.returncode != 0:
+            return None
+        start = time.monotonic()
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *argv],
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+        r.elapsed = time.monotonic() - start
+        return r
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Deadlines(unittest.TestCase):
+    """--timeout bounds each step: a whole reply, resolving a name, all
+    the addresses of a name together. Bounds are generous (a loaded
+    2-core machine); each bug took several times as long."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-deadlines-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def timed(self, scenario, *args):
+        srv = Server(scenario, self.base, self.certs)
+        try:
+            start = time.monotonic()
+            r = srv.envoi("-v", *args)
+            return r, time.monotonic() - start
+        finally:
+            srv.stop()
+
+    def test_a_reply_of_many_slow_lines_is_one_step(self):
+        r, took = self.timed("greeting_slow_lines", "--timeout=2")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertLess(took, 6, "16 lines 1.8 s apart took 27 s before the fix")
+
+    def test_the_tls_probe_is_short(self):
+        r, took = self.timed("greeting_never", "--timeout=3")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"timed out after 2 s in the TLS handshake", r.stderr)
+        self.assertLess(took, 10)
+
+    def envoi_argv(self, *args):
+        return [tap.ENVOI, "--from=sender@example.com", "--to=rcpt@example.com", "--body=x",
+                "--timeout=2", *args]
+
+    def test_all_addresses_of_a_name_share_one_timeout(self):
+        addrs = [f"127.0.0.{i}" for i in range(2, 8)]
+        port, socks = black_holes(addrs)
+        try:
+            hosts = "127.0.0.1 localhost\n" + "".join(f"{a} many.envoi.test\n" for a in addrs)
+            r = in_mount_namespace({"/etc/hosts": hosts},
+                                   self.envoi_argv(f"--server=many.envoi.test:{port}", "-4"))
+        finally:
+            for s in socks:
+                s.close()
+        if r is None:
+            self.skipTest("no private mount namespace here")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"(last of 2 addresses); 4 more addresses not tried", r.stderr)   # 1 s each
+        self.assertLess(r.elapsed, 6, "six addresses took 12 s at --timeout=2 before the fix")
+
+    def test_name_resolution_is_bounded(self):
+        dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # a name server that never answers
+        try:
+            dns.bind(("127.0.0.9", 53))
+        except OSError as e:
+            dns.close()
+            self.skipTest(f"cannot bind a silent name server: {e}")
+        try:
+            r = in_mount_namespace({"/etc/hosts": "127.0.0.1 localhost\n",
+                                    "/etc/resolv.conf": "nameserver 127.0.0.9\noptions attempts:3\n"},
+                                   self.envoi_argv("--server=silent.envoi.test:2525", "-4"))
+        finally:
+            dns.close()
+        if r is None:
+            self.skipTest("no private mount namespace here")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"no answer within 2 s", r.stderr)
+        self.assertLess(r.elapsed, 6, "the resolver's own 5 s x attempts applied before the fix")
+
+
+class OutOfMemory(unittest.TestCase):
+    """Under a tight address space (prlimit --as) every run ends with a
+    proper class: sent, 71 (out of memory) or the certificate refusal the
+    run would give anyway; never 70 or a signal (libtasn1 crashes when an
+    allocation fails while it decodes a certificate). The system CA store
+    is loaded only when a certificate must be checked against it."""
+
+    STEP = 384 * 1024
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-oom-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+        cls.srv = Server("ok", cls.base, cls.certs, "--connections", "500", "--alarm", "120")
+        with open(os.path.join(cls.certs, "good.sha256")) as f:
+            cls.pin = f.read().strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    @staticmethod
+    def limited(limit, *args):
+        r = subprocess.run(["prlimit", f"--as={limit}", tap.ENVOI, *args], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")})
+        return r.returncode, r.stderr
+
+    def smallest_start(self):
+        """The smallest limit (in steps) at which envoi runs at all."""
+        lo, hi = 1 << 20, 256 << 20
+        while hi - lo > self.STEP:
+            mid = (lo + hi) // 2
+            if self.limited(mid, "--version")[0] == 0:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def sweep(self, start, span, *args):
+        limits = range(start, start + span, self.STEP)
+        argv = ["--server=127.0.0.1:" + self.srv.port, "--tls=starttls", "--timeout=10",
+                "--from=a@example.com", "--to=b@example.com", "--body=x", *args]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            return dict(zip(limits, pool.map(lambda l: self.limited(l, *argv), limits)))
+
+    def check(self, results, allowed):
+        for limit, (code, err) in results.items():
+            if code == 127 and b"error while loading shared libraries" in err:
+                continue   # the dynamic loader, before envoi runs
+            self.assertIn(code, allowed, f"--as={limit}: {err.decode(errors='replace')}")
+
+    def test_tight_address_space_is_71_never_a_crash(self):
+        start = self.smallest_start()
+        pinned = self.sweep(start, 10 << 20, f"--fingerprint={self.pin}")
+        ca = self.sweep(start, 10 << 20, f"--ca-file={self.certs}/ca.pem")
+        system = self.sweep(start, 14 << 20)
+        self.check(pinned, {0, 71})
+        self.check(ca, {0, 71})
+        self.check(system, {71, 82})     # the test CA is not in the system store
+        self.assertEqual(pinned[max(pinned)][0], 0, "never sent with --fingerprint")
+        self.assertEqual(ca[max(ca)][0], 0, "never sent with --ca-file")
+        # With a pin the system store is not loaded: it sends where
+        # loading the store would be out of memory.
+        first = min(l for l, (code, _) in pinned.items() if code == 0)
+        code, err = system[first]
+        self.assertEqual(code, 71, err)
+        self.assertIn(b"system CA store", err)
 
 if __name__ == "__main__":
     tap.main()

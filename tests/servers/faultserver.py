@@ -728,8 +728,8 @@ sc("ok_auth_long_token", args="--user=tester",
 EVIL_TEXT = b"\x1b[2J\x1b]0;pwned\x07 \xc2\x9b31m \xe2\x80\xae \x9b1m M\xc3\xbcller"
 sc("evil_cert_names", exit="82", cert="evil", args="--tls=starttls",
    doc="certificate valid for localhost only, subject full of terminal escapes: the 82 line shows them escaped")
-sc("evil_cert_probe", cert="evil", args="--tls=starttls --insecure --probe",
-   doc="the same certificate with --insecure and --probe: subject printed escaped")
+sc("evil_cert_insecure", cert="evil", args="--tls=starttls --insecure",
+   doc="the same certificate accepted with --insecure (test_transport.py adds --probe: subject printed escaped)")
 EVIL_8BIT = b"\xc2\x9b31m \xc2\x85 \xe2\x80\xae \xe2\x81\xa6 \x9b1m M\xc3\xbcller"
 sc("evil_reply_5xx", exit="86",
    on={"mail": b"550-5.7.1 " + EVIL_8BIT + b"\r\n550 5.7.1 end " + EVIL_8BIT + b"\r\n"},
@@ -738,9 +738,9 @@ sc("evil_greeting_esc", exit="76", on={"greeting": b"220 faultserver.test " + EV
    doc="greeting with ESC [2J and an OSC title: a control byte in a reply is a protocol error, shown escaped")
 sc("evil_ehlo_esc", exit="76", caps_pre=["PIPELINING", "X-EVIL-\x1b[2J\x1b]0;pwned\x07"],
    doc="EHLO keyword with ESC [2J and an OSC title: protocol error, shown escaped")
-sc("evil_ehlo_lines", starttls=False, args="--probe",
+sc("evil_ehlo_lines", starttls=False,
    on={"ehlo": lambda s: b"250-faultserver.test \xc2\x9b2J\r\n250-8BITMIME\r\n250-X-C1 " + EVIL_8BIT + b"\r\n250 PIPELINING\r\n"},
-   doc="EHLO lines with C1 controls, bidi controls and a lone 0x9B byte (--probe lists them escaped)")
+   doc="EHLO lines with C1 controls, bidi controls and a lone 0x9B byte (-v and --probe show them escaped)")
 
 # ---- branch transport: slow greetings and the ClientHello probe ----
 # After a short silence envoi sends a ClientHello to find implicit-TLS
@@ -776,8 +776,25 @@ sc("slow_greeting_drops_probe", special=slow_greeting_drops_garbage, connections
 sc("greeting_drop_after_probe", exit="75", special=never_greets_hangs_up, connections=4,
    args="--timeout=2 --retry=1",
    doc="never greets, hangs up on the probe and after 1.5 s: 75 (closed without a greeting), retried once")
-sc("implicit_tls_alert", exit="80", special=alert_on_probe, args="--tls=starttls --timeout=3",
+sc("implicit_tls_alert", exit="80", special=alert_on_probe, connections=2, args="--tls=starttls --timeout=3",
    doc="answers the ClientHello probe with a TLS alert record: a TLS answer, so 80 (use --tls=implicit)")
+
+
+# ---- branch transport: deadlines bound steps, not lines ----
+
+
+def drip_greeting_lines(sess):
+    """A 16-line greeting, one line every 1.8 s: each line comes within a
+    2 s timeout, the whole reply does not."""
+    for i in range(15):
+        sess.send_raw(b"220-faultserver.test line %d\r\n" % i)
+        time.sleep(1.8)
+    sess.send_raw(b"220 faultserver.test ready\r\n")
+    sess.serve_after_connect()
+
+
+sc("greeting_slow_lines", exit="75", special=drip_greeting_lines, args="--timeout=2",
+   doc="16 greeting lines 1.8 s apart with --timeout=2: the whole reply is one step (75 after about 2 s, not 27 s)")
 
 
 # --------------------------------------------------------------------------

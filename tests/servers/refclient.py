@@ -68,8 +68,8 @@ class Conn:
             if not line.endswith(b"\r\n"):
                 raise Fail(76, "reply line not ended by CRLF")
             line = line[:-2]
-            if b"\0" in line or len(line) > 4096:
-                raise Fail(76, "malformed reply line")
+            if re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", line) or len(line) > 4096:
+                raise Fail(76, "malformed reply line (control byte)")
             m = re.match(rb"^([2-5][0-9][0-9])(?:([ -])(.*))?$", line, re.S)
             if not m:
                 raise Fail(76, "malformed reply: %r" % line[:60])
@@ -223,7 +223,11 @@ class Client:
                     p = self.tls_context().wrap_socket(p, server_hostname=self.host)
                     p.close()
                     raise Fail(80, "no greeting, but TLS works: use --tls=implicit")
-                except (ssl.SSLError, OSError):
+                except ssl.SSLError as e:
+                    # a TLS alert is a TLS answer too; a drop is not
+                    if "ALERT" in str(e).upper():
+                        raise Fail(80, "no greeting, but a TLS alert: use --tls=implicit")
+                except OSError:
                     pass
             raise
         if code == 421 or 400 <= code < 500:
