@@ -23,6 +23,9 @@ import unittest
 import servers
 import tap
 
+with open(tap.ENVOI, "rb") as _f:
+    SANITIZED = b"__asan_init" in _f.read()
+
 PASSWORD = b"s3cret-Pa55!"
 # What a login puts in memory besides the password: the AUTH PLAIN payload
 # (raw and base64), and the base64 password (AUTH LOGIN).
@@ -113,16 +116,19 @@ class Blocked(unittest.TestCase):
     @classmethod
     def blocked_run(cls, scenario, source):
         d = os.path.join(cls.base, f"{scenario}-{source}")
-        port = servers.fault_start(scenario, d, cls.certs)
+        # A sanitizer build's memory takes tens of seconds to scan, four
+        # at a time: neither the server nor envoi may give up before the
+        # scan is over (envoi is killed right after it).
+        port = servers.fault_start(scenario, d, cls.certs, "--alarm", "200", "--idle", "200")
         env = clean_env(d)
         pw_opt = {"file": f"--password-file={cls.pwfile}",
                   "command": f"--password-command=cat {cls.pwfile}",
-                  "env": "--timeout=20",
+                  "env": "--timeout=150",
                   "config": f"--config={cls.config}"}[source]
         if source == "env":
             env["ENVOI_PASSWORD"] = PASSWORD.decode()
         p = subprocess.Popen([tap.ENVOI, f"--server=127.0.0.1:{port}", f"--ca-file={cls.certs}/ca.pem",
-                              "--timeout=20", "--tls=starttls", "-u", "tester", pw_opt, "-v",
+                              "--timeout=150", "--tls=starttls", "-u", "tester", pw_opt, "-v",
                               "-f", "sender@example.com", "-m", "hello", "rcpt@example.com"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=env)
@@ -178,6 +184,11 @@ class Blocked(unittest.TestCase):
         self.assertEqual(leaks, {}, "AUTH payload still in memory after the login")
 
     def check_password_wiped(self, scenario, source):
+        if source == "env" and SANITIZED:
+            # The sanitizer runtime reads /proc/self/environ into a buffer of
+            # its own at start-up and keeps it: a copy envoi cannot reach. The
+            # normal build runs this check against envoi's own memory.
+            self.skipTest("sanitizer build: its runtime keeps a copy of the environment")
         r = self.run_of(scenario, source)
         self.assertNotIn("password", r["memory"],
                          "password still in memory after the login: %s" % r["memory"].get("password"))
