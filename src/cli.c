@@ -5,7 +5,9 @@
  * higher level replaces everything from lower levels, values from the
  * same level accumulate for repeatable options. Only then are they
  * checked and turned into the message and session, so every check is
- * written once whatever the source.
+ * written once whatever the source. The message's own checks are the
+ * builder's (msgbuild.c), shared with the other front ends; here they
+ * are only blamed on the option, variable or file line that set them.
  */
 #include "cli.h"
 
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "msgbuild.h"
 #include "options.h"
 #include "parse.h"
 #include "pickup.h"
@@ -301,92 +304,48 @@ static int take_flag(const struct collect *c, enum opt_id id, bool *out)
 	return 0;
 }
 
-static int take_addresses(const struct collect *c, enum opt_id id, struct addr_list *l)
+/* Each value of a list option, in order, through the builder. */
+static int take_each(const struct collect *c, enum opt_id id, int kind,
+		     int (*add)(struct message *, int, const char *, struct error *),
+		     struct message *m)
 {
 	const struct slot *s = &c->slots[id];
 
 	for (size_t i = 0; i < s->n; i++)
-		if (addr_parse_list(l, s->v[i].text, c->err) < 0)
+		if (add(m, kind, s->v[i].text, c->err) < 0)
 			return blame(c, id, &s->v[i]);
 	return 0;
 }
 
-static int take_files(const struct collect *c, enum opt_id id, struct file_part **out,
-		      size_t *count)
+static int add_address(struct message *m, int field, const char *text, struct error *err)
 {
-	const struct slot *s = &c->slots[id];
-
-	if (!s->n)
-		return 0;
-	*out = calloc(s->n, sizeof **out);
-	if (!*out)
-		return err_set(c->err, ERR_OSERR, "out of memory");
-	for (size_t i = 0; i < s->n; i++) {
-		const char *path = s->v[i].text, *base = strrchr(path, '/');
-
-		base = base ? base + 1 : path;
-		if (!*base) {
-			err_set(c->err, ERR_USAGE, "--%s needs a file, not the directory \"%s\"",
-				opt_table[id].name, path);
-			return blame(c, id, &s->v[i]);
-		}
-		if (parse_no_breaks(base, strlen(base), "file name", c->err) < 0)
-			return blame(c, id, &s->v[i]);
-		(*out)[i].fd = -1;
-		(*out)[i].path = strdup(path);
-		(*out)[i].name = strdup(base);
-		(*count)++;
-		if (!(*out)[i].path || !(*out)[i].name)
-			return err_set(c->err, ERR_OSERR, "out of memory");
-	}
-	return 0;
+	return msg_add_address(m, (enum msg_field)field, text, err);
 }
 
+static int add_file(struct message *m, int kind, const char *path, struct error *err)
+{
+	return msg_add_file(m, (enum msg_file)kind, path, err);
+}
+
+/* A malformed header is blamed on its source; a refused name (Bcc,
+ * Content-*) has always been reported without it, and still is. */
 static int take_headers(const struct collect *c, struct message *m)
 {
 	const struct slot *s = &c->slots[O_HEADER];
 
-	if (!s->n)
-		return 0;
-	m->headers = calloc(s->n, sizeof *m->headers);
-	if (!m->headers)
-		return err_set(c->err, ERR_OSERR, "out of memory");
 	for (size_t i = 0; i < s->n; i++) {
-		struct header *h = &m->headers[i];
+		size_t before = m->nheaders;
 
-		if (parse_header(s->v[i].text, &h->name, &h->value, c->err) < 0)
-			return blame(c, O_HEADER, &s->v[i]);
-		m->nheaders++;
-		if (strcasecmp(h->name, "Bcc") == 0 || strcasecmp(h->name, "MIME-Version") == 0 ||
-		    strncasecmp(h->name, "Content-", 8) == 0)
-			return err_set(c->err, ERR_DATA,
-				       "header \"%s\" cannot be set with --header: %s", h->name,
-				       strcasecmp(h->name, "Bcc") == 0 ? "use --bcc" :
-				       "envoi writes the MIME structure itself");
+		if (msg_add_header(m, s->v[i].text, c->err) < 0)
+			return m->nheaders > before ? -1 : blame(c, O_HEADER, &s->v[i]);
 	}
 	return 0;
 }
 
-static int take_priority(const struct collect *c, enum priority *p)
-{
-	static const char *const names[] = {"normal", "low", "high", "urgent"};
-	const struct value *v = last(c, O_PRIORITY);
-
-	if (!v)
-		return 0;
-	for (unsigned i = 0; i < 4; i++)
-		if (strcasecmp(v->text, names[i]) == 0) {
-			*p = (enum priority)i;
-			return 0;
-		}
-	/* Not shown: "-p SECRET" is how other tools take a password. */
-	err_set(c->err, ERR_USAGE, "invalid priority (the value is not shown): use low, normal, "
-		"high or urgent");
-	return blame(c, O_PRIORITY, v);
-}
-
+/* A text option and a file option for one body: the one set at the
+ * higher level wins; both at the same level is a usage error. */
 static int take_body(const struct collect *c, enum opt_id text, enum opt_id file,
-		     struct body *b)
+		     enum msg_body which, struct message *m)
 {
 	const struct value *t = last(c, text), *f = last(c, file);
 
@@ -399,37 +358,43 @@ static int take_body(const struct collect *c, enum opt_id text, enum opt_id file
 		else
 			t = NULL;
 	}
-	if ((t && !(b->text = strdup(t->text))) || (f && !(b->path = strdup(f->text))))
-		return err_set(c->err, ERR_OSERR, "out of memory");
-	b->present = t || f;
+	if (!t && !f)
+		return 0;
+	return msg_set_body(m, which, t ? t->text : NULL, f ? f->text : NULL, c->err);
+}
+
+/* Values the builder checks one at a time, each blamed on its source. */
+static int take_one(const struct collect *c, enum opt_id id, struct message *m,
+		    int (*set)(struct message *, const char *, struct error *))
+{
+	const struct value *v = last(c, id);
+
+	if (v && set(m, v->text, c->err) < 0)
+		return blame(c, id, v);
 	return 0;
+}
+
+static int set_from(struct message *m, const char *text, struct error *err)
+{
+	return msg_add_address(m, MSG_FROM, text, err);
 }
 
 static int build_message(const struct collect *c, struct options *o)
 {
 	struct message *m = &o->msg;
-	const struct value *v;
 
-	if ((v = last(c, O_FROM))) {
-		if (addr_parse(&m->from, v->text, c->err) < 0)
-			return blame(c, O_FROM, v);
-		m->have_from = true;
-	}
-	if (take_addresses(c, O_TO, &m->to) || take_addresses(c, O_CC, &m->cc) ||
-	    take_addresses(c, O_BCC, &m->bcc) || take_addresses(c, O_REPLY_TO, &m->reply_to))
-		return -1;
-	if ((v = last(c, O_SUBJECT))) {
-		if (parse_no_breaks(v->text, strlen(v->text), "subject", c->err) < 0)
-			return blame(c, O_SUBJECT, v);
-		if (take_str(c, O_SUBJECT, &m->subject) < 0)
-			return -1;
-	}
-	if (take_body(c, O_BODY, O_BODY_FILE, &m->text) ||
-	    take_body(c, O_HTML, O_HTML_FILE, &m->html) ||
-	    take_files(c, O_ATTACH, &m->attach, &m->nattach) ||
-	    take_files(c, O_INLINE, &m->inlines, &m->ninline) || take_headers(c, m) ||
-	    take_priority(c, &m->priority) || take_flag(c, O_READ_RECEIPT, &m->read_receipt) ||
-	    take_str(c, O_MESSAGE_FILE, &m->message_file))
+	if (take_one(c, O_FROM, m, set_from) || take_each(c, O_TO, MSG_TO, add_address, m) ||
+	    take_each(c, O_CC, MSG_CC, add_address, m) ||
+	    take_each(c, O_BCC, MSG_BCC, add_address, m) ||
+	    take_each(c, O_REPLY_TO, MSG_REPLY_TO, add_address, m) ||
+	    take_one(c, O_SUBJECT, m, msg_set_subject) ||
+	    take_body(c, O_BODY, O_BODY_FILE, MSG_TEXT, m) ||
+	    take_body(c, O_HTML, O_HTML_FILE, MSG_HTML, m) ||
+	    take_each(c, O_ATTACH, MSG_ATTACH, add_file, m) ||
+	    take_each(c, O_INLINE, MSG_INLINE, add_file, m) ||
+	    take_headers(c, m) || take_one(c, O_PRIORITY, m, msg_set_priority) ||
+	    take_flag(c, O_READ_RECEIPT, &m->read_receipt) ||
+	    take_one(c, O_MESSAGE_FILE, m, msg_set_message_file))
 		return -1;
 	return 0;
 }
@@ -614,11 +579,6 @@ static int check_message_file_alone(const struct collect *c)
 	return 0;
 }
 
-static bool is_stdin(const char *path)
-{
-	return path && strcmp(path, "-") == 0;
-}
-
 static int check_combinations(const struct collect *c, struct options *o)
 {
 	struct message *m = &o->msg;
@@ -638,10 +598,8 @@ static int check_combinations(const struct collect *c, struct options *o)
 		 * ready message; they are ignored, not an error. */
 		return 0;
 	}
-	if (m->ninline && !m->html.present)
-		return err_set(c->err, ERR_USAGE, "--inline images need an HTML body (--html or --html-file)");
-	if (is_stdin(m->text.path) + is_stdin(m->html.path) > 1)
-		return err_set(c->err, ERR_USAGE, "standard input can feed only one of --body-file and --html-file");
+	if (msg_finish(m, c->err) < 0)
+		return -1;
 	if (s->client_key && !s->client_cert)
 		return err_set(c->err, ERR_USAGE, "--client-key needs --client-cert");
 	/* At a terminal too, as mail(1) does: the user types the body. */
@@ -660,10 +618,10 @@ int cli_check_envelope(const struct options *o, struct error *err)
 
 	if (o->sess.probe)
 		return 0;
-	if (!m->have_from)
+	if (msg_missing(m) == MSG_NO_SENDER)
 		return err_set(err, ERR_USAGE, "no sender: %sgive --from ADDR (or from = ADDR in the configuration file)",
 			       m->message_file ? "the message file has no From; " : "");
-	if (m->to.n + m->cc.n + m->bcc.n == 0)
+	if (msg_missing(m) == MSG_NO_RECIPIENT)
 		return err_set(err, ERR_USAGE, m->message_file ?
 			       "no recipient: give one, or a To, Cc or Bcc header in the message file" :
 			       "no recipient: give at least one address (or --to, --cc, --bcc)");
@@ -737,7 +695,7 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 	int rc;
 
 	memset(o, 0, sizeof *o);
-	o->msg.text.fd = o->msg.html.fd = o->msg.message_fd = -1;
+	msg_init(&o->msg);
 	for (int i = 0; i < O_COUNT; i++)
 		c.slots[i].level = -1;
 	rc = parse_argv(&c, argc, argv);

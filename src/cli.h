@@ -1,9 +1,10 @@
 /* cli.h - the command line and the configuration file, merged into a
- * struct message and a struct session.
+ * struct message (through the shared builder, msgbuild.h) and a struct
+ * session.
  *
- * Every option has one entry in cli.c's table; the same table gives argp
- * its options, the configuration file its keys, and the environment its
- * ENVOI_<NAME> variables. Precedence: command line > environment >
+ * Every option has one entry in options.c's table; the same table gives
+ * argp its options, the configuration file its keys, and the environment
+ * its ENVOI_<NAME> variables. Precedence: command line > environment >
  * account section > defaults section.
  */
 #ifndef ENVOI_CLI_H
