@@ -22,6 +22,7 @@
 #include "config.h"
 #include "msgbuild.h"
 #include "options.h"
+#include "sasl.h"
 #include "parse.h"
 #include "pickup.h"
 
@@ -474,6 +475,12 @@ static int check_mech(const char *s, struct error *err)
 	if (n == 0 || n > 20 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != n)
 		return err_set(err, ERR_USAGE, "invalid SASL mechanism %s",
 			       parse_show(s, show, sizeof show));
+	/* Found now, not after connecting and reading the server's offer. */
+	if (!sasl_mech_known(s)) {
+		err_set(err, ERR_USAGE, "unknown SASL mechanism %s", s);
+		err_hint(err, "envoi knows %s", sasl_mech_names());
+		return -1;
+	}
 	return 0;
 }
 

@@ -66,6 +66,11 @@ bool sasl_mech_known(const char *name)
 	return find_mech(name) != NULL;
 }
 
+const char *sasl_mech_names(void)
+{
+	return MECH_NAMES;
+}
+
 static bool server_offers(const char *server_mechs, const char *name)
 {
 	const char *p = server_mechs ? server_mechs : "";

@@ -295,6 +295,8 @@ Test(cli, value_checks)
 	cr_expect_eq(run(BASIC, "--timeout", "0", "x@y.z", NULL), -1);
 	cr_expect_eq(run(BASIC, "--helo", "a b", "x@y.z", NULL), -1);
 	cr_expect_eq(run(BASIC, "--auth", "PL AIN", "x@y.z", NULL), -1);
+	cr_expect_eq(run(BASIC, "--auth", "NOSUCHMECH", "x@y.z", NULL), -1);
+	cr_expect(strstr(err.text, "unknown SASL mechanism"), "%s", err.text);
 	cr_expect_eq(run(BASIC, "--proxy", "http://p:1", "x@y.z", NULL), -1);
 	cr_expect_eq(run(BASIC, "--fingerprint", "abc", "x@y.z", NULL), -1);
 	cr_expect_eq(err.cls, ERR_USAGE);
