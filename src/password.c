@@ -7,6 +7,7 @@
 #include "password.h"
 #include "clock.h"
 #include "keyring.h"
+#include "wipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +33,6 @@ extern char **environ;
 #define LINE_MAX_TTY 4096
 
 enum { FOUND = 0, NOT_FOUND = 1, FAILED = -1 };
-
-static void wipe_free(void *p, size_t len)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, len);
-	free(p);
-}
 
 /* Locks stay in force until exit: munlock in password_free could unlock
  * a page another secret shares, since locks do not nest. */
