@@ -729,6 +729,15 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 	return rc;
 }
 
+struct password_source cli_password_source(const struct session *s)
+{
+	return (struct password_source){
+		.host = s->host, .user = s->user, .file = s->password_file,
+		.command = s->password_command, .value = s->password,
+		.value_from_env = s->password_from_env, .timeout = s->timeout,
+	};
+}
+
 void cli_free(struct options *o)
 {
 	struct session *s = &o->sess;
