@@ -15,80 +15,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "printable.h"
+#include "utf8.h"
+
 #define MAILBOX_MAX 254 /* RFC 5321 path of 256 octets, less "<" and ">" */
 #define DOMAIN_MAX 255
 #define LABEL_MAX 63
 #define SHOW_MAX 80     /* input octets quoted in an error message */
-
-/* Length of the valid UTF-8 sequence at s, or 0. Overlong forms,
- * surrogates and code points past U+10FFFF are refused so that a mailbox
- * can't smuggle an ASCII byte in disguise. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	static const struct {
-		unsigned char lo, hi, mask;
-		uint32_t min;
-	} lead[] = { { 0xc2, 0xdf, 0x1f, 0x80 }, { 0xe0, 0xef, 0x0f, 0x800 },
-		{ 0xf0, 0xf4, 0x07, 0x10000 } };
-
-	for (size_t k = 0; k < 3; k++) {
-		if (s[0] < lead[k].lo || s[0] > lead[k].hi)
-			continue;
-		uint32_t cp = s[0] & lead[k].mask;
-		size_t n = k + 2;
-		for (size_t i = 1; i < n; i++) {
-			if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
-				return 0;
-			cp = cp << 6 | (s[i] & 0x3fu);
-		}
-		if (cp < lead[k].min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		return n;
-	}
-	return 0;
-}
-
-/* The escape for byte c in a message, or NULL when c shows as itself. */
-static const char *escape(unsigned char c, char buf[5])
-{
-	switch (c) {
-	case '\r': return "\\r";
-	case '\n': return "\\n";
-	case '\t': return "\\t";
-	case '"': return "\\\"";
-	case '\\': return "\\\\";
-	}
-	if (c >= 0x20 && c < 0x7f)
-		return NULL;
-	snprintf(buf, 5, "\\x%02x", c);
-	return buf;
-}
-
-/* Writes s into out as a C-like string body: control bytes, quotes,
- * backslashes and broken UTF-8 escaped, long input cut with "...". */
-static void show(char *out, size_t size, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, in = 0;
-	char buf[5];
-
-	while (p[in] && o + 8 < size) {
-		size_t n = p[in] >= 0x80 ? utf8_seq(p + in) : 0;
-		const char *esc = n ? NULL : escape(p[in], buf);
-
-		if (in >= SHOW_MAX) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		size_t len = esc ? strlen(esc) : n ? n : 1;
-
-		memcpy(out + o, esc ? esc : s + in, len);
-		o += len;
-		in += n ? n : 1;
-	}
-	out[o] = '\0';
-}
 
 __attribute__((format(printf, 3, 4)))
 static int bad(struct error *err, const char *text, const char *fmt, ...)
@@ -99,7 +32,8 @@ static int bad(struct error *err, const char *text, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	show(shown, sizeof shown, text);
+	/* shown between quotes: the quote and backslash escaped too */
+	printable_quote(shown, sizeof shown, text, SHOW_MAX, true);
 	return err_set(err, ERR_USAGE, "malformed address \"%s\": %s", shown, why);
 }
 
@@ -120,7 +54,8 @@ static int check_bytes(const char *text, struct error *err)
 			p++;
 			continue;
 		}
-		size_t n = utf8_seq(p);
+		/* strnlen: a sequence cut by the NUL is invalid, as it should be */
+		size_t n = utf8_decode(p, strnlen((const char *)p, 4), NULL);
 		if (!n)
 			return bad(err, text, "it is not valid UTF-8");
 		p += n;
@@ -494,20 +429,6 @@ bool addr_mailbox_is_ascii(const struct address *a)
 		if (*p >= 0x80)
 			return false;
 	return true;
-}
-
-int addr_list_add(struct addr_list *l, const struct address *a)
-{
-	struct address c = { NULL, NULL };
-
-	c.mailbox = strdup(a->mailbox);
-	if (a->name)
-		c.name = strdup(a->name);
-	if (!c.mailbox || (a->name && !c.name) || list_push(l, &c) < 0) {
-		addr_free(&c);
-		return -1;
-	}
-	return 0;
 }
 
 void addr_free(struct address *a)

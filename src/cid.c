@@ -2,6 +2,7 @@
  * them (see cid.h for why references are rewritten). */
 #include "cid.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "message.h"
+#include "msgdata.h"
 
 /* The Content-ID of inline image i of m (through msg_prepare), without
  * angle brackets: its file name as dot-atom-text (each byte that cannot

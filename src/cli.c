@@ -5,11 +5,12 @@
  * higher level replaces everything from lower levels, values from the
  * same level accumulate for repeatable options. Only then are they
  * checked and turned into the message and session, so every check is
- * written once whatever the source.
+ * written once whatever the source. The message's own checks are the
+ * builder's (msgbuild.c), shared with the other front ends; here they
+ * are only blamed on the option, variable or file line that set them.
  */
 #include "cli.h"
 
-#include <argp.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,85 +20,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "msgbuild.h"
+#include "options.h"
+#include "sasl.h"
 #include "parse.h"
 #include "pickup.h"
-#include "suggest.h"
-#include "version.h"
 
-enum kind { K_STR, K_LIST, K_FLAG };
 enum level { L_DEFAULTS, L_ACCOUNT, L_ENV, L_CMDLINE };
-enum { NOCONF = 1, NOOPT = 2 };
 
-enum opt_id {
-	O_FROM, O_TO, O_CC, O_BCC, O_REPLY_TO, O_SUBJECT, O_BODY, O_BODY_FILE, O_HTML,
-	O_HTML_FILE, O_ATTACH, O_PRIORITY, O_HEADER, O_INLINE, O_READ_RECEIPT, O_MESSAGE_FILE,
-	O_SERVER, O_PORT, O_TLS, O_USER, O_PASSWORD_FILE, O_PASSWORD_COMMAND, O_AUTH,
-	O_CA_FILE, O_FINGERPRINT, O_INSECURE, O_CLIENT_CERT, O_CLIENT_KEY, O_HELO, O_TIMEOUT,
-	O_IPV4, O_IPV6, O_PROXY, O_DSN_NOTIFY, O_DSN_RETURN, O_RETRY, O_PROBE, O_ACCOUNT,
-	O_CONFIG, O_VERBOSE, O_QUIET, O_JSON, O_PICKUP_DIR, O_PICKUP_MODE, O_DRY_RUN, O_PASSWORD,
-	O_COUNT
-};
-
-struct opt {
-	const char *name; /* long option, config key, ENVOI_<NAME> */
-	int key;          /* short option, 0 when none */
-	const char *arg;  /* argument name, NULL for a switch */
-	enum kind kind;
-	int group;
-	unsigned flags;
-	const char *doc;
-};
-
-static const struct opt opts[O_COUNT] = {
-	[O_FROM] = {"from", 'f', "ADDR", K_STR, 1, 0, "Sender (From header and MAIL FROM)"},
-	[O_TO] = {"to", 't', "ADDR", K_LIST, 1, 0, "To recipient (repeatable, comma lists)"},
-	[O_CC] = {"cc", 'c', "ADDR", K_LIST, 1, 0, "Cc recipient"},
-	[O_BCC] = {"bcc", 'b', "ADDR", K_LIST, 1, 0, "Bcc recipient (envelope only, never in a header)"},
-	[O_REPLY_TO] = {"reply-to", 'r', "ADDR", K_LIST, 1, 0, "Reply-To address"},
-	[O_SUBJECT] = {"subject", 's', "TEXT", K_STR, 1, 0, "Subject (UTF-8 allowed)"},
-	[O_BODY] = {"body", 'm', "TEXT", K_STR, 1, 0, "Plain-text body"},
-	[O_BODY_FILE] = {"body-file", 0, "FILE", K_STR, 1, 0, "Plain-text body from FILE ('-' for standard input)"},
-	[O_HTML] = {"html", 0, "TEXT", K_STR, 1, 0, "HTML body (with a text body: multipart/alternative)"},
-	[O_HTML_FILE] = {"html-file", 0, "FILE", K_STR, 1, 0, "HTML body from FILE ('-' for standard input)"},
-	[O_ATTACH] = {"attach", 'a', "FILE", K_LIST, 1, 0, "Attach FILE (repeatable)"},
-	[O_PRIORITY] = {"priority", 'p', "LEVEL", K_STR, 1, 0, "low, normal (default), high or urgent"},
-	[O_HEADER] = {"header", 'H', "'NAME: VALUE'", K_LIST, 1, 0, "Extra header (repeatable)"},
-	[O_INLINE] = {"inline", 0, "FILE", K_LIST, 1, 0, "Image for the HTML body, referenced as cid:FILENAME"},
-	[O_READ_RECEIPT] = {"read-receipt", 0, NULL, K_FLAG, 1, 0, "Ask for a read receipt"},
-	[O_MESSAGE_FILE] = {"message-file", 0, "FILE", K_STR, 1, NOCONF, "Send this ready RFC 5322 message ('-' for standard input)"},
-	[O_SERVER] = {"server", 'S', "HOST[:PORT]", K_STR, 2, 0, "SMTP server; also smtp://HOST[:PORT], smtps://HOST[:PORT]"},
-	[O_PORT] = {"port", 'P', "N", K_STR, 2, 0, "Port (default 587, or 465 for implicit TLS)"},
-	[O_TLS] = {"tls", 0, "MODE", K_STR, 2, 0, "auto (default), implicit, starttls or none"},
-	[O_USER] = {"user", 'u', "NAME", K_STR, 2, 0, "SASL user name (AUTH is then required)"},
-	[O_PASSWORD_FILE] = {"password-file", 0, "FILE", K_STR, 2, 0, "Read the password from the first line of FILE"},
-	[O_PASSWORD_COMMAND] = {"password-command", 0, "CMD", K_STR, 2, 0, "Run CMD and use what it prints as the password"},
-	[O_AUTH] = {"auth", 0, "MECH", K_STR, 2, 0, "Force a SASL mechanism (default: the strongest in common)"},
-	[O_CA_FILE] = {"ca-file", 0, "FILE", K_STR, 2, 0, "Trust the CA certificates in FILE instead of the system store"},
-	[O_FINGERPRINT] = {"fingerprint", 0, "SHA256", K_STR, 2, 0, "Pin the server certificate by its SHA-256 fingerprint"},
-	[O_INSECURE] = {"insecure", 0, NULL, K_FLAG, 2, 0, "Do not verify the server certificate (dangerous)"},
-	[O_CLIENT_CERT] = {"client-cert", 0, "FILE", K_STR, 2, 0, "TLS client certificate (PEM)"},
-	[O_CLIENT_KEY] = {"client-key", 0, "FILE", K_STR, 2, 0, "Key of the client certificate (PEM)"},
-	[O_HELO] = {"helo", 0, "NAME", K_STR, 2, 0, "EHLO name (default: this host's name)"},
-	[O_TIMEOUT] = {"timeout", 0, "SECONDS", K_STR, 2, 0, "Timeout of each step: connect, each reply, TLS (default 60)"},
-	[O_IPV4] = {"ipv4", '4', NULL, K_FLAG, 2, 0, "Use IPv4 only"},
-	[O_IPV6] = {"ipv6", '6', NULL, K_FLAG, 2, 0, "Use IPv6 only"},
-	[O_PROXY] = {"proxy", 0, "socks5://HOST:PORT", K_STR, 2, 0, "Connect through a SOCKS5 proxy"},
-	[O_DSN_NOTIFY] = {"dsn-notify", 0, "LIST", K_STR, 2, 0, "Delivery notifications: never, or success,failure,delay"},
-	[O_DSN_RETURN] = {"dsn-return", 0, "full|headers", K_STR, 2, 0, "What a delivery notification returns"},
-	[O_RETRY] = {"retry", 0, "N", K_STR, 2, 0, "Retry a temporary failure up to N times (default 0)"},
-	[O_PROBE] = {"probe", 0, NULL, K_FLAG, 2, NOCONF, "Connect, log in, show what the server offers, send nothing"},
-	[O_ACCOUNT] = {"account", 0, "NAME", K_STR, 2, NOCONF, "Use [account NAME] of the configuration file"},
-	[O_CONFIG] = {"config", 0, "FILE", K_STR, 2, NOCONF, "Configuration file"},
-	[O_VERBOSE] = {"verbose", 'v', NULL, K_FLAG, 3, 0, "Show the SMTP transcript (secrets redacted)"},
-	[O_QUIET] = {"quiet", 'q', NULL, K_FLAG, 3, 0, "Print nothing unless it fails"},
-	[O_JSON] = {"json", 0, NULL, K_FLAG, 3, 0, "Print the result as one JSON object on stdout"},
-	[O_PICKUP_DIR] = {"pickup-dir", 0, "DIR", K_STR, 3, 0, "Write the message as a new .eml file into DIR instead of sending"},
-	[O_PICKUP_MODE] = {"pickup-mode", 0, "MODE", K_STR, 3, 0, "Octal mode of the --pickup-dir file (default 600)"},
-	[O_DRY_RUN] = {"dry-run", 0, NULL, K_FLAG, 3, NOCONF, "Write the composed message to stdout; connect to nothing"},
-	[O_PASSWORD] = {"password", 0, NULL, K_STR, 2, NOOPT, NULL},
-};
-
-static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:"};
 
 struct value {
 	const char *text; /* NULL: a bare config flag */
@@ -130,7 +60,7 @@ static int slot_add(struct collect *c, enum opt_id id, int level, const char *te
 		s->level = level;
 		s->n = 0;
 	}
-	if (opts[id].kind != K_LIST)
+	if (opt_table[id].kind != OPT_LIST)
 		s->n = 0;
 	v = realloc(s->v, (s->n + 1) * sizeof *v);
 	if (!v)
@@ -156,11 +86,6 @@ static bool from_cmdline(const struct collect *c, enum opt_id id)
 
 /* ---- argp ---------------------------------------------------------- */
 
-static int argp_key(enum opt_id id)
-{
-	return opts[id].key ? opts[id].key : 256 + (int)id;
-}
-
 static error_t on_option(int key, char *arg, struct argp_state *state)
 {
 	struct collect *c = state->input;
@@ -169,232 +94,23 @@ static error_t on_option(int key, char *arg, struct argp_state *state)
 	if (key == ARGP_KEY_ARG)
 		return slot_add(c, O_TO, L_CMDLINE, arg, "a recipient argument") ? EINVAL : 0;
 	for (int id = 0; id < O_COUNT; id++) {
-		if (opts[id].flags & NOOPT || argp_key((enum opt_id)id) != key)
+		if (opt_table[id].flags & OPT_NOOPT || opt_argp_key((enum opt_id)id) != key)
 			continue;
-		snprintf(where, sizeof where, "--%s", opts[id].name);
+		snprintf(where, sizeof where, "--%s", opt_table[id].name);
 		return slot_add(c, (enum opt_id)id, L_CMDLINE, arg, where) ? EINVAL : 0;
 	}
 	return ARGP_ERR_UNKNOWN;
 }
 
-static struct argp_option *argp_options(void)
-{
-	struct argp_option *v = calloc(O_COUNT + 4, sizeof *v);
-	size_t n = 0;
-
-	if (!v)
-		return NULL;
-	for (int g = 1; g <= 3; g++) {
-		v[n].doc = group_titles[g];
-		v[n].group = g;
-		n++;
-		for (int id = 0; id < O_COUNT; id++) {
-			if (opts[id].group != g || opts[id].flags & NOOPT)
-				continue;
-			v[n].name = opts[id].name;
-			v[n].key = argp_key((enum opt_id)id);
-			v[n].arg = opts[id].arg;
-			v[n].doc = opts[id].doc;
-			v[n].group = g;
-			n++;
-		}
-	}
-	return v;
-}
-
-const char *argp_program_version = "envoi " ENVOI_VERSION;
-const char *argp_program_bug_address = "<https://github.com/envoi-mail/envoi/issues>";
-
-static const char doc[] =
-	"Send one e-mail message through an SMTP server.\v"
-	"RECIPIENTs are To addresses. Without a body option, the body is read from "
-	"standard input; at a terminal, type it and end with Ctrl-D. The password comes from "
-	"--password-file, --password-command, ENVOI_PASSWORD, ~/.netrc or a prompt; "
-	"never put it on the command line. The exit status names what happened: "
-	"0 sent, 64-78 usage, file and configuration problems, 75 try again later, "
-	"80-89 TLS, authentication and rejections; see envoi(1).";
-
-/* ---- the command line, checked before argp sees it ----------------
- *
- * getopt echoes a mistyped option whole in its message, value included:
- * "--password=hunter2" is "ambiguous" (--password-file, --password-command)
- * and would put the secret on the terminal, in logs and in CI output.
- * These checks find every option getopt would refuse, first, and never
- * show a value. */
-
-/* argp's own long options, after the table's (2: optional value). */
-static const struct {
-	const char *name;
-	int arg;
-} argp_longs[] = {{"help", 0}, {"usage", 0}, {"version", 0}, {"program-name", 1}, {"HANG", 2}};
-#define N_LONG (O_COUNT + (int)(sizeof argp_longs / sizeof *argp_longs))
-
-static const char *long_name(int i)
-{
-	if (i >= O_COUNT)
-		return argp_longs[i - O_COUNT].name;
-	return opts[i].flags & NOOPT ? NULL : opts[i].name;
-}
-
-static int long_arg(int i)
-{
-	return i >= O_COUNT ? argp_longs[i - O_COUNT].arg : opts[i].arg != NULL;
-}
-
-/* As getopt_long decides: an exact name, else the one option the name
- * abbreviates. Returns its index (long_name), -1 unknown, -2 ambiguous. */
-static int long_match(const char *name, size_t len)
-{
-	int found = -1;
-
-	for (int i = 0; i < N_LONG; i++) {
-		const char *n = long_name(i);
-
-		if (!n || strncmp(n, name, len) != 0)
-			continue;
-		if (n[len] == '\0')
-			return i;
-		found = found == -1 ? i : -2;
-	}
-	return found;
-}
-
-/* --password, --pass, --passwd, --pw...: a value would be a secret. */
-static bool names_password(const char *name, size_t len)
-{
-	return (len >= 2 && strncmp(name, "password", len < 8 ? len : 8) == 0) ||
-	       (len >= 4 && strncmp(name, "pass", 4) == 0) ||
-	       (len >= 2 && strncmp(name, "pw", 2) == 0);
-}
-
-/* "did you mean" for an unknown long option, the candidates for an
- * ambiguous one, else a pointer to --help. */
-static void hint_long(struct error *err, const char *name, size_t len, int match)
-{
-	const char *names[N_LONG], *near;
-	char word[64], list[256] = "";
-	size_t n = 0, o = 0;
-
-	for (int i = 0; i < N_LONG; i++)
-		if (long_name(i) && strcmp(long_name(i), "program-name") != 0 &&
-		    strcmp(long_name(i), "HANG") != 0)
-			names[n++] = long_name(i);
-	snprintf(word, sizeof word, "%.*s", (int)(len < 63 ? len : 63), name);
-	if (match == -2) {
-		for (size_t i = 0; i < n && o + 1 < sizeof list; i++)
-			if (strncmp(names[i], name, len) == 0)
-				o += (size_t)snprintf(list + o, sizeof list - o, "%s--%s",
-						      o ? ", " : "", names[i]);
-		err_hint(err, "one of %s", list);
-		return;
-	}
-	near = suggest_nearest(word, names, n);
-	if (near)
-		err_hint(err, "did you mean --%s?", near);
-	else
-		err_hint(err, "see envoi --help");
-}
-
-static int bad_long(const char *name, size_t len, int match, bool has_value, struct error *err)
-{
-	char cut[64], shown[160];
-
-	/* The value is never shown: it may be the secret itself. */
-	snprintf(cut, sizeof cut, "--%.*s%s", (int)(len < 40 ? len : 40), name,
-		 has_value ? "=..." : "");
-	parse_show(cut, shown, sizeof shown);
-	if (names_password(name, len)) {
-		err_set(err, ERR_USAGE, "%s: envoi takes no password on the command line, "
-			"where other users can read it", shown);
-		err_hint(err, "use --password-file, --password-command, ENVOI_PASSWORD or the "
-			 "password key of the configuration file");
-		return -1;
-	}
-	err_set(err, ERR_USAGE, "%s option %s", match == -2 ? "ambiguous" : "unknown", shown);
-	hint_long(err, name, len, match);
-	return -1;
-}
-
-static int check_long(struct collect *c, const char *name, int *i, int argc,
-		      struct error *err)
-{
-	size_t len = strcspn(name, "=");
-	bool has_value = name[len] == '=';
-	int m = long_match(name, len);
-
-	if (m < 0)
-		return bad_long(name, len, m, has_value, err);
-	if (m == O_JSON)
-		c->json_seen = true;
-	if (long_arg(m) == 0 && has_value)
-		return err_set(err, ERR_USAGE, "--%s takes no value", long_name(m));
-	if (long_arg(m) == 1 && !has_value && ++*i >= argc)
-		return err_set(err, ERR_USAGE, "--%s needs a value", long_name(m));
-	return 0;
-}
-
-/* 1: the short option takes a value, 0: it does not, -1: no such option. */
-static int short_arg(char key)
-{
-	if (key == '?' || key == 'V')
-		return 0;
-	for (int id = 0; id < O_COUNT; id++)
-		if (opts[id].key == key)
-			return opts[id].arg != NULL;
-	return -1;
-}
-
-static int check_short(const char *p, int *i, int argc, struct error *err)
-{
-	for (; *p; p++) {
-		int arg = short_arg(*p);
-		unsigned char k = (unsigned char)*p;
-
-		if (arg < 0 && k > 0x20 && k < 0x7f)
-			return err_set(err, ERR_USAGE, "unknown option -%c", *p);
-		if (arg < 0)
-			return err_set(err, ERR_USAGE, "unknown option -\\x%02x", k);
-		/* The rest of the word, else the next word, is its value. */
-		if (arg == 1 && !p[1] && ++*i >= argc)
-			return err_set(err, ERR_USAGE, "-%c needs a value", *p);
-		if (arg == 1)
-			return 0;
-	}
-	return 0;
-}
-
-/* Checks every option word of argv; the first problem is reported, but
- * the scan goes on so that a --json further on is still seen. */
-static int check_argv(struct collect *c, int argc, char **argv)
-{
-	bool posix = getenv("POSIXLY_CORRECT") != NULL;
-	struct error later;
-	int rc = 0;
-
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		const char *a = argv[i];
-		struct error *err = rc ? &later : c->err;
-
-		if (a[0] != '-' || !a[1]) {
-			if (posix)
-				break; /* getopt takes the rest as arguments */
-			continue;
-		}
-		if ((a[1] == '-' ? check_long(c, a + 2, &i, argc, err) : check_short(a + 1, &i, argc, err)) < 0)
-			rc = -1;
-	}
-	return rc;
-}
-
 static int parse_argv(struct collect *c, int argc, char **argv)
 {
-	struct argp_option *options = argp_options();
-	struct argp argp = {options, on_option, "[RECIPIENT...]", doc, NULL, NULL, NULL};
+	struct argp_option *options = opt_argp_options();
+	struct argp argp = {options, on_option, "[RECIPIENT...]", opt_doc, NULL, NULL, NULL};
 	int idx, rc;
 
 	if (!options)
 		return err_set(c->err, ERR_OSERR, "out of memory");
-	if (check_argv(c, argc, argv) < 0) {
+	if (opt_check_argv(argc, argv, &c->json_seen, c->err) < 0) {
 		free(options);
 		return -1;
 	}
@@ -408,14 +124,6 @@ static int parse_argv(struct collect *c, int argc, char **argv)
 
 /* ---- environment and configuration file ---------------------------- */
 
-static void env_name(const char *opt, char *buf, size_t size)
-{
-	size_t n = (size_t)snprintf(buf, size, "ENVOI_%s", opt);
-
-	for (size_t i = 6; i < n && i < size; i++)
-		buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
-}
-
 static int collect_env(struct collect *c)
 {
 	char name[64];
@@ -423,9 +131,9 @@ static int collect_env(struct collect *c)
 	for (int id = 0; id < O_COUNT; id++) {
 		const char *v;
 
-		if (opts[id].flags & NOCONF)
+		if (opt_table[id].flags & OPT_NOCONF)
 			continue;
-		env_name(opts[id].name, name, sizeof name);
+		opt_env_name(opt_table[id].name, name, sizeof name);
 		v = getenv(name);
 		if (v && slot_add(c, (enum opt_id)id, L_ENV, v, name) < 0)
 			return -1;
@@ -433,32 +141,9 @@ static int collect_env(struct collect *c)
 	return 0;
 }
 
-/* Keys a user of another tool writes by habit (msmtp: host,
- * passwordeval), checked before the nearest spelling. */
-static const char *const habits[][2] = {
-	{"host", "server"}, {"passwordeval", "password-command"}, {"sender", "from"},
-	{"starttls", "tls"}, {"ssl", "tls"}, {"pass", "password-command"},
-};
-
-/* The known name nearest to word, among the keys of the configuration
- * file and the environment (prefix "ENVOI_" already removed, lower case). */
-static const char *nearest_key(const char *word, bool env)
-{
-	const char *names[O_COUNT + 2] = {"config", "account"};
-	size_t n = 2;
-
-	for (size_t i = 0; i < sizeof habits / sizeof *habits; i++)
-		if (strcmp(word, habits[i][0]) == 0)
-			return habits[i][1];
-	for (int id = 0; id < O_COUNT; id++)
-		if (!(opts[id].flags & NOCONF))
-			names[n++] = opts[id].name;
-	return env ? suggest_nearest(word, names, n) : suggest_nearest(word, names + 2, n - 2);
-}
-
 static int unknown_key(struct error *err, const char *where, const char *key)
 {
-	const char *near = nearest_key(key, false);
+	const char *near = opt_nearest_key(key, false);
 
 	err_set(err, ERR_CONFIG, "%s: unknown key \"%s\"", where, key);
 	if (near)
@@ -476,11 +161,11 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
 
 		snprintf(where, sizeof where, "%s:%u", cfg->path, e[i].line);
 		for (id = 0; id < O_COUNT; id++)
-			if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, e[i].key) == 0)
+			if (!(opt_table[id].flags & OPT_NOCONF) && strcmp(opt_table[id].name, e[i].key) == 0)
 				break;
 		if (id == O_COUNT)
 			return unknown_key(c->err, where, e[i].key);
-		if (!e[i].value && opts[id].kind != K_FLAG)
+		if (!e[i].value && opt_table[id].kind != OPT_FLAG)
 			return err_set(c->err, ERR_CONFIG, "%s: key \"%s\" needs a value", where,
 				       e[i].key);
 		if (slot_add(c, (enum opt_id)id, level, e[i].value, where) < 0)
@@ -620,135 +305,97 @@ static int take_flag(const struct collect *c, enum opt_id id, bool *out)
 	return 0;
 }
 
-static int take_addresses(const struct collect *c, enum opt_id id, struct addr_list *l)
+/* Each value of a list option, in order, through the builder. */
+static int take_each(const struct collect *c, enum opt_id id, int kind,
+		     int (*add)(struct message *, int, const char *, struct error *),
+		     struct message *m)
 {
 	const struct slot *s = &c->slots[id];
 
 	for (size_t i = 0; i < s->n; i++)
-		if (addr_parse_list(l, s->v[i].text, c->err) < 0)
+		if (add(m, kind, s->v[i].text, c->err) < 0)
 			return blame(c, id, &s->v[i]);
 	return 0;
 }
 
-static int take_files(const struct collect *c, enum opt_id id, struct file_part **out,
-		      size_t *count)
+static int add_address(struct message *m, int field, const char *text, struct error *err)
 {
-	const struct slot *s = &c->slots[id];
-
-	if (!s->n)
-		return 0;
-	*out = calloc(s->n, sizeof **out);
-	if (!*out)
-		return err_set(c->err, ERR_OSERR, "out of memory");
-	for (size_t i = 0; i < s->n; i++) {
-		const char *path = s->v[i].text, *base = strrchr(path, '/');
-
-		base = base ? base + 1 : path;
-		if (!*base) {
-			err_set(c->err, ERR_USAGE, "--%s needs a file, not the directory \"%s\"",
-				opts[id].name, path);
-			return blame(c, id, &s->v[i]);
-		}
-		if (parse_no_breaks(base, strlen(base), "file name", c->err) < 0)
-			return blame(c, id, &s->v[i]);
-		(*out)[i].fd = -1;
-		(*out)[i].path = strdup(path);
-		(*out)[i].name = strdup(base);
-		(*count)++;
-		if (!(*out)[i].path || !(*out)[i].name)
-			return err_set(c->err, ERR_OSERR, "out of memory");
-	}
-	return 0;
+	return msg_add_address(m, (enum msg_field)field, text, err);
 }
 
+static int add_file(struct message *m, int kind, const char *path, struct error *err)
+{
+	return msg_add_file(m, (enum msg_file)kind, path, err);
+}
+
+/* A malformed header is blamed on its source; a refused name (Bcc,
+ * Content-*) has always been reported without it, and still is. */
 static int take_headers(const struct collect *c, struct message *m)
 {
 	const struct slot *s = &c->slots[O_HEADER];
 
-	if (!s->n)
-		return 0;
-	m->headers = calloc(s->n, sizeof *m->headers);
-	if (!m->headers)
-		return err_set(c->err, ERR_OSERR, "out of memory");
 	for (size_t i = 0; i < s->n; i++) {
-		struct header *h = &m->headers[i];
+		size_t before = m->nheaders;
 
-		if (parse_header(s->v[i].text, &h->name, &h->value, c->err) < 0)
-			return blame(c, O_HEADER, &s->v[i]);
-		m->nheaders++;
-		if (strcasecmp(h->name, "Bcc") == 0 || strcasecmp(h->name, "MIME-Version") == 0 ||
-		    strncasecmp(h->name, "Content-", 8) == 0)
-			return err_set(c->err, ERR_DATA,
-				       "header \"%s\" cannot be set with --header: %s", h->name,
-				       strcasecmp(h->name, "Bcc") == 0 ? "use --bcc" :
-				       "envoi writes the MIME structure itself");
+		if (msg_add_header(m, s->v[i].text, c->err) < 0)
+			return m->nheaders > before ? -1 : blame(c, O_HEADER, &s->v[i]);
 	}
 	return 0;
 }
 
-static int take_priority(const struct collect *c, enum priority *p)
-{
-	static const char *const names[] = {"normal", "low", "high", "urgent"};
-	const struct value *v = last(c, O_PRIORITY);
-
-	if (!v)
-		return 0;
-	for (unsigned i = 0; i < 4; i++)
-		if (strcasecmp(v->text, names[i]) == 0) {
-			*p = (enum priority)i;
-			return 0;
-		}
-	/* Not shown: "-p SECRET" is how other tools take a password. */
-	err_set(c->err, ERR_USAGE, "invalid priority (the value is not shown): use low, normal, "
-		"high or urgent");
-	return blame(c, O_PRIORITY, v);
-}
-
+/* A text option and a file option for one body: the one set at the
+ * higher level wins; both at the same level is a usage error. */
 static int take_body(const struct collect *c, enum opt_id text, enum opt_id file,
-		     struct body *b)
+		     enum msg_body which, struct message *m)
 {
 	const struct value *t = last(c, text), *f = last(c, file);
 
 	if (t && f && c->slots[text].level == c->slots[file].level)
-		return err_set(c->err, ERR_USAGE, "give --%s or --%s, not both", opts[text].name,
-			       opts[file].name);
+		return err_set(c->err, ERR_USAGE, "give --%s or --%s, not both", opt_table[text].name,
+			       opt_table[file].name);
 	if (t && f) {
 		if (c->slots[text].level > c->slots[file].level)
 			f = NULL;
 		else
 			t = NULL;
 	}
-	if ((t && !(b->text = strdup(t->text))) || (f && !(b->path = strdup(f->text))))
-		return err_set(c->err, ERR_OSERR, "out of memory");
-	b->present = t || f;
+	if (!t && !f)
+		return 0;
+	return msg_set_body(m, which, t ? t->text : NULL, f ? f->text : NULL, c->err);
+}
+
+/* Values the builder checks one at a time, each blamed on its source. */
+static int take_one(const struct collect *c, enum opt_id id, struct message *m,
+		    int (*set)(struct message *, const char *, struct error *))
+{
+	const struct value *v = last(c, id);
+
+	if (v && set(m, v->text, c->err) < 0)
+		return blame(c, id, v);
 	return 0;
+}
+
+static int set_from(struct message *m, const char *text, struct error *err)
+{
+	return msg_add_address(m, MSG_FROM, text, err);
 }
 
 static int build_message(const struct collect *c, struct options *o)
 {
 	struct message *m = &o->msg;
-	const struct value *v;
 
-	if ((v = last(c, O_FROM))) {
-		if (addr_parse(&m->from, v->text, c->err) < 0)
-			return blame(c, O_FROM, v);
-		m->have_from = true;
-	}
-	if (take_addresses(c, O_TO, &m->to) || take_addresses(c, O_CC, &m->cc) ||
-	    take_addresses(c, O_BCC, &m->bcc) || take_addresses(c, O_REPLY_TO, &m->reply_to))
-		return -1;
-	if ((v = last(c, O_SUBJECT))) {
-		if (parse_no_breaks(v->text, strlen(v->text), "subject", c->err) < 0)
-			return blame(c, O_SUBJECT, v);
-		if (take_str(c, O_SUBJECT, &m->subject) < 0)
-			return -1;
-	}
-	if (take_body(c, O_BODY, O_BODY_FILE, &m->text) ||
-	    take_body(c, O_HTML, O_HTML_FILE, &m->html) ||
-	    take_files(c, O_ATTACH, &m->attach, &m->nattach) ||
-	    take_files(c, O_INLINE, &m->inlines, &m->ninline) || take_headers(c, m) ||
-	    take_priority(c, &m->priority) || take_flag(c, O_READ_RECEIPT, &m->read_receipt) ||
-	    take_str(c, O_MESSAGE_FILE, &m->message_file))
+	if (take_one(c, O_FROM, m, set_from) || take_each(c, O_TO, MSG_TO, add_address, m) ||
+	    take_each(c, O_CC, MSG_CC, add_address, m) ||
+	    take_each(c, O_BCC, MSG_BCC, add_address, m) ||
+	    take_each(c, O_REPLY_TO, MSG_REPLY_TO, add_address, m) ||
+	    take_one(c, O_SUBJECT, m, msg_set_subject) ||
+	    take_body(c, O_BODY, O_BODY_FILE, MSG_TEXT, m) ||
+	    take_body(c, O_HTML, O_HTML_FILE, MSG_HTML, m) ||
+	    take_each(c, O_ATTACH, MSG_ATTACH, add_file, m) ||
+	    take_each(c, O_INLINE, MSG_INLINE, add_file, m) ||
+	    take_headers(c, m) || take_one(c, O_PRIORITY, m, msg_set_priority) ||
+	    take_flag(c, O_READ_RECEIPT, &m->read_receipt) ||
+	    take_one(c, O_MESSAGE_FILE, m, msg_set_message_file))
 		return -1;
 	return 0;
 }
@@ -828,6 +475,12 @@ static int check_mech(const char *s, struct error *err)
 	if (n == 0 || n > 20 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != n)
 		return err_set(err, ERR_USAGE, "invalid SASL mechanism %s",
 			       parse_show(s, show, sizeof show));
+	/* Found now, not after connecting and reading the server's offer. */
+	if (!sasl_mech_known(s)) {
+		err_set(err, ERR_USAGE, "unknown SASL mechanism %s", s);
+		err_hint(err, "envoi knows %s", sasl_mech_names());
+		return -1;
+	}
 	return 0;
 }
 
@@ -864,8 +517,8 @@ static int take_either(const struct collect *c, enum opt_id a, enum opt_id b, in
 	if (take_flag(c, a, &va) < 0 || take_flag(c, b, &vb) < 0)
 		return -1;
 	if (va && vb && c->slots[a].level == c->slots[b].level)
-		return err_set(c->err, ERR_USAGE, "--%s and --%s exclude each other", opts[a].name,
-			       opts[b].name);
+		return err_set(c->err, ERR_USAGE, "--%s and --%s exclude each other", opt_table[a].name,
+			       opt_table[b].name);
 	if (va && vb)
 		*which = c->slots[a].level > c->slots[b].level ? 1 : 2;
 	else
@@ -929,13 +582,8 @@ static int check_message_file_alone(const struct collect *c)
 		if (from_cmdline(c, composing[i]))
 			return err_set(c->err, ERR_USAGE,
 				       "--message-file sends the message as it is: --%s cannot change it",
-				       opts[composing[i]].name);
+				       opt_table[composing[i]].name);
 	return 0;
-}
-
-static bool is_stdin(const char *path)
-{
-	return path && strcmp(path, "-") == 0;
 }
 
 static int check_combinations(const struct collect *c, struct options *o)
@@ -957,10 +605,8 @@ static int check_combinations(const struct collect *c, struct options *o)
 		 * ready message; they are ignored, not an error. */
 		return 0;
 	}
-	if (m->ninline && !m->html.present)
-		return err_set(c->err, ERR_USAGE, "--inline images need an HTML body (--html or --html-file)");
-	if (is_stdin(m->text.path) + is_stdin(m->html.path) > 1)
-		return err_set(c->err, ERR_USAGE, "standard input can feed only one of --body-file and --html-file");
+	if (msg_finish(m, c->err) < 0)
+		return -1;
 	if (s->client_key && !s->client_cert)
 		return err_set(c->err, ERR_USAGE, "--client-key needs --client-cert");
 	/* At a terminal too, as mail(1) does: the user types the body. */
@@ -979,10 +625,10 @@ int cli_check_envelope(const struct options *o, struct error *err)
 
 	if (o->sess.probe)
 		return 0;
-	if (!m->have_from)
+	if (msg_missing(m) == MSG_NO_SENDER)
 		return err_set(err, ERR_USAGE, "no sender: %sgive --from ADDR (or from = ADDR in the configuration file)",
 			       m->message_file ? "the message file has no From; " : "");
-	if (m->to.n + m->cc.n + m->bcc.n == 0)
+	if (msg_missing(m) == MSG_NO_RECIPIENT)
 		return err_set(err, ERR_USAGE, m->message_file ?
 			       "no recipient: give one, or a To, Cc or Bcc header in the message file" :
 			       "no recipient: give at least one address (or --to, --cc, --bcc)");
@@ -1049,43 +695,6 @@ static bool wants_quiet(const struct collect *c)
 	return v && (!v->text || (parse_bool(v->text, &quiet, &scratch) == 0 && quiet));
 }
 
-static bool known_env(const char *word)
-{
-	if (strcmp(word, "config") == 0 || strcmp(word, "account") == 0)
-		return true;
-	for (int id = 0; id < O_COUNT; id++)
-		if (!(opts[id].flags & NOCONF) && strcmp(opts[id].name, word) == 0)
-			return true;
-	return false;
-}
-
-/* An ENVOI_ variable envoi does not know is most likely a typo that
- * would otherwise be ignored without a word. The value is never shown:
- * it may be a secret. */
-static void warn_unknown_env(void)
-{
-	extern char **environ;
-
-	for (char **e = environ; e && *e; e++) {
-		size_t len = strcspn(*e, "=");
-		char word[64], near_env[64];
-		const char *near;
-
-		if (strncmp(*e, "ENVOI_", 6) != 0 || len - 6 >= sizeof word ||
-		    strspn(*e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < len)
-			continue;
-		for (size_t i = 6; i < len; i++)
-			word[i - 6] = (*e)[i] == '_' ? '-' : (char)tolower((unsigned char)(*e)[i]);
-		word[len - 6] = '\0';
-		if (known_env(word))
-			continue;
-		near = nearest_key(word, true);
-		env_name(near ? near : "", near_env, sizeof near_env);
-		fprintf(stderr, "envoi: warning: unknown variable %.*s ignored%s%s%s\n", (int)len, *e,
-			near ? " (did you mean " : "", near ? near_env : "", near ? "?)" : "");
-	}
-}
-
 int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 {
 	struct collect c = {.err = err};
@@ -1093,7 +702,7 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 	int rc;
 
 	memset(o, 0, sizeof *o);
-	o->msg.text.fd = o->msg.html.fd = o->msg.message_fd = -1;
+	msg_init(&o->msg);
 	for (int i = 0; i < O_COUNT; i++)
 		c.slots[i].level = -1;
 	rc = parse_argv(&c, argc, argv);
@@ -1113,11 +722,20 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 		o->sess.json = json_wanted(&c);
 	/* also before a failure: "no server" may be ENVOI_SEVRER's doing */
 	if (!wants_quiet(&c))
-		warn_unknown_env();
+		opt_warn_unknown_env();
 	for (int i = 0; i < O_COUNT; i++)
 		free(c.slots[i].v);
 	cfg_free(&cfg);
 	return rc;
+}
+
+struct password_source cli_password_source(const struct session *s)
+{
+	return (struct password_source){
+		.host = s->host, .user = s->user, .file = s->password_file,
+		.command = s->password_command, .value = s->password,
+		.value_from_env = s->password_from_env, .timeout = s->timeout,
+	};
 }
 
 void cli_free(struct options *o)

@@ -1,9 +1,10 @@
 /* cli.h - the command line and the configuration file, merged into a
- * struct message and a struct session.
+ * struct message (through the shared builder, msgbuild.h) and a struct
+ * session.
  *
- * Every option has one entry in cli.c's table; the same table gives argp
- * its options, the configuration file its keys, and the environment its
- * ENVOI_<NAME> variables. Precedence: command line > environment >
+ * Every option has one entry in options.c's table; the same table gives
+ * argp its options, the configuration file its keys, and the environment
+ * its ENVOI_<NAME> variables. Precedence: command line > environment >
  * account section > defaults section.
  */
 #ifndef ENVOI_CLI_H
@@ -13,6 +14,7 @@
 
 #include "error.h"
 #include "message.h"
+#include "password.h"
 #include "session.h"
 
 struct options {
@@ -36,6 +38,10 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err);
 /* Checks what can only be checked once msg_prepare has read the message
  * (sender and recipients of a --message-file). Returns 0 or -1 ERR_USAGE. */
 int cli_check_envelope(const struct options *o, struct error *err);
+
+/* The password sources of s, for password_get: borrowed from s, valid
+ * while s is. */
+struct password_source cli_password_source(const struct session *s);
 
 void cli_free(struct options *o);
 

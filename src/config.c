@@ -4,6 +4,7 @@
  * knows the options and reports them with the line kept in each entry.
  */
 #include "config.h"
+#include "printable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,20 +33,15 @@ struct parser {
 	struct error *err;
 };
 
-/* Copies s with control bytes escaped, so that a message never carries
- * a raw CR/LF or terminal escape from a file name or a line. */
+/* Copies s in its shown form (printable.h), so that a message never
+ * carries a raw CR/LF or terminal escape from a file name or a line;
+ * the last 4 bytes of out stay unused, as they always did. */
 static void printable(char *out, size_t size, const char *s)
 {
-	size_t o = 0;
-
-	for (; *s && o + 5 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
+	if (size > 4)
+		printable_copy(out, size - 4, s, strlen(s));
+	else if (size)
+		out[0] = '\0';
 }
 
 /* Fills err with "FILE:LINE: why" and returns -1. */

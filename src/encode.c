@@ -327,6 +327,9 @@ static void utf8_range(struct text_scan *t, unsigned char c)
 	t->hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
 }
 
+/* utf8.h's rules, one byte at a time: a character may straddle two
+ * blocks, which utf8_decode (whole characters) cannot see; test_utf8
+ * checks that both agree. */
 static void utf8_step(struct text_scan *t, unsigned char c)
 {
 	if (t->need > 0) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "encode.h"
+#include "utf8.h"
 
 #define HDR_LINE 78   /* preferred longest line, CRLF excluded */
 #define EW_LINE 76    /* longest line holding an encoded-word (RFC 2047 2) */
@@ -140,21 +141,9 @@ static void hb_item(struct hbuf *b, const char *sep, size_t seplen,
  * byte (an invalid byte travels alone). */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	size_t len, i;
+	size_t len = utf8_decode(s, n, NULL);
 
-	if (s[0] < 0xc2)
-		return 1;
-	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : s[0] < 0xf5 ? 4 : 1;
-	if (len > n)
-		return 1;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 1;
-	/* Overlong forms, surrogates and code points past U+10FFFF. */
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-		return 1;
-	return len;
+	return len ? len : 1;
 }
 
 /* The RFC 2047 5(3) set: the only characters a "Q" word may carry as

@@ -223,9 +223,12 @@ static int deliver_smtp(struct options *o, struct error *err)
 	char origin[300] = "";
 	int rc = 0;
 
-	if (s->user)
-		rc = password_get_from(s, &run.password, origin, sizeof origin, err);
-	password_wipe_sources(s);
+	if (s->user) {
+		struct password_source src = cli_password_source(s);
+
+		rc = password_get_from(&src, &run.password, origin, sizeof origin, err);
+	}
+	password_wipe_sources(&s->password);
 	if (rc == 0)
 		report_insecure(s);
 	if (rc == 0)

@@ -9,30 +9,20 @@
 #include <strings.h>
 
 #include "header.h"
+#include "printable.h"
 
 const char *parse_show(const char *s, char *buf, size_t size)
 {
-	size_t o = 0;
+	size_t n;
 
 	if (size < 8)
 		return "";
-	buf[o++] = '"';
-	for (; *s && o + 6 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (o > 120) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '\r' || c == '\n' || c == '\t' || c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(buf + o, size - o, c == '\r' ? "\\r" :
-					      c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\x%02x", c);
-		else
-			buf[o++] = (char)c;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
+	buf[0] = '"';
+	/* size - 3: the closing quote and the NUL, with the cut where the
+	 * line always had it */
+	n = strlen(printable_quote(buf + 1, size - 3, s, 120, false));
+	buf[1 + n] = '"';
+	buf[2 + n] = '\0';
 	return buf;
 }
 

@@ -50,8 +50,10 @@ int parse_header(const char *s, char **name, char **value, struct error *err);
  * it came from a file); what names the field in the message. */
 int parse_no_breaks(const char *s, size_t len, const char *what, struct error *err);
 
-/* Shows s for an error message: quoted, control bytes escaped, cut at
- * about 120 characters (or what fits in size). Returns buf. */
+/* Shows s for an error message: quoted, in printable_quote's form (CR,
+ * LF and TAB as \r, \n, \t, other controls, bidi controls and broken
+ * UTF-8 escaped), cut at 120 bytes of s (or what fits in size). Returns
+ * buf. */
 const char *parse_show(const char *s, char *buf, size_t size);
 
 #endif

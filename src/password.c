@@ -7,6 +7,7 @@
 #include "password.h"
 #include "clock.h"
 #include "keyring.h"
+#include "wipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,14 +34,6 @@ extern char **environ;
 
 enum { FOUND = 0, NOT_FOUND = 1, FAILED = -1 };
 
-static void wipe_free(void *p, size_t len)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, len);
-	free(p);
-}
-
 /* Locks stay in force until exit: munlock in password_free could unlock
  * a page another secret shares, since locks do not nest. */
 static int secret_dup(const char *s, size_t n, char **pw, struct error *err)
@@ -62,12 +55,12 @@ void password_free(char *pw)
 		wipe_free(pw, strlen(pw));
 }
 
-void password_wipe_sources(struct session *s)
+void password_wipe_sources(char **value)
 {
 	static const char name[] = "ENVOI_PASSWORD=";
 
-	password_free(s->password);
-	s->password = NULL;
+	password_free(*value);
+	*value = NULL;
 	/* unsetenv only drops the pointer: the text stays in the block the
 	 * kernel gave (and shows in /proc/PID/environ) unless overwritten. */
 	for (char **e = environ; *e; e++)
@@ -597,7 +590,7 @@ static char *netrc_path(void)
 }
 
 /* A missing or unreadable netrc is simply not a source (as with curl). */
-static int from_netrc(const struct session *s, char **pw, struct error *err)
+static int from_netrc(const struct password_source *s, char **pw, struct error *err)
 {
 	char *path = netrc_path(), *buf;
 	const char *found;
@@ -719,7 +712,7 @@ static ssize_t prompt_once(int fd, const struct termios *old, const char *prompt
 	return len;
 }
 
-static int from_tty(const struct session *s, char **pw, struct error *err)
+static int from_tty(const struct password_source *s, char **pw, struct error *err)
 {
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	char prompt[600], *buf;
@@ -753,7 +746,7 @@ static int from_tty(const struct session *s, char **pw, struct error *err)
 	return rc;
 }
 
-static int from_keyring(const struct session *s, char **pw, struct error *err)
+static int from_keyring(const struct password_source *s, char **pw, struct error *err)
 {
 	char *found = keyring_lookup(s->host, s->user);
 	int rc;
@@ -766,14 +759,14 @@ static int from_keyring(const struct session *s, char **pw, struct error *err)
 	return rc;
 }
 
-int password_get(const struct session *s, char **pw, struct error *err)
+int password_get(const struct password_source *s, char **pw, struct error *err)
 {
 	char origin[32];
 
 	return password_get_from(s, pw, origin, sizeof origin, err);
 }
 
-int password_get_from(const struct session *s, char **pw, char *origin, size_t size,
+int password_get_from(const struct password_source *s, char **pw, char *origin, size_t size,
 		      struct error *err)
 {
 	const char *env = getenv("ENVOI_PASSWORD");
@@ -782,15 +775,15 @@ int password_get_from(const struct session *s, char **pw, char *origin, size_t s
 	*pw = NULL;
 	/* A source the user named is the only one tried: its failure must
 	 * not quietly become another source's password. */
-	snprintf(origin, size, "from password-file %s", s->password_file ? s->password_file : "");
-	if (s->password_file)
-		return from_file(s->password_file, pw, err);
+	snprintf(origin, size, "from password-file %s", s->file ? s->file : "");
+	if (s->file)
+		return from_file(s->file, pw, err);
 	snprintf(origin, size, "from password-command");
-	if (s->password_command)
-		return from_command(s->password_command, s->timeout, pw, err);
-	snprintf(origin, size, s->password_from_env ? "from ENVOI_PASSWORD" : "from the config file");
-	if (s->password && *s->password)
-		return secret_dup(s->password, strlen(s->password), pw, err);
+	if (s->command)
+		return from_command(s->command, s->timeout, pw, err);
+	snprintf(origin, size, s->value_from_env ? "from ENVOI_PASSWORD" : "from the config file");
+	if (s->value && *s->value)
+		return secret_dup(s->value, strlen(s->value), pw, err);
 	snprintf(origin, size, "from ENVOI_PASSWORD");
 	if (env && *env)
 		return secret_dup(env, strlen(env), pw, err);

@@ -4,29 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Decodes one UTF-8 character (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF). Returns its length with *cp set,
- * or 0 when s does not start with a valid character. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
-		   s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	uint32_t v;
-
-	if (n == 0 || n > len)
-		return 0;
-	v = n == 1 ? s[0] : s[0] & (0x7fu >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3fu);
-	}
-	if (v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
+#include "utf8.h"
 
 /* Code points that control a terminal or the order of the text. */
 static bool dangerous(uint32_t cp)
@@ -74,6 +52,48 @@ size_t printable_copy(char *out, size_t size, const char *s, size_t len)
 	}
 	out[o] = '\0';
 	return o;
+}
+
+/* The form a user's own typing takes: CR, LF and TAB by name, and with
+ * quotes the quote and the backslash. NULL: printable_char's form. */
+static const char *typed_form(unsigned char c, bool quotes)
+{
+	switch (c) {
+	case '\r': return "\\r";
+	case '\n': return "\\n";
+	case '\t': return "\\t";
+	case '"': return quotes ? "\\\"" : NULL;
+	case '\\': return quotes ? "\\\\" : NULL;
+	}
+	return NULL;
+}
+
+const char *printable_quote(char *out, size_t size, const char *s, size_t limit, bool quotes)
+{
+	size_t o = 0, in = 0, len = strlen(s);
+
+	while (in < len) {
+		char one[PRINTABLE_MAX];
+		const char *typed = typed_form((unsigned char)s[in], quotes);
+		size_t took = typed ? 1 : printable_char(s + in, len - in, one, false);
+		const char *form = typed ? typed : one;
+		size_t n = strlen(form);
+
+		if (in >= limit) {
+			if (o + 3 < size) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (o + n + 3 >= size) /* room left for "..." on a later call */
+			break;
+		memcpy(out + o, form, n);
+		o += n;
+		in += took;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 void printable_write(FILE *f, const char *s, size_t len)

@@ -39,6 +39,14 @@ size_t printable_char(const char *s, size_t len, char out[PRINTABLE_MAX], bool j
  * the length written. */
 size_t printable_copy(char *out, size_t size, const char *s, size_t len);
 
+/* For an error line that quotes the user's own input (an option value,
+ * a file name, a configuration line): s (NUL-terminated) in its shown
+ * form, except that CR, LF and TAB read as \r, \n and \t, as typed, and
+ * with quotes also '"' and '\' backslashed, for text shown between
+ * quotes. Stops with "..." after limit bytes of s, or silently when out
+ * (size > 0) is full. Returns out. */
+const char *printable_quote(char *out, size_t size, const char *s, size_t limit, bool quotes);
+
 /* Writes len bytes of s to f in their shown form. */
 void printable_write(FILE *f, const char *s, size_t len);
 

@@ -1,11 +1,13 @@
 /* rawmsg.c - a ready RFC 5322 message, read line by line from its file. */
 #include "rawmsg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "header.h"
+#include "msgread.h"
 
 #define FIELD_MAX (4u << 20) /* one header field, unfolded */
 

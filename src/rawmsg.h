@@ -3,7 +3,8 @@
 #ifndef ENVOI_RAWMSG_H
 #define ENVOI_RAWMSG_H
 
-#include "message.h"
+#include "error.h"
+#include "msgdata.h"
 #include "sink.h"
 
 /* Reads m->message_fd once: every line at most 998 octets, no NUL, no

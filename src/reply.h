@@ -35,10 +35,6 @@ void reply_free(struct reply *r);
  * malformed. */
 int reply_feed(struct reply *r, const char *line, size_t len, struct error *err);
 
-/* Class helpers. */
-static inline bool reply_ok(const struct reply *r) { return r->code / 100 == 2; }
-static inline bool reply_temp(const struct reply *r) { return r->code / 100 == 4; }
-
 /* One-line form "550 5.1.1 text / more text" for messages, into buf. */
 void reply_oneline(const struct reply *r, char *buf, size_t size);
 

@@ -7,6 +7,7 @@
  */
 #include "sasl.h"
 #include "encode.h"
+#include "wipe.h"
 
 #include <errno.h>
 #include <gsasl.h>
@@ -64,6 +65,11 @@ static const struct mech *find_mech(const char *name)
 bool sasl_mech_known(const char *name)
 {
 	return find_mech(name) != NULL;
+}
+
+const char *sasl_mech_names(void)
+{
+	return MECH_NAMES;
 }
 
 static bool server_offers(const char *server_mechs, const char *name)
@@ -236,14 +242,6 @@ static int b64_decode(const char *s, size_t n, char **out, size_t *outlen,
 	*out = (char *)buf;
 	*outlen = len;
 	return 0;
-}
-
-static void wipe_free(void *p, size_t len)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, len);
-	free(p);
 }
 
 static int gsasl_failed(struct sasl *s, int rc, struct error *err)

@@ -39,6 +39,10 @@ struct sasl_params {
  * the command line can reject a bad --auth before connecting. */
 bool sasl_mech_known(const char *name);
 
+/* The mechanisms envoi implements, space-separated, strongest first
+ * (static; for hints). */
+const char *sasl_mech_names(void);
+
 /* Returns 0 when password (not NULL) is at most SASL_MAX_SECRET bytes,
  * else -1 with ERR_USAGE. */
 int sasl_check_secret(const char *password, struct error *err);

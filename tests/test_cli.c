@@ -189,6 +189,29 @@ Test(cli, password_source_from_highest_level)
 	cr_expect_null(o.sess.password);
 }
 
+Test(cli, password_code_gets_only_its_sources)
+{
+	const char *path = config(0600, "password-command = pass show mail\nuser = me\n");
+	struct password_source src;
+
+	setenv("ENVOI_PASSWORD", "from-env", 1);
+	cr_assert_eq(run("--config", path, "--timeout", "7", BASIC, "x@y.z", NULL), 0, "%s", err.text);
+	src = cli_password_source(&o.sess);
+	cr_expect_str_eq(src.host, "mail.example.com");
+	cr_expect_str_eq(src.user, "me");
+	cr_expect_str_eq(src.value, "from-env");
+	cr_expect(src.value_from_env);
+	cr_expect_null(src.file);
+	cr_expect_null(src.command);
+	cr_expect_eq(src.timeout, 7);
+	unsetenv("ENVOI_PASSWORD");
+	cr_assert_eq(run("--config", path, BASIC, "x@y.z", NULL), 0, "%s", err.text);
+	src = cli_password_source(&o.sess);
+	cr_expect_str_eq(src.command, "pass show mail");
+	cr_expect_null(src.value);
+	cr_expect_not(src.value_from_env);
+}
+
 Test(cli, command_line_list_replaces_config_list)
 {
 	const char *path = config(0600, "to = config@example.com\n");
@@ -295,6 +318,8 @@ Test(cli, value_checks)
 	cr_expect_eq(run(BASIC, "--timeout", "0", "x@y.z", NULL), -1);
 	cr_expect_eq(run(BASIC, "--helo", "a b", "x@y.z", NULL), -1);
 	cr_expect_eq(run(BASIC, "--auth", "PL AIN", "x@y.z", NULL), -1);
+	cr_expect_eq(run(BASIC, "--auth", "NOSUCHMECH", "x@y.z", NULL), -1);
+	cr_expect(strstr(err.text, "unknown SASL mechanism"), "%s", err.text);
 	cr_expect_eq(run(BASIC, "--proxy", "http://p:1", "x@y.z", NULL), -1);
 	cr_expect_eq(run(BASIC, "--fingerprint", "abc", "x@y.z", NULL), -1);
 	cr_expect_eq(err.cls, ERR_USAGE);

@@ -389,6 +389,12 @@ Test(config, control_character_is_refused)
 	expect_error_at("helo = a\rb\n", 1, "control character (\\x0d) in the line");
 }
 
+Test(config, unknown_syntax_is_shown_without_bidi_controls)
+{
+	expect_error_at("[acc\xe2\x80\xaeount x\n", 1,
+			"\"[acc\\u202eount x\" lacks its closing \"]\"");
+}
+
 Test(config, missing_file_is_a_config_error)
 {
 	struct cfg c;

@@ -167,3 +167,25 @@ Test(parse, show_escapes_control_bytes)
 
 	cr_expect_str_eq(parse_show("a\rb\nc\x1b", buf, sizeof buf), "\"a\\rb\\nc\\x1b\"");
 }
+
+Test(parse, show_escapes_bidi_c1_and_broken_utf8)
+{
+	char buf[80];
+
+	cr_expect_str_eq(parse_show("1\xe2\x80\xae" "2\xc2\x9b" "3\xff M\xc3\xbcller", buf, sizeof buf),
+			 "\"1\\u202e2\\u009b3\\xff M\xc3\xbcller\"");
+}
+
+Test(parse, show_cuts_long_values)
+{
+	char buf[200], small[80], in[300];
+
+	memset(in, 'a', sizeof in - 1);
+	in[sizeof in - 1] = '\0';
+	parse_show(in, buf, sizeof buf);
+	cr_expect_eq(strlen(buf), 1 + 120 + 3 + 1, "%s", buf);
+	cr_expect(strstr(buf, "a...\""));
+	parse_show(in, small, sizeof small);
+	cr_expect_eq(strlen(small), sizeof small - 5, "%s", small);
+	cr_expect_eq(small[strlen(small) - 1], '"');
+}

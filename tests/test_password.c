@@ -35,10 +35,10 @@ static void remove_dir(void)
 }
 
 /* A fresh HOME with no netrc, and no password in the environment. */
-static struct session fresh(void)
+static struct password_source fresh(void)
 {
-	struct session s = {
-		.host = "mail.example.com", .port = 587, .user = "tester", .timeout = 10,
+	struct password_source s = {
+		.host = "mail.example.com", .user = "tester", .timeout = 10,
 	};
 
 	strcpy(dir, "/tmp/envoi-pw-XXXXXX");
@@ -69,7 +69,7 @@ static char *write_file(const char *name, const char *content)
 	return path;
 }
 
-static void expect_password(const struct session *s, const char *want)
+static void expect_password(const struct password_source *s, const char *want)
 {
 	struct error err = {0};
 	char *pw = NULL;
@@ -79,7 +79,7 @@ static void expect_password(const struct session *s, const char *want)
 	password_free(pw);
 }
 
-static void expect_failure(const struct session *s, const char *text)
+static void expect_failure(const struct password_source *s, const char *text)
 {
 	struct error err = {0};
 	char *pw = NULL;
@@ -92,7 +92,7 @@ static void expect_failure(const struct session *s, const char *text)
 
 /* Runs password_get without a controlling terminal, as under cron, so
  * that the prompt cannot be reached. "=" + password or "!" + error. */
-static void get_without_tty(const struct session *s, char *out, size_t size)
+static void get_without_tty(const struct password_source *s, char *out, size_t size)
 {
 	int p[2];
 	pid_t pid;
@@ -123,77 +123,77 @@ static void get_without_tty(const struct session *s, char *out, size_t size)
 
 Test(password, file_gives_its_first_line_without_crlf)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_file = write_file("pw", "s3cret-Pa55!\r\nsecond line\n");
+	s.file = write_file("pw", "s3cret-Pa55!\r\nsecond line\n");
 	expect_password(&s, "s3cret-Pa55!");
-	s.password_file = write_file("pw2", "no newline at all");
+	s.file = write_file("pw2", "no newline at all");
 	expect_password(&s, "no newline at all");
-	s.password_file = write_file("pw3", "  spaces kept  \n");
+	s.file = write_file("pw3", "  spaces kept  \n");
 	expect_password(&s, "  spaces kept  ");
 }
 
 Test(password, missing_file_is_a_config_error_naming_it)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_file = "/nonexistent/envoi-password";
+	s.file = "/nonexistent/envoi-password";
 	expect_failure(&s, "/nonexistent/envoi-password");
 }
 
 Test(password, empty_file_or_empty_first_line_is_a_config_error)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_file = write_file("empty", "");
+	s.file = write_file("empty", "");
 	expect_failure(&s, "empty");
-	s.password_file = write_file("blank", "\nsecond\n");
+	s.file = write_file("blank", "\nsecond\n");
 	expect_failure(&s, "empty");
 }
 
 Test(password, directory_as_file_is_a_config_error)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_file = dir;
+	s.file = dir;
 	expect_failure(&s, dir);
 }
 
 Test(password, named_file_failing_does_not_fall_back)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	setenv("ENVOI_PASSWORD", "from-env", 1);
-	s.password_file = "/nonexistent/pw";
+	s.file = "/nonexistent/pw";
 	expect_failure(&s, "/nonexistent/pw");
 }
 
 Test(password, command_output_loses_trailing_newlines_only)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "printf 'pw\\n\\n\\r\\n'";
+	s.command = "printf 'pw\\n\\n\\r\\n'";
 	expect_password(&s, "pw");
-	s.password_command = "printf 'a\\nb\\n'";
+	s.command = "printf 'a\\nb\\n'";
 	expect_password(&s, "a\nb");
-	s.password_command = "echo s3cret-Pa55!";
+	s.command = "echo s3cret-Pa55!";
 	expect_password(&s, "s3cret-Pa55!");
 }
 
 Test(password, command_without_metacharacters_runs_without_shell)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	struct error err = {0};
 	char *pw = NULL;
 
 	/* dash and bash both export PWD; env run directly does not. */
 	unsetenv("PWD");
 	unsetenv("OLDPWD");
-	s.password_command = "env";
+	s.command = "env";
 	cr_assert_eq(password_get(&s, &pw, &err), 0, "%s", err.text);
 	cr_expect_null(strstr(pw, "PWD="), "a shell ran the command");
 	password_free(pw);
-	s.password_command = "env; true";
+	s.command = "env; true";
 	cr_assert_eq(password_get(&s, &pw, &err), 0, "%s", err.text);
 	cr_expect_not_null(strstr(pw, "PWD="), "no shell for a command that needs one");
 	password_free(pw);
@@ -201,24 +201,24 @@ Test(password, command_without_metacharacters_runs_without_shell)
 
 Test(password, command_quotes_are_split_like_the_shell)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "printf %s.%s.%s  \"two  words\" 'it''s' \"\"";
+	s.command = "printf %s.%s.%s  \"two  words\" 'it''s' \"\"";
 	expect_password(&s, "two  words.its.");
-	s.password_command = "  printf   --%s-- x\"y z\"'w'  ";
+	s.command = "  printf   --%s-- x\"y z\"'w'  ";
 	expect_password(&s, "--xy zw--");
 }
 
 Test(password, command_with_metacharacters_runs_through_the_shell)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "printf 'pw-%s\\n' \"$((6 * 7))\" | tr a-z A-Z";
+	s.command = "printf 'pw-%s\\n' \"$((6 * 7))\" | tr a-z A-Z";
 	expect_password(&s, "PW-42");
 	setenv("TEST_SECRET_VAR", "from-var", 1);
-	s.password_command = "echo $TEST_SECRET_VAR";
+	s.command = "echo $TEST_SECRET_VAR";
 	expect_password(&s, "from-var");
-	s.password_command = "ENVOI_X=assigned env";
+	s.command = "ENVOI_X=assigned env";
 	{
 		struct error err = {0};
 		char *pw = NULL;
@@ -233,11 +233,11 @@ Test(password, command_with_metacharacters_runs_through_the_shell)
  * settings: the command sees none of them. */
 Test(password, command_gets_no_envoi_variables)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	setenv("ENVOI_PASSWORD", "not-for-the-command", 1);
 	setenv("ENVOI_SERVER", "smtp.example.com", 1);
-	s.password_command = "sh -c 'env | grep -c ^ENVOI_ || true'";
+	s.command = "sh -c 'env | grep -c ^ENVOI_ || true'";
 	expect_password(&s, "0");
 	unsetenv("ENVOI_PASSWORD");
 	unsetenv("ENVOI_SERVER");
@@ -245,25 +245,25 @@ Test(password, command_gets_no_envoi_variables)
 
 Test(password, failing_command_reports_its_status)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "false";
+	s.command = "false";
 	expect_failure(&s, "password command `false` exited with status 1");
-	s.password_command = "sh -c 'echo pw; exit 3'";
+	s.command = "sh -c 'echo pw; exit 3'";
 	expect_failure(&s, "exited with status 3");
-	s.password_command = "kill -TERM $$";
+	s.command = "kill -TERM $$";
 	expect_failure(&s, "killed by signal 15");
 }
 
 Test(password, missing_command_cannot_run)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	struct error err = {0};
 	char *pw = NULL;
 
-	s.password_command = "envoi-no-such-command --flag";
+	s.command = "envoi-no-such-command --flag";
 	expect_failure(&s, "envoi-no-such-command");
-	s.password_command = "envoi-no-such-command 2>/dev/null";
+	s.command = "envoi-no-such-command 2>/dev/null";
 	cr_assert_eq(password_get(&s, &pw, &err), -1);
 	cr_expect(strstr(err.text, "status 127"), "%s", err.text);
 	cr_expect(strstr(err.hint, "PATH"), "%s", err.hint);
@@ -271,21 +271,21 @@ Test(password, missing_command_cannot_run)
 
 Test(password, command_printing_nothing_is_a_config_error)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "true";
+	s.command = "true";
 	expect_failure(&s, "printed nothing");
-	s.password_command = "echo";
+	s.command = "echo";
 	expect_failure(&s, "printed nothing");
 }
 
 Test(password, bad_command_lines_are_config_errors)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "   ";
+	s.command = "   ";
 	expect_failure(&s, "empty");
-	s.password_command = "echo 'unterminated";
+	s.command = "echo 'unterminated";
 	expect_failure(&s, "unterminated");
 }
 
@@ -306,11 +306,11 @@ static void expect_no_child_left(void)
 
 Test(password, hung_command_is_killed_at_the_timeout)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	struct timespec t0;
 
 	s.timeout = 1;
-	s.password_command = "sleep 30";
+	s.command = "sleep 30";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	expect_failure(&s, "did not finish in time (1 s)");
 	cr_expect_lt(elapsed_ms(&t0), 5000);
@@ -319,11 +319,11 @@ Test(password, hung_command_is_killed_at_the_timeout)
 
 Test(password, command_that_closes_stdout_and_hangs_is_killed)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	struct timespec t0;
 
 	s.timeout = 1;
-	s.password_command = "exec sleep 30 >&-";
+	s.command = "exec sleep 30 >&-";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	expect_failure(&s, "did not finish in time");
 	cr_expect_lt(elapsed_ms(&t0), 5000);
@@ -332,49 +332,49 @@ Test(password, command_that_closes_stdout_and_hangs_is_killed)
 
 Test(password, endless_output_is_cut_off)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "yes";
+	s.command = "yes";
 	expect_failure(&s, "printed over");
 	expect_no_child_left();
 }
 
 Test(password, output_of_exactly_the_limit_is_accepted)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	struct error err = {0};
 	char *pw = NULL;
 
-	s.password_command = "head -c 65536 /dev/zero | tr '\\0' x";
+	s.command = "head -c 65536 /dev/zero | tr '\\0' x";
 	cr_assert_eq(password_get(&s, &pw, &err), 0, "%s", err.text);
 	cr_expect_eq(strlen(pw), 65536);
 	password_free(pw);
-	s.password_command = "head -c 65537 /dev/zero | tr '\\0' x";
+	s.command = "head -c 65537 /dev/zero | tr '\\0' x";
 	expect_failure(&s, "printed over 65536 bytes");
 }
 
 Test(password, command_leaves_no_zombie)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
-	s.password_command = "echo pw";
+	s.command = "echo pw";
 	expect_password(&s, "pw");
 	expect_no_child_left();
-	s.password_command = "false";
+	s.command = "false";
 	expect_failure(&s, "status 1");
 	expect_no_child_left();
 }
 
 Test(password, ignored_sigpipe_is_not_inherited)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	struct error err = {0};
 	char *pw = NULL;
 	unsigned long long ign;
 
 	/* envoi ignores SIGPIPE; a pipeline in the command must not. */
 	signal(SIGPIPE, SIG_IGN);
-	s.password_command = "grep SigIgn /proc/self/status";
+	s.command = "grep SigIgn /proc/self/status";
 	cr_assert_eq(password_get(&s, &pw, &err), 0, "%s", err.text);
 	cr_assert_eq(sscanf(pw, "SigIgn: %llx", &ign), 1, "%s", pw);
 	cr_expect_eq(ign & (1ULL << (SIGPIPE - 1)), 0, "SIGPIPE ignored: %s", pw);
@@ -383,23 +383,23 @@ Test(password, ignored_sigpipe_is_not_inherited)
 
 Test(password, precedence_file_command_config_env_netrc)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	write_file(".netrc", "machine mail.example.com login tester password from-netrc\n");
 	expect_password(&s, "from-netrc");
 	setenv("ENVOI_PASSWORD", "from-env", 1);
 	expect_password(&s, "from-env");
-	s.password = "from-config";
+	s.value = "from-config";
 	expect_password(&s, "from-config");
-	s.password_command = "echo from-command";
+	s.command = "echo from-command";
 	expect_password(&s, "from-command");
-	s.password_file = write_file("pw", "from-file\n");
+	s.file = write_file("pw", "from-file\n");
 	expect_password(&s, "from-file");
 }
 
 Test(password, empty_environment_variable_is_not_a_password)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	write_file(".netrc", "machine mail.example.com password from-netrc\n");
 	setenv("ENVOI_PASSWORD", "", 1);
@@ -408,7 +408,7 @@ Test(password, empty_environment_variable_is_not_a_password)
 
 Test(password, netrc_picks_the_machine_and_login)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	write_file(".netrc",
 		   "machine other.example.com login tester password wrong-host\n"
@@ -425,7 +425,7 @@ Test(password, netrc_picks_the_machine_and_login)
 
 Test(password, netrc_default_entry_is_the_fallback)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	write_file(".netrc",
 		   "default login tester password from-default\n"
@@ -437,7 +437,7 @@ Test(password, netrc_default_entry_is_the_fallback)
 
 Test(password, netrc_quotes_macdef_and_account)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	write_file(".netrc",
 		   "macdef init\nmachine mail.example.com password in-macro\n\n"
@@ -448,7 +448,7 @@ Test(password, netrc_quotes_macdef_and_account)
 
 Test(password, netrc_with_crlf_lines)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 
 	write_file(".netrc", "machine mail.example.com\r\nlogin tester\r\npassword crlf-pw\r\n");
 	expect_password(&s, "crlf-pw");
@@ -456,7 +456,7 @@ Test(password, netrc_with_crlf_lines)
 
 Test(password, netrc_variable_overrides_home)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	char *other = write_file("elsewhere", "machine mail.example.com password from-NETRC\n");
 
 	write_file(".netrc", "machine mail.example.com password from-home\n");
@@ -466,7 +466,7 @@ Test(password, netrc_variable_overrides_home)
 
 Test(password, netrc_login_mismatch_means_no_password)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	char out[1200];
 
 	write_file(".netrc", "machine mail.example.com login alice password alices\n"
@@ -478,7 +478,7 @@ Test(password, netrc_login_mismatch_means_no_password)
 
 Test(password, nothing_found_without_terminal_says_what_to_give)
 {
-	struct session s = fresh();
+	struct password_source s = fresh();
 	char out[1200];
 
 	get_without_tty(&s, out, sizeof out);
@@ -521,7 +521,7 @@ static void on_sigint(int sig)
 /* In the child: asks, then reports the result and whether echo is back. */
 static void prompt_child(int report, bool own_handler)
 {
-	struct session s = {.host = "mail.example.com", .user = "tester", .timeout = 5};
+	struct password_source s = {.host = "mail.example.com", .user = "tester", .timeout = 5};
 	struct error err = {0};
 	struct termios t;
 	char *pw = NULL, buf[600];
@@ -616,14 +616,15 @@ Test(password, free_accepts_null)
  * /proc/PID/environ) after unsetenv unless it is overwritten. */
 Test(password, wipe_sources_overwrites_the_environment_and_the_session_copy)
 {
-	struct session s = fresh();
-	char *entry;
+	char *entry, *value;
+
+	fresh();
 
 	setenv("ENVOI_PASSWORD", "hunter2", 1);
 	entry = getenv("ENVOI_PASSWORD");
-	s.password = strdup("from-config");
-	password_wipe_sources(&s);
+	value = strdup("from-config");
+	password_wipe_sources(&value);
 	cr_expect_null(getenv("ENVOI_PASSWORD"));
-	cr_expect_null(s.password);
+	cr_expect_null(value);
 	cr_expect_eq(memcmp(entry, "\0\0\0\0\0\0\0", 7), 0, "the value was left in place");
 }

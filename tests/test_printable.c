@@ -112,3 +112,35 @@ Test(printable, error_reply_and_line_are_escaped)
 	cr_expect_str_eq(line, "envoi: certificate rejected: certificate for CN=x\\x1b[2J\\u009b; "
 			 "server said: 550-a\\x1b]0;t\\x07 / 550 b\\u202e");
 }
+
+Test(printable, quote_names_what_a_user_typed)
+{
+	char buf[128];
+
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "a\rb\nc\td\x1b", 80, false),
+			 "a\\rb\\nc\\td\\x1b");
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "say \"hi\" \\o", 80, false),
+			 "say \"hi\" \\o");
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "say \"hi\" \\o", 80, true),
+			 "say \\\"hi\\\" \\\\o");
+}
+
+Test(printable, quote_escapes_what_would_drive_the_terminal)
+{
+	char buf[128];
+
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "a\xe2\x80\xae" "b\xc2\x9b" "c\xff", 80, false),
+			 "a\\u202eb\\u009bc\\xff");
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "M\xc3\xbcller", 80, true), "M\xc3\xbcller");
+}
+
+Test(printable, quote_cuts_after_limit_or_when_full)
+{
+	char buf[16];
+
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "abcdefgh", 4, false), "abcd...");
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "abcdefghijklmnopqrstuvwxyz", 100, false),
+			 "abcdefghijkl");
+	cr_expect_str_eq(printable_quote(buf, sizeof buf, "abcdefghijk\x1b", 100, false),
+			 "abcdefghijk");
+}

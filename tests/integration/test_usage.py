@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -80,6 +81,24 @@ class Usage(unittest.TestCase):
     def test_bad_ports(self):
         for p in ("0", "65536", "http"):
             self.expect(64, ["port", f'"{p}"'], *BASE, "-P", p, "you@example.com")
+
+    def test_unknown_auth_mechanism_is_refused_before_connecting(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(1)
+            ls.setblocking(False)
+            server = f"127.0.0.1:{ls.getsockname()[1]}"
+            pw = self.path("pw", b"secret\n", 0o600)
+            line = self.expect(64, ["unknown SASL mechanism NOSUCHMECH", "envoi knows", "PLAIN"],
+                               "-S", server, "--tls=none", "-u", "me", f"--password-file={pw}",
+                               "--auth=NOSUCHMECH", "-f", "a@b.c", "-m", "x", "d@e.f")
+            self.assertNotIn("secret", line)
+            cfg = self.path("config", f"server = {server}\nauth = nosuchmech\n".encode(), 0o600)
+            self.expect(78, [f"{cfg}:2: ", "unknown SASL mechanism nosuchmech"], "--config", cfg,
+                        "--tls=none", "-u", "me", f"--password-file={pw}", "-f", "a@b.c", "-m", "x",
+                        "d@e.f")
+            with self.assertRaises(BlockingIOError, msg="envoi connected before refusing --auth"):
+                ls.accept()
 
     def test_missing_sender(self):
         self.expect(64, ["sender", "--from"], "-S", "s", "-m", "x", "you@example.com")
