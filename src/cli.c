@@ -21,6 +21,7 @@
 #include "config.h"
 #include "parse.h"
 #include "pickup.h"
+#include "queue.h"
 #include "suggest.h"
 #include "version.h"
 
@@ -35,6 +36,7 @@ enum opt_id {
 	O_CA_FILE, O_FINGERPRINT, O_INSECURE, O_CLIENT_CERT, O_CLIENT_KEY, O_HELO, O_TIMEOUT,
 	O_IPV4, O_IPV6, O_PROXY, O_DSN_NOTIFY, O_DSN_RETURN, O_RETRY, O_PROBE, O_ACCOUNT,
 	O_CONFIG, O_VERBOSE, O_QUIET, O_JSON, O_PICKUP_DIR, O_PICKUP_MODE, O_DRY_RUN, O_PASSWORD,
+	O_QUEUE, O_FLUSH, O_QUEUE_LIST, O_QUEUE_DIR, O_QUEUE_LIFETIME, O_LOG, O_ALIASES, O_DOMAIN,
 	O_COUNT
 };
 
@@ -95,9 +97,18 @@ static const struct opt opts[O_COUNT] = {
 	[O_PICKUP_MODE] = {"pickup-mode", 0, "MODE", K_STR, 3, 0, "Octal mode of the --pickup-dir file (default 600)"},
 	[O_DRY_RUN] = {"dry-run", 0, NULL, K_FLAG, 3, NOCONF, "Write the composed message to stdout; connect to nothing"},
 	[O_PASSWORD] = {"password", 0, NULL, K_STR, 2, NOOPT, NULL},
+	[O_QUEUE] = {"queue", 0, NULL, K_FLAG, 4, 0, "Queue a message the server could not take for now (68, 69, 75) and exit 0"},
+	[O_FLUSH] = {"flush", 0, NULL, K_FLAG, 4, NOCONF, "Send every queued message"},
+	[O_QUEUE_LIST] = {"queue-list", 0, NULL, K_FLAG, 4, NOCONF, "List the queue: id, age, size, sender, recipients, last error"},
+	[O_QUEUE_DIR] = {"queue-dir", 0, "DIR", K_STR, 4, 0, "Queue directory (default ~/.local/state/envoi/queue)"},
+	[O_QUEUE_LIFETIME] = {"queue-lifetime", 0, "TIME", K_STR, 4, 0, "Give up on a queued message after TIME (s, m, h, d; default 5d)"},
+	[O_LOG] = {"log", 0, "FILE|syslog", K_STR, 4, 0, "Log one line per outcome to FILE or to syslog"},
+	/* sendmail mode's keys: local names completed, aliases looked up */
+	[O_ALIASES] = {"aliases", 0, NULL, K_STR, 4, NOOPT, NULL},
+	[O_DOMAIN] = {"domain", 0, NULL, K_STR, 4, NOOPT, NULL},
 };
 
-static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:"};
+static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:", "Queue and log:"};
 
 struct value {
 	const char *text; /* NULL: a bare config flag */
@@ -179,12 +190,12 @@ static error_t on_option(int key, char *arg, struct argp_state *state)
 
 static struct argp_option *argp_options(void)
 {
-	struct argp_option *v = calloc(O_COUNT + 4, sizeof *v);
+	struct argp_option *v = calloc(O_COUNT + 5, sizeof *v);
 	size_t n = 0;
 
 	if (!v)
 		return NULL;
-	for (int g = 1; g <= 3; g++) {
+	for (int g = 1; g <= 4; g++) {
 		v[n].doc = group_titles[g];
 		v[n].group = g;
 		n++;
@@ -495,16 +506,22 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
 static char *config_path(const struct collect *c, bool *required)
 {
 	const struct value *v = last(c, O_CONFIG);
+	const char *env = getenv("ENVOI_CONFIG");
+
+	*required = v || (env && *env);
+	return cli_config_file(v ? v->text : NULL);
+}
+
+char *cli_config_file(const char *given)
+{
 	const char *env = getenv("ENVOI_CONFIG"), *home = getenv("HOME");
 	const char *xdg = getenv("XDG_CONFIG_HOME");
 	char buf[4096];
 
-	*required = true;
-	if (v)
-		return strdup(v->text);
+	if (given)
+		return strdup(given);
 	if (env && *env)
 		return strdup(env);
-	*required = false;
 	if (xdg && *xdg)
 		snprintf(buf, sizeof buf, "%s/envoi/config", xdg);
 	else if (home && *home)
@@ -546,6 +563,8 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 
 	if (account && !*account)
 		account = NULL;
+	if (account && !(o->account = strdup(account)))
+		return err_set(c->err, ERR_OSERR, "out of memory");
 	o->config_path = config_path(c, &required);
 	if (!o->config_path) {
 		if (account)
@@ -893,6 +912,29 @@ static int take_pickup_mode(const struct collect *c, unsigned *mode)
 	return 0;
 }
 
+static int take_queue(const struct collect *c, struct options *o)
+{
+	const struct value *v = last(c, O_QUEUE_LIFETIME);
+	bool on;
+
+	o->queue = -1;
+	if (last(c, O_QUEUE)) {
+		if (take_flag(c, O_QUEUE, &on) < 0)
+			return -1;
+		o->queue = on;
+	}
+	o->queue_lifetime = QUEUE_LIFETIME_DEFAULT;
+	if (v && queue_parse_lifetime(v->text, &o->queue_lifetime, c->err) < 0)
+		return blame(c, O_QUEUE_LIFETIME, v);
+	if (take_flag(c, O_FLUSH, &o->flush) || take_flag(c, O_QUEUE_LIST, &o->queue_list) ||
+	    take_str(c, O_QUEUE_DIR, &o->queue_dir) || take_str(c, O_LOG, &o->log) ||
+	    take_str(c, O_ALIASES, &o->aliases) || take_str(c, O_DOMAIN, &o->domain))
+		return -1;
+	if (o->flush && o->queue_list)
+		return err_set(c->err, ERR_USAGE, "--flush and --queue-list exclude each other");
+	return 0;
+}
+
 static int build_session(const struct collect *c, struct options *o)
 {
 	struct session *s = &o->sess;
@@ -906,7 +948,7 @@ static int build_session(const struct collect *c, struct options *o)
 	    take_str(c, O_CLIENT_KEY, &s->client_key) || take_flag(c, O_INSECURE, &s->insecure) ||
 	    take_flag(c, O_PROBE, &s->probe) || take_flag(c, O_JSON, &s->json) ||
 	    take_flag(c, O_DRY_RUN, &o->dry_run) || take_str(c, O_PICKUP_DIR, &o->pickup_dir) ||
-	    take_pickup_mode(c, &o->pickup_mode))
+	    take_pickup_mode(c, &o->pickup_mode) || take_queue(c, o))
 		return -1;
 	for (char *p = s->auth_mech; p && *p; p++)
 		*p = (char)toupper((unsigned char)*p);
@@ -1013,6 +1055,9 @@ static int no_server(struct error *err, const char *config_path)
 
 static int check_required(const struct collect *c, const struct options *o)
 {
+	/* Each queued message names its own account. */
+	if (o->flush || o->queue_list)
+		return 0;
 	if (!o->sess.host && !o->dry_run && !o->pickup_dir)
 		return no_server(c->err, o->config_path);
 	/* A --message-file may bring its own sender and recipients. */
@@ -1141,5 +1186,10 @@ void cli_free(struct options *o)
 	free(s->proxy_host);
 	free(o->pickup_dir);
 	free(o->config_path);
+	free(o->account);
+	free(o->queue_dir);
+	free(o->log);
+	free(o->aliases);
+	free(o->domain);
 	memset(o, 0, sizeof *o);
 }
