@@ -1,0 +1,400 @@
+#!/usr/bin/python3
+"""sendmail mode, the queue and the send log, against a private Exim
+(tests/servers/exim-start): envoi run through a link named sendmail with
+cron's exact command line and every flag the contract lists; messages
+queued while the server is down and flushed once it is back (each
+delivered exactly once, also with two flushes at once); permanent
+refusals and expired entries in failed/; the log's fields, and never a
+password in the log or the queue."""
+import base64
+import email
+import email.policy
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+import servers
+import tap
+
+
+def closed_port():
+    """A loopback port nothing listens on (connection refused: 69)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sendmail(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="envoi-sm-exim-")
+        cls.exim = servers.Exim(cls.dir)
+        cls.env = cls.exim.env
+        cls.work = tempfile.mkdtemp(prefix="envoi-sm-")
+        cls.link = os.path.join(cls.work, "sendmail")
+        os.symlink(os.path.abspath(tap.ENVOI), cls.link)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.exim.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def setUp(self):
+        self.case = tempfile.mkdtemp(prefix="case-", dir=self.work)
+        self.queue = os.path.join(self.case, "queue")
+        self.log = os.path.join(self.case, "log")
+        self.conf = os.path.join(self.case, "config")
+        self.write_config()
+
+    def write_config(self, port=None, extra=""):
+        port = port or self.env["PLAIN_PORT"]
+        with open(self.conf, "w") as f:
+            f.write(f"server = 127.0.0.1:{port}\nfrom = me@example.org\ndomain = example.net\n"
+                    f"queue-dir = {self.queue}\nlog = {self.log}\ntimeout = 10\n{extra}")
+        os.chmod(self.conf, 0o600)
+
+    def run_env(self, **more):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        env["HOME"] = self.case
+        env["ENVOI_CONFIG"] = self.conf
+        env.update(more)
+        return env
+
+    def sendmail(self, *args, data=b"", env=None, argv0=None, timeout=60):
+        cmd = [argv0 or self.link] + list(args)
+        return subprocess.run(cmd, input=data, capture_output=True, env=env or self.run_env(),
+                              timeout=timeout)
+
+    def delivered(self, token, count, timeout=15):
+        """Every copy (one per recipient) whose text holds token, after
+        waiting for count of them (a few seconds more when count is 0)."""
+        deadline = time.time() + timeout
+        while True:
+            found = []
+            for path in glob.glob(os.path.join(self.env["MAILDIR"], "new", "*")):
+                with open(path, "rb") as f:
+                    data = f.read()
+                if token.encode() in data:
+                    m = email.message_from_bytes(data, policy=email.policy.default)
+                    m.raw = data
+                    found.append(m)
+            if (count and len(found) >= count) or time.time() > deadline:
+                time.sleep(0.5 if count else 0)
+                return found
+            time.sleep(0.1)
+
+    def message(self, token, headers="To: someone@example.com\n"):
+        return (f"Subject: {token}\n{headers}\nbody of {token}\n").encode()
+
+    def entries(self, sub=""):
+        return sorted(glob.glob(os.path.join(self.queue, sub, "*.env")))
+
+    # ---- the command line ---------------------------------------------
+
+    def test_cron_exact_command_line(self):
+        token = "cron-" + uuid.uuid4().hex
+        aliases = os.path.join(self.case, "aliases")
+        with open(aliases, "w") as f:
+            f.write("# comment\npostmaster: root\nroot: admin@example.net,\n  ops\nops: ops@example.com\n")
+        self.write_config(extra=f"aliases = {aliases}\n")
+        data = (f"From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@host> echo {token}\n"
+                "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
+                "Content-Transfer-Encoding: 8bit\nX-Cron-Env: <SHELL=/bin/sh>\n\n"
+                f"{token} output\n").encode()
+        r = self.sendmail("-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root", data=data)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(r.stderr, b"")
+        got = self.delivered(token, 2)
+        self.assertEqual(sorted(m["Envelope-to"] for m in got),
+                         ["admin@example.net", "ops@example.com"])
+        # The comment is kept (Python's parser would drop it: read the bytes).
+        self.assertIn(b"\nFrom: root@example.net (Cron Daemon)\n", got[0].raw)
+        self.assertEqual(got[0]["To"], "root@example.net")
+        self.assertIsNotNone(got[0]["Date"])
+        self.assertIsNotNone(got[0]["Message-ID"])
+
+    def test_sendmail_flag_selects_mode_too(self):
+        token = "flag-" + uuid.uuid4().hex
+        r = self.sendmail("--sendmail", "-i", "a@example.com", data=self.message(token),
+                          argv0=tap.ENVOI)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+
+    def test_unknown_flag_is_one_line_64(self):
+        for flag in ("-X", "-bz", "-Az", "-d0.1"):
+            r = self.sendmail(flag, "a@example.com", data=self.message("x"))
+            self.assertEqual(r.returncode, 64, flag)
+            lines = r.stderr.decode().splitlines()
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn(flag[:2], lines[0])
+
+    def test_ignored_flags_are_accepted(self):
+        token = "ignored-" + uuid.uuid4().hex
+        r = self.sendmail("-oem", "-odi", "-odb", "-oi", "-Am", "-Ac", "-em", "-ep", "-eq", "-ew",
+                          "-L", "tag", "-h", "5", "-O", "DeliveryMode=b", "-B", "8BITMIME", "-U",
+                          "-bm", "--", "a@example.com", data=self.message(token))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+
+    def test_t_clustered_reads_to_cc_bcc_and_drops_bcc(self):
+        token = "t-" + uuid.uuid4().hex
+        data = self.message(token, "To: A <a@example.com>\nCc: b@example.com,\n c@example.com\n"
+                                   "Bcc: hidden@example.com\n")
+        r = self.sendmail("-ti", data=data)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        got = self.delivered(token, 4)
+        self.assertEqual(sorted(m["Envelope-to"] for m in got),
+                         ["a@example.com", "b@example.com", "c@example.com", "hidden@example.com"])
+        for m in got:
+            self.assertIsNone(m["Bcc"])
+            self.assertNotIn(b"hidden", m["To"].encode() + m["Cc"].encode())
+
+    def test_t_takes_resent_fields_when_present(self):
+        token = "resent-" + uuid.uuid4().hex
+        data = self.message(token, "To: old@example.com\nResent-To: new@example.com\n"
+                                   "Resent-Bcc: rb@example.com\n")
+        r = self.sendmail("-t", "-i", data=data)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        got = self.delivered(token, 2)
+        self.assertEqual(sorted(m["Envelope-to"] for m in got), ["new@example.com", "rb@example.com"])
+        self.assertIsNone(got[0]["Resent-Bcc"])
+
+    def test_lone_dot_ends_input_without_i(self):
+        token = "dot-" + uuid.uuid4().hex
+        data = self.message(token) + b".\nafter the dot\n"
+        self.assertEqual(self.sendmail("a@example.com", data=data).returncode, 0)
+        got = self.delivered(token, 1)
+        self.assertNotIn("after the dot", got[0].get_content())
+        token2 = "dot-i-" + uuid.uuid4().hex
+        data = self.message(token2) + b".\nafter the dot\n"
+        for flag in ("-i", "-oi"):
+            self.assertEqual(self.sendmail(flag, "b@example.com", data=data).returncode, 0)
+        got = self.delivered(token2, 2)
+        self.assertEqual(len(got), 2)
+        for m in got:
+            self.assertIn(".\nafter the dot", m.get_content())
+
+    def test_missing_from_gets_sender_with_F_name(self):
+        token = "from-" + uuid.uuid4().hex
+        r = self.sendmail("-i", "-f", "robot@example.org", "-F", "Build Robot", "a@example.com",
+                          data=self.message(token))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        m = self.delivered(token, 1)[0]
+        self.assertEqual(m["From"], "Build Robot <robot@example.org>")
+        self.assertEqual(m["Return-path"], "<robot@example.org>")
+
+    def test_body_without_header_still_goes(self):
+        token = "bare-" + uuid.uuid4().hex
+        r = self.sendmail("a@example.com", data=f"just text {token}\n".encode())
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        m = self.delivered(token, 1)[0]
+        self.assertEqual(m["From"], "me@example.org")
+        self.assertIn(token, m.get_content())
+
+    def test_local_name_without_alias_or_domain_is_67(self):
+        with open(self.conf, "w") as f:
+            f.write(f"server = 127.0.0.1:{self.env['PLAIN_PORT']}\nfrom = me@example.org\n"
+                    f"queue-dir = {self.queue}\n")
+        r = self.sendmail("-i", "root", data=self.message("x"))
+        self.assertEqual(r.returncode, 67, r.stderr.decode())
+        self.assertIn("root", r.stderr.decode())
+
+    def test_account_chosen_by_envelope_sender(self):
+        plain = self.env["PLAIN_PORT"]
+        self.write_config(extra=f"[account exact]\nfrom = Me <me@one.example>\nserver = 127.0.0.1:{plain}\n"
+                                f"[account wild]\nfrom = *@two.example\nserver = 127.0.0.1:{plain}\n"
+                                f"[account default]\nserver = 127.0.0.1:{plain}\n")
+        for sender, account in (("me@one.example", "exact"), ("x@two.example", "wild"),
+                                ("y@three.example", "default")):
+            r = self.sendmail("-i", "-f", sender, "a@example.com", data=self.message("acc"))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            with open(self.log) as f:
+                last = f.read().splitlines()[-1]
+            self.assertIn(f"account={account} ", last)
+            self.assertIn(f"from={sender} ", last)
+
+    def test_no_home_reads_etc_envoi_conf_message(self):
+        # Without HOME and without /etc/envoi.conf: the hint names HOME.
+        env = self.run_env()
+        del env["HOME"], env["ENVOI_CONFIG"]
+        if os.path.exists("/etc/envoi.conf"):
+            self.skipTest("/etc/envoi.conf exists on this machine")
+        r = self.sendmail("-i", "a@example.com", data=self.message("x"), env=env)
+        self.assertEqual(r.returncode, 64)
+        self.assertIn("/etc/envoi.conf", r.stderr.decode())
+
+    def test_exit_codes_are_sysexits(self):
+        cases = (("-f", "reject-me@example.org", "a@example.com", 77),  # 86
+                 ("-f", "me@example.org", "reject-a@example.com", 67))  # 88
+        for flag, sender, rcpt, code in cases:
+            r = self.sendmail("-i", flag, sender, rcpt, data=self.message("exit"))
+            self.assertEqual(r.returncode, code, r.stderr.decode())
+        self.write_config(extra="queue = no\n", port=closed_port())
+        r = self.sendmail("-i", "a@example.com", data=self.message("exit"))
+        self.assertEqual(r.returncode, 69, r.stderr.decode())
+        self.assertEqual(self.entries(), [])
+
+    def test_bs_is_refused_for_now(self):
+        r = self.sendmail("-bs")
+        self.assertEqual(r.returncode, 64)
+        self.assertEqual(len(r.stderr.decode().splitlines()), 1)
+
+    # ---- the queue -----------------------------------------------------
+
+    def queue_while_down(self, tokens, rcpt="a@example.com"):
+        self.write_config(port=closed_port())
+        for t in tokens:
+            r = self.sendmail("-i", rcpt, data=self.message(t))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertRegex(r.stderr.decode(), r"^envoi: queued as [0-9]{14}-[0-9a-z]{8}\n$")
+        self.write_config()
+
+    def test_server_down_queues_then_flush_delivers_once(self):
+        token = "queued-" + uuid.uuid4().hex
+        self.queue_while_down([token])
+        self.assertEqual(self.delivered(token, 0, timeout=1), [])
+        (env,) = self.entries()
+        self.assertEqual(os.stat(env).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(env[:-4] + ".msg").st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(self.queue).st_mode & 0o777, 0o700)
+        r = self.sendmail("-bp")
+        self.assertEqual(r.returncode, 0)
+        fields = r.stdout.decode().rstrip("\n").split("\t")
+        self.assertEqual(fields[0], os.path.basename(env)[:-4])
+        self.assertEqual(fields[3:5], ["<me@example.org>", "<a@example.com>"])
+        self.assertIn("connect", fields[5])
+        r = self.sendmail("-q")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+        self.assertEqual(self.entries(), [])
+        self.assertEqual(self.sendmail("-q").returncode, 0)
+        self.assertEqual(self.sendmail("-bp").stdout, b"Mail queue is empty\n")
+        self.assertEqual(len(self.delivered(token, 2, timeout=2)), 1)
+
+    def test_envoi_flush_and_queue_list_options(self):
+        token = "opts-" + uuid.uuid4().hex
+        self.queue_while_down([token])
+        env = {k: v for k, v in self.run_env().items()}
+        r = subprocess.run([tap.ENVOI, "--queue-list"], capture_output=True, env=env)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(len(r.stdout.splitlines()), 1)
+        r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+
+    def test_envoi_queue_option_in_normal_mode(self):
+        token = "normal-" + uuid.uuid4().hex
+        self.write_config(port=closed_port())
+        r = subprocess.run([tap.ENVOI, "--queue", "-s", token, "-m", "hi", "a@example.com"],
+                           capture_output=True, env=self.run_env())
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn("queued as", r.stderr.decode())
+        self.write_config()
+        r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env())
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+
+    def test_two_concurrent_flushes_send_each_entry_once(self):
+        tokens = [f"conc-{i}-" + uuid.uuid4().hex for i in range(20)]
+        self.queue_while_down(tokens)
+        self.assertEqual(len(self.entries()), 20)
+        procs = [subprocess.Popen([self.link, "-q"], env=self.run_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(2)]
+        codes = [p.wait(timeout=120) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        self.assertEqual(codes, [0, 0])
+        time.sleep(1)
+        for t in tokens:
+            self.assertEqual(len(self.delivered(t, 1)), 1, t)
+        self.assertEqual(self.entries(), [])
+        with open(self.log) as f:
+            sent = [line for line in f if "outcome=sent" in line]
+        self.assertEqual(len(sent), 20)
+
+    def test_permanent_refusal_moves_to_failed(self):
+        self.queue_while_down(["refused"], rcpt="reject-x@example.com")
+        (env,) = self.entries()
+        qid = os.path.basename(env)[:-4]
+        r = self.sendmail("-q")
+        self.assertEqual(r.returncode, 69, r.stderr.decode())  # 79 as a sysexit
+        r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env())
+        self.assertEqual(r.returncode, 0)  # nothing left
+        self.assertEqual(self.entries(), [])
+        failed = os.path.join(self.queue, "failed")
+        self.assertTrue(os.path.exists(os.path.join(failed, qid + ".msg")))
+        with open(os.path.join(failed, qid + ".reply")) as f:
+            self.assertIn("550", f.read())
+
+    def test_deferred_recipient_alone_stays_after_87(self):
+        token = "partial-" + uuid.uuid4().hex
+        self.write_config(port=closed_port())
+        r = self.sendmail("-i", "ok@example.com", "tempfail-x@example.com", data=self.message(token))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.write_config()
+        r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env())
+        self.assertEqual(r.returncode, 75, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+        (env,) = self.entries()
+        with open(env) as f:
+            text = f.read()
+        self.assertIn("rcpt tempfail-x@example.com\n", text)
+        self.assertNotIn("rcpt ok@example.com", text)
+
+    def test_expired_entry_moves_to_failed(self):
+        self.queue_while_down(["old"])
+        time.sleep(2.2)
+        r = subprocess.run([tap.ENVOI, "--flush", "--queue-lifetime=1s"], capture_output=True,
+                           env=self.run_env())
+        self.assertEqual(r.returncode, 79, r.stderr.decode())
+        self.assertEqual(self.entries(), [])
+        (reply,) = glob.glob(os.path.join(self.queue, "failed", "*.reply"))
+        with open(reply) as f:
+            self.assertIn("expired", f.read())
+        r = subprocess.run([tap.ENVOI, "--flush", "--queue-lifetime=5x"], capture_output=True,
+                           env=self.run_env())
+        self.assertEqual(r.returncode, 64)
+
+    # ---- the log -------------------------------------------------------
+
+    def test_log_fields_and_no_password_anywhere(self):
+        pw = self.env["PASS"]
+        token = "log-" + uuid.uuid4().hex
+        auth = (f"user = {self.env['USER']}\nca-file = {self.env['CA']}\n")
+        self.write_config(port=closed_port(), extra=auth)
+        env = self.run_env(ENVOI_PASSWORD=pw)
+        r = self.sendmail("-i", "-f", "me@example.org", "a@example.com", data=self.message(token), env=env)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.write_config(port=self.env["SUBMIT_PORT"], extra=auth)
+        r = self.sendmail("-q", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+        with open(self.log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 2)
+        queued, sent = lines
+        self.assertRegex(queued, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ outcome=queued account=default "
+                                 r"server=127\.0\.0\.1:\d+ from=me@example\.org to=a@example\.com "
+                                 r"size=\d+ class=\S+ exit=0 id=\d{14}-[0-9a-z]{8}$")
+        self.assertRegex(sent, r"outcome=sent .* class=sent exit=0 id=\S+$")
+        forms = [pw, base64.b64encode(pw.encode()).decode(),
+                 base64.b64encode(f"\0{self.env['USER']}\0{pw}".encode()).decode()]
+        blobs = [open(p, "rb").read() for p in [self.log] + glob.glob(os.path.join(self.queue, "**", "*"), recursive=True)
+                 if os.path.isfile(p)]
+        for blob in blobs:
+            for form in forms:
+                self.assertNotIn(form.encode(), blob)
+            self.assertNotIn(b"body of", blob if blob is blobs[0] else b"")
+
+
+if __name__ == "__main__":
+    tap.main()
