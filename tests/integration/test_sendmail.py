@@ -396,5 +396,107 @@ class Sendmail(unittest.TestCase):
             self.assertNotIn(b"body of", blob if blob is blobs[0] else b"")
 
 
+    # ---- the real callers (Debian's packages) --------------------------
+
+    def in_namespace(self, cmd, env, data=b""):
+        """cmd with envoi bind-mounted over /usr/sbin/sendmail in a private
+        mount namespace: the callers that hard-code the path find envoi,
+        and the system's own file is never touched."""
+        script = 'mount --bind "$0" /usr/sbin/sendmail && exec "$@"'
+        return subprocess.run(["unshare", "-m", "sh", "-c", script, os.path.abspath(tap.ENVOI)] + cmd,
+                              input=data, capture_output=True, env=env, timeout=60)
+
+    def need(self, program):
+        if not shutil.which(program):
+            self.skipTest(f"{program} is not installed (scripts/setup installs it)")
+
+    def test_bsd_mailx_mail_s(self):
+        self.need("bsd-mailx")
+        token = "mailx-" + uuid.uuid4().hex
+        with open(os.path.join(self.case, ".mailrc"), "w") as f:
+            f.write(f"set sendmail={self.link}\n")
+        r = subprocess.run(["bsd-mailx", "-s", token, "friend@example.com"], input=b"hello from mailx\n",
+                           capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        (m,) = self.delivered(token, 1)
+        self.assertEqual(m["Envelope-to"], "friend@example.com")
+        self.assertEqual(m["Subject"], token)
+        self.assertEqual(m["From"], "me@example.org")
+
+    def test_bsd_mailx_default_path_in_private_namespace(self):
+        self.need("bsd-mailx")
+        token = "mailx-ns-" + uuid.uuid4().hex
+        r = self.in_namespace(["bsd-mailx", "-s", token, "root"], self.run_env(), b"to root\n")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        (m,) = self.delivered(token, 1)
+        self.assertEqual(m["Envelope-to"], "root@example.net")
+
+    def test_php_mail_default_path_and_f(self):
+        self.need("php")
+        token = "php-" + uuid.uuid4().hex
+        code = (f'exit(mail("p@example.com", "{token}", "php body", "From: Web <web@example.org>") ? 0 : 1);')
+        r = self.in_namespace(["php", "-r", code], self.run_env())
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
+        token2 = "php-f-" + uuid.uuid4().hex
+        code = (f'exit(mail("q@example.com", "{token2}", "php body", "", "-fbounce@example.org") ? 0 : 1);')
+        r = subprocess.run(["php", "-d", f"sendmail_path={self.link} -t -i", "-r", code],
+                           capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
+        (m,) = self.delivered(token, 1)
+        self.assertEqual(m["From"], "Web <web@example.org>")
+        (m2,) = self.delivered(token2, 1)
+        self.assertEqual(m2["Return-path"], "<bounce@example.org>")
+        self.assertEqual(m2["From"], "bounce@example.org")
+
+    def git(self, repo, *args, data=None):
+        env = dict(self.run_env(), GIT_AUTHOR_NAME="A U Thor", GIT_AUTHOR_EMAIL="author@example.org",
+                   GIT_COMMITTER_NAME="A U Thor", GIT_COMMITTER_EMAIL="author@example.org")
+        r = subprocess.run(["git", "-C", repo] + list(args), input=data, capture_output=True,
+                           env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        return r.stdout.decode().strip()
+
+    def test_git_send_email_series_with_cover_letter(self):
+        self.need("git")
+        exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True).stdout.strip()
+        if not os.path.exists(os.path.join(exec_path, "git-send-email")):
+            self.skipTest("git send-email is not installed (git-email)")
+        token = "git-" + uuid.uuid4().hex
+        repo = os.path.join(self.case, "repo")
+        os.mkdir(repo)
+        self.git(repo, "init", "-q", "-b", "main")
+        with open(os.path.join(repo, "a.txt"), "w") as f:
+            f.write("base\n")
+        self.git(repo, "add", ".")
+        self.git(repo, "commit", "-qm", "base")
+        base = self.git(repo, "rev-parse", "HEAD")
+        for i, text in enumerate(["one\n", "two\n"]):
+            with open(os.path.join(repo, f"f{i}.txt"), "w") as f:
+                f.write(text + token + "\n")
+            self.git(repo, "add", ".")
+            self.git(repo, "commit", "-qm", f"change {i} {token}")
+        tree = self.git(repo, "rev-parse", "HEAD^{tree}")
+        out = os.path.join(self.case, "patches")
+        self.git(repo, "format-patch", "-q", "--cover-letter", "-o", out, base)
+        self.git(repo, "send-email", "--confirm=never", "--quiet", f"--sendmail-cmd={self.link}",
+                 "--from=A U Thor <author@example.org>", "--to=list@example.com", "--force",
+                 "--no-signed-off-by-cc", "--suppress-cc=all", *sorted(glob.glob(out + "/*.patch")))
+        # The cover letter's shortlog holds the token too: three messages.
+        every = self.delivered(token, 3)
+        cover = [m for m in every if m["Subject"].startswith("[PATCH 0/2]")]
+        got = sorted((m for m in every if not m["Subject"].startswith("[PATCH 0/2]")),
+                     key=lambda m: m["Subject"])
+        self.assertEqual(len(cover), 1)
+        self.assertEqual([m["Subject"][:11] for m in got], ["[PATCH 1/2]", "[PATCH 2/2]"])
+        for m in got:
+            self.assertEqual(m["In-Reply-To"], cover[0]["Message-ID"])
+            self.assertEqual(m["From"], "A U Thor <author@example.org>")
+        clone = os.path.join(self.case, "clone")
+        self.git(self.case, "clone", "-q", repo, clone)
+        self.git(clone, "checkout", "-q", base)
+        for m in got:
+            self.git(clone, "am", "-q", data=m.raw)
+        self.assertEqual(self.git(clone, "rev-parse", "HEAD^{tree}"), tree)
+
 if __name__ == "__main__":
     tap.main()
