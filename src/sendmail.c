@@ -369,10 +369,12 @@ static int read_message(struct options *o, const struct sm_args *a, char *path,
 	close(fd);
 	if (rc == 0 && o->aliases)
 		rc = aliases_load(&al, o->aliases, err);
+	/* Recipients take the domain key only: mail for a local name must
+	 * not go to whoever has that name at the sender's provider. */
 	if (rc == 0)
-		rc = add_words(&o->msg, a->rcpts, (size_t)a->nrcpts, &al, so.domain, err);
+		rc = add_words(&o->msg, a->rcpts, (size_t)a->nrcpts, &al, o->domain, err);
 	if (rc == 0 && a->t)
-		rc = add_words(&o->msg, res.rcpts, res.nrcpts, &al, so.domain, err);
+		rc = add_words(&o->msg, res.rcpts, res.nrcpts, &al, o->domain, err);
 	if (rc == 0 && o->msg.to.n == 0)
 		rc = err_set(err, ERR_USAGE, "no recipients: give them as arguments, or -t to read "
 			     "the message's To, Cc and Bcc");
