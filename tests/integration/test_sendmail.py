@@ -396,6 +396,34 @@ class Sendmail(unittest.TestCase):
             self.assertNotIn(b"body of", blob if blob is blobs[0] else b"")
 
 
+    def test_root_without_home_reads_etc_envoi_conf_and_queues_in_var_spool(self):
+        # As cron runs it: no HOME, no ENVOI_CONFIG. In a private mount
+        # namespace /etc gets an overlay holding envoi.conf and /var/spool
+        # a scratch directory; the real ones are never touched.
+        if os.geteuid() != 0:
+            self.skipTest("needs root for a mount namespace")
+        upper, work, spool = (os.path.join(self.case, d) for d in ("etc-upper", "etc-work", "spool"))
+        for d in (upper, work, spool):
+            os.mkdir(d)
+        with open(os.path.join(upper, "envoi.conf"), "w") as f:
+            f.write(f"server = 127.0.0.1:{closed_port()}\nfrom = host@example.org\ndomain = example.net\n")
+        env = {k: v for k, v in self.run_env().items() if k not in ("HOME", "ENVOI_CONFIG", "XDG_STATE_HOME")}
+        script = ('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && '
+                  'mount --bind "$3" /var/spool && shift 3 && exec "$@"')
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", upper, work, spool, self.link,
+                            "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"],
+                           input=b"From: root (Cron Daemon)\nTo: root\nSubject: job\n\nout\n",
+                           capture_output=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn(b"queued as", r.stderr)
+        (entry,) = glob.glob(os.path.join(spool, "envoi", "*.env"))
+        with open(entry) as f:
+            text = f.read()
+        self.assertIn("config /etc/envoi.conf\n", text)
+        self.assertIn("rcpt root@example.net\n", text)
+        self.assertEqual(os.stat(os.path.join(spool, "envoi")).st_mode & 0o777, 0o700)
+        self.assertFalse(os.path.exists("/etc/envoi.conf"))
+
     # ---- the real callers (Debian's packages) --------------------------
 
     def in_namespace(self, cmd, env, data=b""):
