@@ -424,6 +424,25 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(os.stat(os.path.join(spool, "envoi")).st_mode & 0o777, 0o700)
         self.assertFalse(os.path.exists("/etc/envoi.conf"))
 
+    def test_other_user_without_home_has_no_queue(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to run as nobody")
+        shared = tempfile.mkdtemp(prefix="envoi-sm-nobody-")
+        try:
+            os.chmod(shared, 0o755)
+            conf = os.path.join(shared, "conf")
+            with open(conf, "w") as f:
+                f.write(f"server = 127.0.0.1:{closed_port()}\nfrom = a@example.org\n")
+            os.chmod(conf, 0o644)
+            env = {"PATH": "/usr/bin:/bin", "ENVOI_CONFIG": conf}
+            r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                os.path.abspath(tap.ENVOI), "--sendmail", "-i", "a@example.com"],
+                               input=self.message("nobody"), capture_output=True, env=env, timeout=60)
+            self.assertEqual(r.returncode, 69, r.stderr.decode())
+            self.assertNotIn(b"queued", r.stderr)
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
+
     # ---- the real callers (Debian's packages) --------------------------
 
     def in_namespace(self, cmd, env, data=b""):
