@@ -457,6 +457,66 @@ class Sendmail(unittest.TestCase):
         if not shutil.which(program):
             self.skipTest(f"{program} is not installed (scripts/setup installs it)")
 
+    def test_cron_daemon_mails_a_jobs_output(self):
+        # Debian's cron daemon itself (unpacked from its .deb, never
+        # installed), in a private mount namespace: /etc gets an overlay
+        # with envoi.conf, a PAM file, cron's group and one job in an
+        # otherwise empty cron.d; /run and /var/spool are scratch
+        # directories (nothing is created outside them), and
+        # envoi is bind-mounted over /usr/sbin/sendmail. The script stops
+        # before starting cron if any mount fails, so no job of the real
+        # system can run.
+        if os.geteuid() != 0:
+            self.skipTest("needs root for a mount namespace")
+        cache = os.environ.get("ENVOI_DEB_CACHE", os.path.join(tempfile.gettempdir(), "envoi-deb-cache"))
+        r = subprocess.run([os.path.join(servers.SERVERS, "debs-unpack"), cache, "cron"],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            self.skipTest("cannot fetch Debian's cron package: " + r.stderr[-200:])
+        cron = os.path.join(r.stdout.strip(), "usr", "sbin", "cron")
+        token = "crond-" + uuid.uuid4().hex
+        upper, work, crond, run, spool = (os.path.join(self.case, d) for d in
+                                          ("upper", "work", "crond", "run", "spool"))
+        for d in (upper, work, crond, run, os.path.join(spool, "cron", "crontabs"),
+                  os.path.join(upper, "pam.d")):
+            os.makedirs(d, exist_ok=True)
+        # cron wants its group; the overlay's /etc/group has it.
+        with open("/etc/group") as f:
+            groups = f.read()
+        if not any(line.startswith("crontab:") for line in groups.splitlines()):
+            groups += "crontab:x:64999:\n"
+        with open(os.path.join(upper, "group"), "w") as f:
+            f.write(groups)
+        os.chmod(self.case, 0o755)
+        with open(os.path.join(upper, "envoi.conf"), "w") as f:
+            f.write(f"server = 127.0.0.1:{self.env['PLAIN_PORT']}\nfrom = host@example.org\n"
+                    f"domain = example.net\nlog = {self.log}\n")
+        with open(os.path.join(upper, "pam.d", "cron"), "w") as f:
+            f.write("auth required pam_permit.so\naccount required pam_permit.so\n"
+                    "session required pam_permit.so\n")
+        with open(os.path.join(crond, "envoitest"), "w") as f:
+            f.write(f"* * * * * root echo {token}\n")
+        script = ('set -e; mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc; '
+                  'mount --bind "$3" /etc/cron.d; mount --bind "$4" /run; '
+                  'mount --bind "$5" /var/spool; '
+                  'mount --bind "$6" /usr/sbin/sendmail; exec "$7" -f')
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        p = subprocess.Popen(["unshare", "-m", "--kill-child", "sh", "-c", script, "sh", upper, work,
+                              crond, run, spool, os.path.abspath(tap.ENVOI), cron],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        try:
+            got = self.delivered(token, 1, timeout=75)
+        finally:
+            p.kill()
+            err = p.communicate(timeout=30)[1]
+        self.assertEqual(len(got), 1, err.decode())
+        m = got[0]
+        self.assertEqual(m["Envelope-to"], "root@example.net")
+        self.assertIn(b"\nFrom: root@example.net (Cron Daemon)\n", m.raw)
+        self.assertIn(token, m.get_content())
+        with open(self.log) as f:
+            self.assertIn("outcome=sent", f.read())
+
     def test_bsd_mailx_mail_s(self):
         self.need("bsd-mailx")
         token = "mailx-" + uuid.uuid4().hex
