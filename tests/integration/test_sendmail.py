@@ -443,6 +443,30 @@ class Sendmail(unittest.TestCase):
         finally:
             shutil.rmtree(shared, ignore_errors=True)
 
+    def test_log_to_syslog_is_facility_mail_ident_envoi(self):
+        # A private /dev (tmpfs, with /dev/null kept) in a mount namespace,
+        # where a listener takes syslog's datagram on /dev/log.
+        if os.geteuid() != 0:
+            self.skipTest("needs root for a mount namespace")
+        got, old = os.path.join(self.case, "got"), os.path.join(self.case, "olddev")
+        os.mkdir(old)
+        self.write_config(port=closed_port(), extra="log = syslog\n")
+        listener = ("import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n"
+                    "s.bind('/dev/log'); s.settimeout(30); open(sys.argv[1]+'.ready','w').close()\n"
+                    "open(sys.argv[1],'wb').write(s.recv(65536))\n")
+        script = ('set -e; mount --bind /dev "$1"; mount -t tmpfs none /dev; touch /dev/null; '
+                  'mount --bind "$1/null" /dev/null; /usr/bin/python3 -c "$2" "$3" & '
+                  'while [ ! -e "$3.ready" ]; do sleep 0.05; done; "$4" -i a@example.com; wait')
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", old, listener, got, self.link],
+                           input=self.message("syslog"), capture_output=True, env=self.run_env(),
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        with open(got, "rb") as f:
+            line = f.read().decode()
+        self.assertRegex(line, r"^<22>\w{3} [ \d]\d \d\d:\d\d:\d\d envoi\[\d+\]: outcome=queued "
+                               r"account=default server=127\.0\.0\.1:\d+ from=me@example\.org "
+                               r"to=a@example\.com size=\d+ class=cannot_connect exit=0 id=\S+$")
+
     # ---- the real callers (Debian's packages) --------------------------
 
     def in_namespace(self, cmd, env, data=b""):
