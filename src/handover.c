@@ -109,8 +109,9 @@ static char *server_name(const struct session *s, char *buf, size_t size)
 	return buf;
 }
 
-void handover_log(const struct options *o, const char *outcome, int exit_code,
-		  const struct error *err, const struct smtp_result *r, const char *queue_id)
+static void log_outcome(const struct options *o, const char *outcome, int exit_code,
+			const struct error *err, const struct smtp_result *r, const char *queue_id,
+			const char *entry_id)
 {
 	char server[400];
 	size_t n;
@@ -120,7 +121,7 @@ void handover_log(const struct options *o, const char *outcome, int exit_code,
 		.sender = o->msg.from.mailbox, .outcome = outcome, .exit_code = exit_code,
 		.cls = err && err->cls ? err_class_name(err->cls) : "sent",
 		.size = r && r->size ? r->size : o->msg.message_size,
-		.queue_id = queue_id ? queue_id : r ? r->queue_id : NULL,
+		.queue_id = queue_id ? queue_id : r ? r->queue_id : NULL, .entry_id = entry_id,
 	};
 
 	if (!o->log)
@@ -130,6 +131,12 @@ void handover_log(const struct options *o, const char *outcome, int exit_code,
 	rec.nrcpts = rcpts ? n : 0;
 	sendlog_write(o->log, &rec);
 	free(rcpts);
+}
+
+void handover_log(const struct options *o, const char *outcome, int exit_code,
+		  const struct error *err, const struct smtp_result *r, const char *queue_id)
+{
+	log_outcome(o, outcome, exit_code, err, r, queue_id, NULL);
 }
 
 int handover_list(const struct options *o, bool sendmail_style)
@@ -266,8 +273,8 @@ static void send_one(const struct options *run, struct queue_entry *e, char **pa
 		rc = handover_send(&eo, *password, &r, &err);
 	judge(rc, &err, &r, e, out);
 	if (out->verdict != QV_DEFERRED)
-		handover_log(&eo, out->verdict == QV_SENT ? "sent" : "failed",
-			     out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL);
+		log_outcome(&eo, out->verdict == QV_SENT ? "sent" : "failed",
+			    out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL, e->id);
 	say(run, e, out);
 	smtp_result_free(&r);
 	cli_free(&eo);
@@ -293,7 +300,7 @@ static void note_expired(void *ctx, const struct queue_entry *e, const struct qu
 		.account = e->env.account, .sender = e->env.sender,
 		.rcpts = (const char *const *)e->env.rcpts, .nrcpts = e->env.nrcpts,
 		.size = e->size, .outcome = "failed", .cls = "expired", .exit_code = 79,
-		.queue_id = e->id,
+		.queue_id = e->id, .entry_id = e->id,
 	};
 
 	if (!expired)

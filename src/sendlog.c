@@ -61,7 +61,9 @@ void sendlog_format(char *buf, size_t size, const struct sendlog_rec *r, time_t 
 	n = put(buf, size, n, "class", r->cls);
 	snprintf(num, sizeof num, "%d", r->exit_code);
 	n = put(buf, size, n, "exit", num);
-	put(buf, size, n, "id", r->queue_id);
+	n = put(buf, size, n, "id", r->queue_id);
+	if (r->entry_id)
+		put(buf, size, n, "entry", r->entry_id);
 	if (!t && buf[0] == ' ')
 		memmove(buf, buf + 1, strlen(buf));
 }

@@ -20,9 +20,12 @@ struct sendlog_rec {
 	const char *cls;      /* the error class name, "sent" on success */
 	int exit_code;        /* what the run returned */
 	const char *queue_id; /* the server's id, or envoi's for a queued one */
+	const char *entry_id; /* a flushed entry's own id (the queued line's
+	                         id), NULL for a direct send */
 };
 
-/* Formats the line (without a newline, without the time when t is 0).
+/* Formats the line (without a newline, without the time when t is 0);
+ * " entry=ID" ends it for a flushed entry.
  * Spaces and control bytes in values become '_'. */
 void sendlog_format(char *buf, size_t size, const struct sendlog_rec *r, time_t t);
 

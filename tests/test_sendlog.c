@@ -17,6 +17,9 @@ Test(sendlog, every_field_on_one_line)
 	cr_expect_str_eq(line, "2023-11-14T22:13:20Z outcome=sent account=work "
 		"server=smtp.x.example:587 from=me@x.example to=a@x.example,b@y.example size=1234 "
 		"class=sent exit=0 id=1xYZ-0001");
+	r.entry_id = "20261201220924-2602s4ij";
+	sendlog_format(line, sizeof line, &r, 1700000000);
+	cr_expect(strstr(line, " id=1xYZ-0001 entry=20261201220924-2602s4ij") != NULL, "%s", line);
 }
 
 Test(sendlog, values_cannot_add_fields_or_lines)

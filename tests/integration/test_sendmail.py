@@ -385,7 +385,8 @@ class Sendmail(unittest.TestCase):
         self.assertRegex(queued, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ outcome=queued account=default "
                                  r"server=127\.0\.0\.1:\d+ from=me@example\.org to=a@example\.com "
                                  r"size=\d+ class=\S+ exit=0 id=\d{14}-[0-9a-z]{8}$")
-        self.assertRegex(sent, r"outcome=sent .* class=sent exit=0 id=\S+$")
+        qid = queued.rsplit("id=", 1)[1]
+        self.assertRegex(sent, r"outcome=sent .* class=sent exit=0 id=\S+ entry=" + qid + "$")
         forms = [pw, base64.b64encode(pw.encode()).decode(),
                  base64.b64encode(f"\0{self.env['USER']}\0{pw}".encode()).decode()]
         blobs = [open(p, "rb").read() for p in [self.log] + glob.glob(os.path.join(self.queue, "**", "*"), recursive=True)
