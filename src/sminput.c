@@ -363,6 +363,27 @@ static void take_rcpts(struct reader *rd)
 	free(rd->set[!keep]);
 }
 
+/* SMTP carries lines of at most 998 octets: a longer body line (a cron
+ * job's progress output) is broken, as Postfix does, rather than the
+ * whole message refused. Never inside a UTF-8 character. */
+static void put_body_line(FILE *out, const char *line, size_t n)
+{
+	size_t c = content_len(line, n);
+
+	while (c > 998) {
+		size_t cut = 998;
+
+		while (cut > 990 && ((unsigned char)line[cut] & 0xC0) == 0x80)
+			cut--;
+		fwrite(line, 1, cut, out);
+		fputc('\n', out);
+		line += cut;
+		n -= cut;
+		c -= cut;
+	}
+	fwrite(line, 1, n, out);
+}
+
 static int write_rest(struct reader *rd, FILE *in, FILE *out, char **line, size_t *cap,
 		      ssize_t n)
 {
@@ -374,7 +395,7 @@ static int write_rest(struct reader *rd, FILE *in, FILE *out, char **line, size_
 	for (; n > 0; n = getline(line, cap, in)) {
 		if (rd->o->dot_ends && lone_dot(*line, (size_t)n))
 			break;
-		fwrite(*line, 1, (size_t)n, out);
+		put_body_line(out, *line, (size_t)n);
 	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* sminput.h - the message sendmail mode reads on standard input, made
  * ready to send: the lone-dot end (without -i), a missing From, Date and
  * Message-ID added, local names in From, To, Cc and Reply-To completed
- * with a domain, and the recipients -t takes read from the header. */
+ * with a domain, body lines longer than SMTP allows broken, and the
+ * recipients -t takes read from the header. */
 #ifndef ENVOI_SMINPUT_H
 #define ENVOI_SMINPUT_H
 

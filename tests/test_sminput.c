@@ -122,3 +122,25 @@ Test(sminput, body_without_header_gets_its_blank_line)
 	free(t);
 	smin_result_free(&r);
 }
+
+Test(sminput, long_body_lines_are_broken_not_refused)
+{
+	struct smin_opts o = {0};
+	struct smin_result r;
+	char *in = malloc(3000), *t, *body;
+	size_t at = (size_t)sprintf(in, "From: a@b\n\n");
+
+	memset(in + at, 'x', 2500);
+	memcpy(in + at + 997, "\xc3\xa9", 2); /* a UTF-8 character across 998 */
+	strcpy(in + at + 2500, "\r\nend\n");
+	t = run(in, &o, &r);
+	body = strstr(t, "\n\n") + 2;
+	cr_expect_eq(strcspn(body, "\n"), 997, "the line breaks before the character");
+	cr_expect(strncmp(body + 998, "\xc3\xa9", 2) == 0);
+	cr_expect(strstr(body, "x\r\nend\n") != NULL);
+	for (char *p = body; *p; p += strcspn(p, "\n") + 1)
+		cr_expect_leq(strcspn(p, "\r\n"), 998);
+	free(t);
+	free(in);
+	smin_result_free(&r);
+}
