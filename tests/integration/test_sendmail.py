@@ -493,6 +493,7 @@ class Sendmail(unittest.TestCase):
         # system can run.
         if os.geteuid() != 0:
             self.skipTest("needs root for a mount namespace")
+        # The interop suites' cache when run beside them, else one in /tmp.
         cache = os.environ.get("ENVOI_DEB_CACHE", os.path.join(tempfile.gettempdir(), "envoi-deb-cache"))
         r = subprocess.run([os.path.join(servers.SERVERS, "debs-unpack"), cache, "cron"],
                            capture_output=True, text=True, timeout=300)
