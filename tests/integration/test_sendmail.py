@@ -581,6 +581,29 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(m2["Return-path"], "<bounce@example.org>")
         self.assertEqual(m2["From"], "bounce@example.org")
 
+    def test_symfony_mailer_sendmail_transport_t(self):
+        # Symfony Mailer's SendmailTransport with "-t -i" (its -bs default
+        # needs sendmail -bs, which envoi does not have yet).
+        autoload = "/usr/share/php/Symfony/Component/Mailer/autoload.php"
+        if not shutil.which("php") or not os.path.exists(autoload):
+            self.skipTest("php-symfony-mailer is not installed (scripts/setup installs it)")
+        token = "symfony-" + uuid.uuid4().hex
+        code = (f"require_once '{autoload}';\n"
+                "require_once '/usr/share/php/Symfony/Component/Mime/autoload.php';\n"
+                "use Symfony\\Component\\Mailer\\Mailer;\n"
+                "use Symfony\\Component\\Mailer\\Transport\\SendmailTransport;\n"
+                "use Symfony\\Component\\Mime\\Email;\n"
+                f"$m = new Mailer(new SendmailTransport('{self.link} -t -i'));\n"
+                "$m->send((new Email())->from('App <app@example.org>')->to('s@example.com')"
+                f"->bcc('hidden@example.com')->subject('{token}')->text('symfony body'));\n")
+        r = subprocess.run(["php", "-r", code], capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
+        got = self.delivered(token, 2)
+        self.assertEqual(sorted(m["Envelope-to"] for m in got), ["hidden@example.com", "s@example.com"])
+        for m in got:
+            self.assertIsNone(m["Bcc"])
+            self.assertEqual(m["From"], "App <app@example.org>")
+
     def git(self, repo, *args, data=None):
         env = dict(self.run_env(), GIT_AUTHOR_NAME="A U Thor", GIT_AUTHOR_EMAIL="author@example.org",
                    GIT_COMMITTER_NAME="A U Thor", GIT_COMMITTER_EMAIL="author@example.org")
