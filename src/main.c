@@ -216,6 +216,10 @@ static void name_password_origin(struct error *err, const char *origin)
 			*p = '?'; /* a file name must not break the line */
 }
 
+/* The server may have the message although the send failed: queueing
+ * it could deliver it twice (deliver_smtp sets it for main). */
+static bool may_have_gone;
+
 static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
@@ -235,7 +239,8 @@ static int deliver_smtp(struct options *o, struct error *err)
 	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
 		name_password_origin(err, origin);
 	password_free(run.password);
-	if (!s->probe && (rc == 0 || o->queue != 1 || !handover_queueable(err->cls)))
+	may_have_gone = r.maybe_delivered;
+	if (!s->probe && (rc == 0 || o->queue != 1 || !handover_queueable(err->cls) || may_have_gone))
 		handover_log(o, rc == 0 ? "sent" : "failed", rc == 0 ? 0 : err_exit_code(err->cls),
 			     rc == 0 ? NULL : err, &r, NULL);
 	if (s->json)
@@ -304,7 +309,8 @@ int main(int argc, char **argv)
 		warn_piped_message(&o.msg);
 	if (rc == 0)
 		rc = deliver(&o, &err, &json_done);
-	if (rc < 0 && o.queue == 1 && handover_queueable(err.cls) && !o.dry_run && !o.pickup_dir)
+	if (rc < 0 && o.queue == 1 && handover_queueable(err.cls) && !may_have_gone && !o.dry_run &&
+	    !o.pickup_dir)
 		rc = enqueue(&o, &err);
 	if (rc < 0) {
 		char line[2048];

@@ -279,6 +279,27 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(self.sendmail("-bp").stdout, b"Mail queue is empty\n")
         self.assertEqual(len(self.delivered(token, 2, timeout=2)), 1)
 
+    def test_message_the_server_may_have_is_not_queued(self):
+        # The whole message went out and the connection dropped before the
+        # verdict: queueing it could deliver it twice, so 75 is reported.
+        certs = os.path.join(self.case, "certs")
+        servers.gen_certs(certs)
+        for mode in ("sendmail", "envoi"):
+            fdir = os.path.join(self.case, "fault-" + mode)
+            port = servers.fault_start("drop_after_data", fdir, certs)
+            try:
+                self.write_config(port=port, extra=f"ca-file = {certs}/ca.pem\n")
+                if mode == "sendmail":
+                    r = self.sendmail("-i", "a@example.com", data=self.message("maybe"))
+                else:
+                    r = subprocess.run([tap.ENVOI, "--queue", "-m", "hi", "a@example.com"],
+                                       capture_output=True, env=self.run_env(), timeout=60)
+            finally:
+                servers.fault_stop(fdir)
+            self.assertEqual(r.returncode, 75, mode + ": " + r.stderr.decode())
+            self.assertNotIn(b"queued", r.stderr)
+            self.assertEqual(self.entries(), [], mode)
+
     def test_envoi_flush_and_queue_list_options(self):
         token = "opts-" + uuid.uuid4().hex
         self.queue_while_down([token])
