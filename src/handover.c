@@ -229,6 +229,15 @@ static void judge(int rc, const struct error *err, const struct smtp_result *r,
 		return;
 	}
 	err_format(err, out->reply, sizeof out->reply);
+	if (r->maybe_delivered) {
+		/* Sending it again could deliver it twice: a person decides. */
+		size_t n = strlen(out->reply);
+
+		snprintf(out->reply + n, sizeof out->reply - n, " (the server may have taken the "
+			 "message: not sent again)");
+		out->verdict = QV_FAILED;
+		return;
+	}
 	switch (err->cls) {
 	case ERR_SOME_RCPT:
 		if (keep_deferred(&e->env, r) == 0)

@@ -300,6 +300,24 @@ class Sendmail(unittest.TestCase):
             self.assertNotIn(b"queued", r.stderr)
             self.assertEqual(self.entries(), [], mode)
 
+    def test_flush_moves_a_message_the_server_may_have_to_failed(self):
+        certs = os.path.join(self.case, "certs")
+        servers.gen_certs(certs)
+        self.queue_while_down(["maybe-flush"])
+        fdir = os.path.join(self.case, "fault")
+        port = servers.fault_start("drop_after_data", fdir, certs)
+        try:
+            self.write_config(port=port, extra=f"ca-file = {certs}/ca.pem\n")
+            r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env(),
+                               timeout=60)
+        finally:
+            servers.fault_stop(fdir)
+        self.assertEqual(r.returncode, 79, r.stderr.decode())
+        self.assertEqual(self.entries(), [])
+        (reply,) = glob.glob(os.path.join(self.queue, "failed", "*.reply"))
+        with open(reply) as f:
+            self.assertIn("not sent again", f.read())
+
     def test_envoi_flush_and_queue_list_options(self):
         token = "opts-" + uuid.uuid4().hex
         self.queue_while_down([token])
