@@ -229,7 +229,7 @@ static void judge(int rc, const struct error *err, const struct smtp_result *r,
 		return;
 	}
 	err_format(err, out->reply, sizeof out->reply);
-	if (r->maybe_delivered) {
+	if (r->maybe_delivered && handover_queueable(err->cls)) {
 		/* Sending it again could deliver it twice: a person decides. */
 		size_t n = strlen(out->reply);
 
