@@ -10,9 +10,10 @@ _envoi_opts_arg='--from --to --cc --bcc --reply-to --subject --body --body-file
 --html --html-file --attach --priority --header --inline --message-file
 --server --port --tls --user --password-file --password-command --auth
 --ca-file --fingerprint --client-cert --client-key --helo --timeout --proxy
---dsn-notify --dsn-return --retry --account --config --pickup-dir --pickup-mode'
+--dsn-notify --dsn-return --retry --account --config --pickup-dir --pickup-mode
+--queue-dir --queue-lifetime --log'
 _envoi_opts_flag='--read-receipt --insecure --ipv4 --ipv6 --probe --verbose
---quiet --json --dry-run --help --usage --version'
+--quiet --json --dry-run --queue --flush --queue-list --help --usage --version'
 _envoi_short_arg='-f -t -c -b -r -s -m -a -p -H -S -P -u'
 _envoi_short_flag='-4 -6 -v -q -V'
 

@@ -103,6 +103,14 @@ complete -c envoi -l pickup-dir -x -a '(__fish_complete_directories)' -d 'Write 
 complete -c envoi -l pickup-mode -x -a '600 640 644' -d 'Octal mode of the --pickup-dir file'
 complete -c envoi -l dry-run -d 'Write the message to stdout'
 
+# Queue and log
+complete -c envoi -l queue -d 'Queue a message the server could not take for now'
+complete -c envoi -l flush -d 'Send every queued message'
+complete -c envoi -l queue-list -d 'List the queue'
+complete -c envoi -l queue-dir -x -a '(__fish_complete_directories)' -d 'Queue directory'
+complete -c envoi -l queue-lifetime -x -a '1h 1d 5d' -d 'Give up on a queued message after TIME'
+complete -c envoi -l log -r -a 'syslog' -d 'Log one line per outcome to FILE or syslog'
+
 # Informational
 complete -c envoi -s '?' -l help -d 'Give the help list'
 complete -c envoi -l usage -d 'Give a short usage message'

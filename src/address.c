@@ -431,6 +431,20 @@ bool addr_mailbox_is_ascii(const struct address *a)
 	return true;
 }
 
+int addr_list_add(struct addr_list *l, const struct address *a)
+{
+	struct address c = { NULL, NULL };
+
+	c.mailbox = strdup(a->mailbox);
+	if (a->name)
+		c.name = strdup(a->name);
+	if (!c.mailbox || (a->name && !c.name) || list_push(l, &c) < 0) {
+		addr_free(&c);
+		return -1;
+	}
+	return 0;
+}
+
 void addr_free(struct address *a)
 {
 	free(a->name);

@@ -38,6 +38,9 @@ const char *addr_domain(const struct address *a);
 /* True when the mailbox is all ASCII (no SMTPUTF8 needed). */
 bool addr_mailbox_is_ascii(const struct address *a);
 
+/* Appends a copy of a to l. Returns 0, or -1 on out of memory. */
+int addr_list_add(struct addr_list *l, const struct address *a);
+
 void addr_free(struct address *a);
 void addr_list_free(struct addr_list *l);
 

@@ -25,6 +25,7 @@
 #include "sasl.h"
 #include "parse.h"
 #include "pickup.h"
+#include "queue.h"
 
 enum level { L_DEFAULTS, L_ACCOUNT, L_ENV, L_CMDLINE };
 
@@ -180,16 +181,22 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
 static char *config_path(const struct collect *c, bool *required)
 {
 	const struct value *v = last(c, O_CONFIG);
+	const char *env = getenv("ENVOI_CONFIG");
+
+	*required = v || (env && *env);
+	return cli_config_file(v ? v->text : NULL);
+}
+
+char *cli_config_file(const char *given)
+{
 	const char *env = getenv("ENVOI_CONFIG"), *home = getenv("HOME");
 	const char *xdg = getenv("XDG_CONFIG_HOME");
 	char buf[4096];
 
-	*required = true;
-	if (v)
-		return strdup(v->text);
+	if (given)
+		return strdup(given);
 	if (env && *env)
 		return strdup(env);
-	*required = false;
 	if (xdg && *xdg)
 		snprintf(buf, sizeof buf, "%s/envoi/config", xdg);
 	else if (home && *home)
@@ -231,6 +238,8 @@ static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 
 	if (account && !*account)
 		account = NULL;
+	if (account && !(o->account = strdup(account)))
+		return err_set(c->err, ERR_OSERR, "out of memory");
 	o->config_path = config_path(c, &required);
 	if (!o->config_path) {
 		if (account)
@@ -546,6 +555,29 @@ static int take_pickup_mode(const struct collect *c, unsigned *mode)
 	return 0;
 }
 
+static int take_queue(const struct collect *c, struct options *o)
+{
+	const struct value *v = last(c, O_QUEUE_LIFETIME);
+	bool on;
+
+	o->queue = -1;
+	if (last(c, O_QUEUE)) {
+		if (take_flag(c, O_QUEUE, &on) < 0)
+			return -1;
+		o->queue = on;
+	}
+	o->queue_lifetime = QUEUE_LIFETIME_DEFAULT;
+	if (v && queue_parse_lifetime(v->text, &o->queue_lifetime, c->err) < 0)
+		return blame(c, O_QUEUE_LIFETIME, v);
+	if (take_flag(c, O_FLUSH, &o->flush) || take_flag(c, O_QUEUE_LIST, &o->queue_list) ||
+	    take_str(c, O_QUEUE_DIR, &o->queue_dir) || take_str(c, O_LOG, &o->log) ||
+	    take_str(c, O_ALIASES, &o->aliases) || take_str(c, O_DOMAIN, &o->domain))
+		return -1;
+	if (o->flush && o->queue_list)
+		return err_set(c->err, ERR_USAGE, "--flush and --queue-list exclude each other");
+	return 0;
+}
+
 static int build_session(const struct collect *c, struct options *o)
 {
 	struct session *s = &o->sess;
@@ -559,7 +591,7 @@ static int build_session(const struct collect *c, struct options *o)
 	    take_str(c, O_CLIENT_KEY, &s->client_key) || take_flag(c, O_INSECURE, &s->insecure) ||
 	    take_flag(c, O_PROBE, &s->probe) || take_flag(c, O_JSON, &s->json) ||
 	    take_flag(c, O_DRY_RUN, &o->dry_run) || take_str(c, O_PICKUP_DIR, &o->pickup_dir) ||
-	    take_pickup_mode(c, &o->pickup_mode))
+	    take_pickup_mode(c, &o->pickup_mode) || take_queue(c, o))
 		return -1;
 	for (char *p = s->auth_mech; p && *p; p++)
 		*p = (char)toupper((unsigned char)*p);
@@ -659,6 +691,9 @@ static int no_server(struct error *err, const char *config_path)
 
 static int check_required(const struct collect *c, const struct options *o)
 {
+	/* Each queued message names its own account. */
+	if (o->flush || o->queue_list)
+		return 0;
 	if (!o->sess.host && !o->dry_run && !o->pickup_dir)
 		return no_server(c->err, o->config_path);
 	/* A --message-file may bring its own sender and recipients. */
@@ -759,5 +794,10 @@ void cli_free(struct options *o)
 	free(s->proxy_host);
 	free(o->pickup_dir);
 	free(o->config_path);
+	free(o->account);
+	free(o->queue_dir);
+	free(o->log);
+	free(o->aliases);
+	free(o->domain);
 	memset(o, 0, sizeof *o);
 }

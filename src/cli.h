@@ -26,6 +26,16 @@ struct options {
 	char *config_path; /* the file read, NULL when none */
 	bool body_from_stdin; /* no body option: standard input is the body */
 	bool body_typed;      /* no body option: the body is typed at the terminal */
+	char *account;        /* the [account NAME] asked for, NULL: default */
+
+	/* queue and log (queue.h, sendlog.h) */
+	int queue;            /* -1: not set anywhere, 0: off, 1: on */
+	bool flush, queue_list;
+	char *queue_dir;      /* NULL: queue_default_dir's */
+	unsigned long queue_lifetime; /* seconds */
+	char *log;            /* a file or "syslog"; NULL: no log */
+	char *aliases;        /* sendmail mode: /etc/aliases-format file */
+	char *domain;         /* sendmail mode: completes local names */
 };
 
 /* Parses argv, the environment and the configuration file into o.
@@ -44,5 +54,11 @@ int cli_check_envelope(const struct options *o, struct error *err);
 struct password_source cli_password_source(const struct session *s);
 
 void cli_free(struct options *o);
+
+/* The configuration file a run would read: given (--config, -C) when not
+ * NULL, else ENVOI_CONFIG, else the per-user file, else /etc/envoi.conf
+ * (those two only when they exist). Returns a malloc'd path (caller
+ * frees), or NULL when there is none. */
+char *cli_config_file(const char *given);
 
 #endif

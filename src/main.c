@@ -15,10 +15,12 @@
 #include "clock.h"
 #include "error.h"
 #include "habits.h"
+#include "handover.h"
 #include "mime.h"
 #include "password.h"
 #include "pickup.h"
 #include "report.h"
+#include "sendmail.h"
 #include "smtp.h"
 
 /* A crash is a bug: say so on one line and exit 70, never die silently
@@ -214,6 +216,10 @@ static void name_password_origin(struct error *err, const char *origin)
 			*p = '?'; /* a file name must not break the line */
 }
 
+/* The server may have the message although the send failed: queueing
+ * it could deliver it twice (deliver_smtp sets it for main). */
+static bool may_have_gone;
+
 static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
@@ -236,6 +242,10 @@ static int deliver_smtp(struct options *o, struct error *err)
 	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
 		name_password_origin(err, origin);
 	password_free(run.password);
+	may_have_gone = r.maybe_delivered;
+	if (!s->probe && (rc == 0 || o->queue != 1 || !handover_queueable(err->cls) || may_have_gone))
+		handover_log(o, rc == 0 ? "sent" : "failed", rc == 0 ? 0 : err_exit_code(err->cls),
+			     rc == 0 ? NULL : err, &r, NULL);
 	if (s->json)
 		report_json(stdout, s, &r, rc == 0 ? NULL : err, clock_ms() - start);
 	else if (rc == 0 && s->probe)
@@ -258,6 +268,20 @@ static int deliver(struct options *o, struct error *err, bool *json_done)
 	return deliver_smtp(o, err);
 }
 
+/* --queue: a message the server could not take for now is kept; the
+ * run succeeds. Returns 0, or -1 with err unchanged when it cannot be. */
+static int enqueue(struct options *o, struct error *err)
+{
+	char id[64];
+
+	if (handover_enqueue(o, id, err) < 0)
+		return -1;
+	if (o->sess.output != OUT_QUIET)
+		fprintf(stderr, "envoi: queued as %s\n", id);
+	handover_log(o, "queued", 0, err, NULL, id);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -270,7 +294,14 @@ int main(int argc, char **argv)
 	/* A vanished reader must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	catch_crashes();
+	if (sm_selected(argc, argv))
+		return sendmail_main(argc, argv);
 	rc = cli_parse(&o, argc, argv, &err);
+	if (rc == 0 && (o.flush || o.queue_list)) {
+		rc = o.flush ? handover_flush(&o) : handover_list(&o, false);
+		cli_free(&o);
+		return rc;
+	}
 	if (rc == 0 && o.body_typed && o.sess.output != OUT_QUIET)
 		fputs("envoi: type the message, end with Ctrl-D on a line of its own\n", stderr);
 	if (rc == 0 && !o.sess.probe)
@@ -281,6 +312,9 @@ int main(int argc, char **argv)
 		warn_piped_message(&o.msg);
 	if (rc == 0)
 		rc = deliver(&o, &err, &json_done);
+	if (rc < 0 && o.queue == 1 && handover_queueable(err.cls) && !may_have_gone && !o.dry_run &&
+	    !o.pickup_dir)
+		rc = enqueue(&o, &err);
 	if (rc < 0) {
 		char line[2048];
 

@@ -58,9 +58,18 @@ const struct opt opt_table[O_COUNT] = {
 	[O_PICKUP_MODE] = {"pickup-mode", 0, "MODE", OPT_STR, 3, 0, "Octal mode of the --pickup-dir file (default 600)"},
 	[O_DRY_RUN] = {"dry-run", 0, NULL, OPT_FLAG, 3, OPT_NOCONF, "Write the composed message to stdout; connect to nothing"},
 	[O_PASSWORD] = {"password", 0, NULL, OPT_STR, 2, OPT_NOOPT, NULL},
+	[O_QUEUE] = {"queue", 0, NULL, OPT_FLAG, 4, 0, "Queue a message the server could not take for now (68, 69, 75) and exit 0"},
+	[O_FLUSH] = {"flush", 0, NULL, OPT_FLAG, 4, OPT_NOCONF, "Send every queued message"},
+	[O_QUEUE_LIST] = {"queue-list", 0, NULL, OPT_FLAG, 4, OPT_NOCONF, "List the queue: id, age, size, sender, recipients, last error"},
+	[O_QUEUE_DIR] = {"queue-dir", 0, "DIR", OPT_STR, 4, 0, "Queue directory (default ~/.local/state/envoi/queue)"},
+	[O_QUEUE_LIFETIME] = {"queue-lifetime", 0, "TIME", OPT_STR, 4, 0, "Give up on a queued message after TIME (s, m, h, d; default 5d)"},
+	[O_LOG] = {"log", 0, "FILE|syslog", OPT_STR, 4, 0, "Log one line per outcome to FILE or to syslog"},
+	/* sendmail mode's keys: local names completed, aliases looked up */
+	[O_ALIASES] = {"aliases", 0, NULL, OPT_STR, 4, OPT_NOOPT, NULL},
+	[O_DOMAIN] = {"domain", 0, NULL, OPT_STR, 4, OPT_NOOPT, NULL},
 };
 
-static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:"};
+static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:", "Queue and log:"};
 
 int opt_argp_key(enum opt_id id)
 {
@@ -69,12 +78,12 @@ int opt_argp_key(enum opt_id id)
 
 struct argp_option *opt_argp_options(void)
 {
-	struct argp_option *v = calloc(O_COUNT + 4, sizeof *v);
+	struct argp_option *v = calloc(O_COUNT + 5, sizeof *v);
 	size_t n = 0;
 
 	if (!v)
 		return NULL;
-	for (int g = 1; g <= 3; g++) {
+	for (int g = 1; g <= 4; g++) {
 		v[n].doc = group_titles[g];
 		v[n].group = g;
 		n++;

@@ -115,8 +115,9 @@ man_opts=$(grep -v '^\.\\"' "$man_page" 2>/dev/null |
 check "man page documents every long option (as \\-\\-name)" \
 	"$(missing_from "$long_opts" "$man_opts")"
 
-# Options of other programs that the page shows in their examples.
-foreign_opts=$(printf -- '--%s\n' label)
+# Options of other programs that the page shows in their examples, and
+# --sendmail, which is only a first argument that selects sendmail mode.
+foreign_opts=$(printf -- '--%s\n' label sendmail)
 unknown=$(missing_from "$man_opts" "$long_opts
 $foreign_opts")
 raw=$(grep -v '^\.\\"' "$man_page" 2>/dev/null | grep -nE '(^|[^\\])--[a-z]')

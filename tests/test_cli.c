@@ -327,3 +327,49 @@ Test(cli, value_checks)
 	cr_expect_str_eq(o.sess.auth_mech, "CRAM-MD5");
 	cr_expect_eq(o.msg.priority, PRIO_URGENT);
 }
+
+Test(cli, queue_and_log_options_and_keys)
+{
+	const char *path = config(0600, "queue = no\nqueue-dir = /q\nqueue-lifetime = 2h\nlog = syslog\n"
+				       "aliases = /etc/aliases\ndomain = example.net\n");
+
+	cr_assert_eq(run(BASIC, "you@example.com", NULL), 0, "%s", err.text);
+	cr_expect_eq(o.queue, -1, "unset: sendmail mode turns it on");
+	cr_expect_eq(o.queue_lifetime, 5ul * 86400);
+	cr_assert_eq(run("--config", path, BASIC, "you@example.com", NULL), 0, "%s", err.text);
+	cr_expect_eq(o.queue, 0);
+	cr_expect_str_eq(o.queue_dir, "/q");
+	cr_expect_eq(o.queue_lifetime, 7200);
+	cr_expect_str_eq(o.log, "syslog");
+	cr_expect_str_eq(o.aliases, "/etc/aliases");
+	cr_expect_str_eq(o.domain, "example.net");
+	cr_assert_eq(run("--config", path, "--queue", BASIC, "you@example.com", NULL), 0, "%s", err.text);
+	cr_expect_eq(o.queue, 1);
+}
+
+Test(cli, flush_and_queue_list_need_no_server)
+{
+	cr_expect_eq(run("--flush", NULL), 0, "%s", err.text);
+	cr_expect(o.flush);
+	cr_expect_eq(run("--queue-list", NULL), 0, "%s", err.text);
+	cr_expect(o.queue_list);
+	cr_expect_eq(run("--queue-list", "--flush", NULL), -1);
+	cr_expect_eq(err.cls, ERR_USAGE);
+}
+
+Test(cli, bad_queue_lifetime_in_config_names_the_line)
+{
+	const char *path = config(0600, "queue-lifetime = 5x\n");
+
+	cr_expect_eq(run("--config", path, BASIC, "you@example.com", NULL), -1);
+	cr_expect_eq(err.cls, ERR_CONFIG);
+	cr_expect(strstr(err.text, ":1: invalid queue lifetime"), "%s", err.text);
+	cr_expect_eq(run("--queue-lifetime=0", BASIC, "you@example.com", NULL), -1);
+	cr_expect_eq(err.cls, ERR_USAGE);
+}
+
+Test(cli, aliases_and_domain_are_no_options)
+{
+	cr_expect_eq(run("--domain=x", BASIC, "you@example.com", NULL), -1);
+	cr_expect_eq(err.cls, ERR_USAGE);
+}

@@ -1,0 +1,345 @@
+/* handover.c - sending, logging and queueing one message, and the
+ * queue's commands. */
+#include "handover.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mime.h"
+#include "password.h"
+#include "queue.h"
+#include "report.h"
+#include "sendlog.h"
+#include "sink.h"
+
+static void on_warn(void *ctx, const char *text)
+{
+	report_warn(ctx, text);
+}
+
+int handover_send(struct options *o, const char *password, struct smtp_result *r,
+		  struct error *err)
+{
+	struct session *s = &o->sess;
+	struct smtp_hooks hooks = {
+		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
+		.warn = on_warn,
+		.ctx = s,
+	};
+
+	report_insecure(s);
+	return smtp_send(s, &o->msg, password, &hooks, r, err);
+}
+
+bool handover_queueable(enum err_class cls)
+{
+	return cls == ERR_NOHOST || cls == ERR_UNAVAILABLE || cls == ERR_TEMPFAIL;
+}
+
+int handover_queue_dir(const struct options *o, char *buf, size_t size)
+{
+	if (o->queue_dir) {
+		snprintf(buf, size, "%s", o->queue_dir);
+		return 0;
+	}
+	return queue_default_dir(buf, size);
+}
+
+static int write_message(void *ctx, int fd, struct error *err)
+{
+	struct sink_fd *out = malloc(sizeof *out);
+	int rc;
+
+	if (!out)
+		return err_set(err, ERR_OSERR, "out of memory");
+	sink_fd_init(out, fd, err);
+	rc = mime_write(ctx, &out->base);
+	free(out);
+	if (rc < 0 && err->cls == ERR_IOERR)
+		err->cls = ERR_CANTCREAT;
+	return rc;
+}
+
+/* The envelope's recipients: mailboxes of To, Cc and Bcc. */
+static char **envelope_rcpts(const struct message *m, size_t *n)
+{
+	const struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
+	char **v = calloc(m->to.n + m->cc.n + m->bcc.n + 1, sizeof *v);
+
+	*n = 0;
+	for (int l = 0; v && l < 3; l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			v[(*n)++] = lists[l]->v[i].mailbox;
+	return v;
+}
+
+int handover_enqueue(const struct options *o, char *id, struct error *err)
+{
+	char dir[4096], config[PATH_MAX];
+	struct queue_env env = {.account = o->account, .sender = o->msg.from.mailbox,
+				.created = time(NULL), .error = (char *)err->text};
+	struct error qerr = {0};
+	int rc;
+
+	if (handover_queue_dir(o, dir, sizeof dir) < 0)
+		return -1;
+	if (o->config_path)
+		env.config = realpath(o->config_path, config) ? config : o->config_path;
+	env.rcpts = envelope_rcpts(&o->msg, &env.nrcpts);
+	if (!env.rcpts)
+		return err_set(err, ERR_OSERR, "out of memory");
+	rc = queue_add(dir, &env, write_message, (void *)&o->msg, id, &qerr);
+	free(env.rcpts);
+	if (rc < 0)
+		fprintf(stderr, "envoi: cannot queue the message: %s\n", qerr.text);
+	return rc;
+}
+
+static char *server_name(const struct session *s, char *buf, size_t size)
+{
+	if (!s->host)
+		return NULL;
+	snprintf(buf, size, strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host, s->port);
+	return buf;
+}
+
+static void log_outcome(const struct options *o, const char *outcome, int exit_code,
+			const struct error *err, const struct smtp_result *r, const char *queue_id,
+			const char *entry_id)
+{
+	char server[400];
+	size_t n;
+	char **rcpts;
+	struct sendlog_rec rec = {
+		.account = o->account, .server = server_name(&o->sess, server, sizeof server),
+		.sender = o->msg.from.mailbox, .outcome = outcome, .exit_code = exit_code,
+		.cls = err && err->cls ? err_class_name(err->cls) : "sent",
+		.size = r && r->size ? r->size : o->msg.message_size,
+		.queue_id = queue_id ? queue_id : r ? r->queue_id : NULL, .entry_id = entry_id,
+	};
+
+	if (!o->log)
+		return;
+	rcpts = envelope_rcpts(&o->msg, &n);
+	rec.rcpts = (const char *const *)rcpts;
+	rec.nrcpts = rcpts ? n : 0;
+	sendlog_write(o->log, &rec);
+	free(rcpts);
+}
+
+void handover_log(const struct options *o, const char *outcome, int exit_code,
+		  const struct error *err, const struct smtp_result *r, const char *queue_id)
+{
+	log_outcome(o, outcome, exit_code, err, r, queue_id, NULL);
+}
+
+int handover_list(const struct options *o, bool sendmail_style)
+{
+	char dir[4096];
+	struct error err = {0};
+	long n;
+
+	if (handover_queue_dir(o, dir, sizeof dir) < 0) {
+		fprintf(stderr, "envoi: no queue: HOME is unset (give --queue-dir)\n");
+		return 78;
+	}
+	n = queue_list(dir, stdout, time(NULL), &err);
+	if (n < 0) {
+		char line[1024];
+
+		err_format(&err, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		return err_exit_code(err.cls);
+	}
+	if (n == 0 && sendmail_style)
+		puts("Mail queue is empty");
+	return 0;
+}
+
+/* ---- --flush ------------------------------------------------------ */
+
+struct flush_ctx {
+	const struct options *run; /* the flush's own options */
+};
+
+/* An entry's options: its account's settings read again, its message
+ * and envelope. Returns 0 or -1 with err. Free with cli_free. */
+static int entry_options(struct options *eo, const struct options *run,
+			 const struct queue_entry *e, struct error *err)
+{
+	char mf[4300], from[600], cfg[4200], acc[300], verbose[] = "-v", name[] = "envoi";
+	char *argv[7] = {name, mf};
+	int argc = 2;
+
+	snprintf(mf, sizeof mf, "--message-file=%s", e->msg_path);
+	if (e->env.sender[0] && snprintf(from, sizeof from, "--from=%s", e->env.sender) > 0)
+		argv[argc++] = from;
+	if (e->env.config && snprintf(cfg, sizeof cfg, "--config=%s", e->env.config) > 0)
+		argv[argc++] = cfg;
+	if (e->env.account && snprintf(acc, sizeof acc, "--account=%s", e->env.account) > 0)
+		argv[argc++] = acc;
+	if (run->sess.output == OUT_VERBOSE)
+		argv[argc++] = verbose;
+	if (cli_parse(eo, argc, argv, err) < 0)
+		return -1;
+	if (run->log && (free(eo->log), !(eo->log = strdup(run->log))))
+		return err_set(err, ERR_OSERR, "out of memory");
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		struct address a;
+
+		if (addr_parse(&a, e->env.rcpts[i], err) < 0)
+			return -1;
+		if (addr_list_add(&eo->msg.to, &a) < 0) {
+			addr_free(&a);
+			return err_set(err, ERR_OSERR, "out of memory");
+		}
+		addr_free(&a);
+	}
+	return msg_prepare(&eo->msg, err);
+}
+
+/* After an 87, only the recipients the server deferred stay queued.
+ * Returns how many stay. */
+static size_t keep_deferred(struct queue_env *env, const struct smtp_result *r)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < env->nrcpts; i++)
+		free(env->rcpts[i]);
+	env->nrcpts = 0;
+	for (size_t i = 0; i < r->nrcpts; i++)
+		if (r->rcpts[i].code / 100 == 4 && (env->rcpts[k] = strdup(r->rcpts[i].mailbox)))
+			k++;
+	env->nrcpts = k;
+	return k;
+}
+
+static void judge(int rc, const struct error *err, const struct smtp_result *r,
+		  struct queue_entry *e, struct queue_outcome *out)
+{
+	out->verdict = QV_DEFERRED;
+	if (rc == 0) {
+		out->verdict = QV_SENT;
+		return;
+	}
+	err_format(err, out->reply, sizeof out->reply);
+	if (r->maybe_delivered && handover_queueable(err->cls)) {
+		/* Sending it again could deliver it twice: a person decides. */
+		size_t n = strlen(out->reply);
+
+		snprintf(out->reply + n, sizeof out->reply - n, " (the server may have taken the "
+			 "message: not sent again)");
+		out->verdict = QV_FAILED;
+		return;
+	}
+	switch (err->cls) {
+	case ERR_SOME_RCPT:
+		if (keep_deferred(&e->env, r) == 0)
+			out->verdict = QV_FAILED;
+		break;
+	case ERR_SENDER:
+	case ERR_ALL_RCPT:
+	case ERR_MESSAGE:
+	case ERR_DATA:
+		out->verdict = QV_FAILED;
+		break;
+	default:
+		/* TLS, login or configuration: fixable, kept until it expires */
+		break;
+	}
+}
+
+static void say(const struct options *run, const struct queue_entry *e,
+		const struct queue_outcome *out)
+{
+	static const char *const words[] = {"sent", "still queued", "moved to failed/"};
+
+	if (run->sess.output == OUT_QUIET && out->verdict == QV_SENT)
+		return;
+	fprintf(stderr, "envoi: %s: %s%s%s\n", e->id, words[out->verdict],
+		out->verdict == QV_SENT ? "" : ": ", out->verdict == QV_SENT ? "" : out->reply);
+}
+
+static void send_one(const struct options *run, struct queue_entry *e, char **password,
+		     bool *have_pw, struct queue_outcome *out)
+{
+	struct options eo;
+	struct error err = {0};
+	struct smtp_result r = {0};
+	int rc = entry_options(&eo, run, e, &err);
+
+	/* One password for the group: its entries share the account. */
+	if (rc == 0 && eo.sess.user && !*have_pw) {
+		struct password_source src = cli_password_source(&eo.sess);
+
+		*have_pw = (rc = password_get(&src, password, &err)) == 0;
+	}
+	password_wipe_sources(&eo.sess.password);
+	if (rc == 0)
+		rc = handover_send(&eo, *password, &r, &err);
+	judge(rc, &err, &r, e, out);
+	if (out->verdict != QV_DEFERRED)
+		log_outcome(&eo, out->verdict == QV_SENT ? "sent" : "failed",
+			    out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL, e->id);
+	say(run, e, out);
+	smtp_result_free(&r);
+	cli_free(&eo);
+}
+
+static void send_group(void *ctx, struct queue_entry *const *v, size_t n,
+		       struct queue_outcome *out)
+{
+	struct flush_ctx *fc = ctx;
+	char *password = NULL;
+	bool have_pw = false;
+
+	for (size_t i = 0; i < n; i++)
+		send_one(fc->run, v[i], &password, &have_pw, &out[i]);
+	password_free(password);
+}
+
+static void note_expired(void *ctx, const struct queue_entry *e, const struct queue_outcome *o,
+			 bool expired)
+{
+	const struct options *run = ((struct flush_ctx *)ctx)->run;
+	struct sendlog_rec rec = {
+		.account = e->env.account, .sender = e->env.sender,
+		.rcpts = (const char *const *)e->env.rcpts, .nrcpts = e->env.nrcpts,
+		.size = e->size, .outcome = "failed", .cls = "expired", .exit_code = 79,
+		.queue_id = e->id, .entry_id = e->id,
+	};
+
+	if (!expired)
+		return;
+	say(run, e, o);
+	if (run->log)
+		sendlog_write(run->log, &rec);
+}
+
+int handover_flush(struct options *o)
+{
+	struct flush_ctx fc = {.run = o};
+	struct queue_tally t;
+	struct error err = {0};
+	char dir[4096], line[1024];
+
+	if (handover_queue_dir(o, dir, sizeof dir) < 0) {
+		fprintf(stderr, "envoi: no queue: HOME is unset (give --queue-dir)\n");
+		return 78;
+	}
+	if (queue_flush(dir, o->queue_lifetime, send_group, note_expired, &fc, &t, &err) < 0) {
+		err_format(&err, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		return err_exit_code(err.cls);
+	}
+	if (o->sess.output != OUT_QUIET)
+		fprintf(stderr, "envoi: flush: %zu sent, %zu still queued, %zu failed%s\n", t.sent,
+			t.deferred, t.failed, t.busy ? " (some held by another flush)" : "");
+	return t.failed ? 79 : t.deferred ? 75 : 0;
+}
