@@ -93,10 +93,10 @@ static int remaining_ms(int64_t deadline)
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
-static int timeout_of(const struct session *s)
+static int timeout_of(unsigned timeout_s)
 {
-	return s->timeout == 0 ? DEFAULT_TIMEOUT_S * 1000 :
-	       s->timeout > INT32_MAX / 1000 ? INT32_MAX : (int)s->timeout * 1000;
+	return timeout_s == 0 ? DEFAULT_TIMEOUT_S * 1000 :
+	       timeout_s > INT32_MAX / 1000 ? INT32_MAX : (int)timeout_s * 1000;
 }
 
 /* Waits for events on fd until deadline. Returns 1 ready (errors and
@@ -308,9 +308,8 @@ int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
 		     struct addrinfo **res, unsigned timeout_s)
 {
 	bool late;
-	struct session s = { .timeout = timeout_s };
 
-	return lookup(name, NULL, hints, res, clock_ms() + timeout_of(&s), &late);
+	return lookup(name, NULL, hints, res, clock_ms() + timeout_of(timeout_s), &late);
 }
 
 /* AI_ADDRCONFIG skips address families this machine cannot reach, but on
@@ -509,7 +508,7 @@ static int socks_bad_reply(const struct conn *c, struct error *err)
 		       c->peer);
 }
 
-static int socks_refused(const struct conn *c, const struct session *s,
+static int socks_refused(const struct conn *c, const struct conn_params *s,
 			 unsigned rep, struct error *err)
 {
 	static const char *const why[] = {
@@ -552,7 +551,7 @@ static size_t socks_request(unsigned char *buf, const char *host, unsigned port)
 	return n;
 }
 
-static int socks5_connect(struct conn *c, const struct session *s, struct error *err)
+static int socks5_connect(struct conn *c, const struct conn_params *s, struct error *err)
 {
 	int64_t deadline = clock_ms() + c->timeout_ms;
 	unsigned char buf[4 + 1 + 255 + 2];
@@ -597,12 +596,12 @@ static int socks5_connect(struct conn *c, const struct session *s, struct error 
 
 /* ---- opening ---- */
 
-static void set_names(struct conn *c, const struct session *s)
+static void set_names(struct conn *c, const struct conn_params *s)
 {
 	size_t n;
 
 	c->port = s->port;
-	c->timeout_ms = timeout_of(s);
+	c->timeout_ms = timeout_of(s->timeout);
 	snprintf(c->host, sizeof c->host, "%s", s->host);
 	snprintf(c->tls_name, sizeof c->tls_name, "%s", s->host);
 	n = strlen(c->tls_name);
@@ -612,7 +611,7 @@ static void set_names(struct conn *c, const struct session *s)
 	snprintf(c->peer, sizeof c->peer, "%s port %u", c->host, c->port);
 }
 
-static int open_direct(struct conn *c, const struct session *s, struct error *err)
+static int open_direct(struct conn *c, const struct conn_params *s, struct error *err)
 {
 	if (connect_any(c, "", s->host, s->port, s->family, err) < 0)
 		return -1;
@@ -626,7 +625,7 @@ static int open_direct(struct conn *c, const struct session *s, struct error *er
 
 /* The proxy is reached with any address family: -4/-6 choose how the
  * server is reached, and only the proxy can honour that (it resolves). */
-static int open_proxy(struct conn *c, const struct session *s, struct error *err)
+static int open_proxy(struct conn *c, const struct conn_params *s, struct error *err)
 {
 	char proxy[300];
 
@@ -647,7 +646,7 @@ static int open_proxy(struct conn *c, const struct session *s, struct error *err
 	return 0;
 }
 
-int conn_open(struct conn **out, const struct session *s, struct error *err)
+int conn_open(struct conn **out, const struct conn_params *s, struct error *err)
 {
 	struct conn *c = calloc(1, sizeof *c);
 	int one = 1;
@@ -1221,7 +1220,7 @@ static int load_system_trust(struct error *err)
 	return 0;
 }
 
-static int load_client_cert(const struct session *s, struct error *err)
+static int load_client_cert(const struct conn_params *s, struct error *err)
 {
 	const char *key = s->client_key ? s->client_key : s->client_cert;
 	int ret;
@@ -1239,7 +1238,7 @@ static int load_client_cert(const struct session *s, struct error *err)
 	return 0;
 }
 
-static int make_credentials(const struct session *s, struct error *err)
+static int make_credentials(const struct conn_params *s, struct error *err)
 {
 	int ret = gnutls_certificate_allocate_credentials(&shared.cred);
 
@@ -1264,7 +1263,7 @@ static int make_credentials(const struct session *s, struct error *err)
 	return 0;
 }
 
-static int load_credentials(struct conn *c, const struct session *s,
+static int load_credentials(struct conn *c, const struct conn_params *s,
 			    struct error *err)
 {
 	if (!shared.cred && make_credentials(s, err) < 0) {
@@ -1280,7 +1279,7 @@ static int load_credentials(struct conn *c, const struct session *s,
 	return 0;
 }
 
-static int tls_setup(struct conn *c, const struct session *s, struct error *err)
+static int tls_setup(struct conn *c, const struct conn_params *s, struct error *err)
 {
 	const char *errpos = NULL;
 	int ret;
@@ -1469,7 +1468,7 @@ static void fill_session_info(struct conn *c)
 
 /* With smtps:// the hint "--tls=starttls" would be a usage error (the
  * scheme already says implicit TLS): name the URL that works instead. */
-static void scheme_hint(const struct conn *c, const struct session *s, struct error *err)
+static void scheme_hint(const struct conn *c, const struct conn_params *s, struct error *err)
 {
 	bool v6 = strchr(s->host, ':') != NULL;
 
@@ -1478,7 +1477,7 @@ static void scheme_hint(const struct conn *c, const struct session *s, struct er
 			 "not smtps://", c->port, v6 ? "[" : "", s->host, v6 ? "]" : "", c->port);
 }
 
-int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
+int conn_start_tls(struct conn *c, const struct conn_params *s, struct error *err)
 {
 	bool implicit = c->plain_rx == 0 && c->plain_tx == 0;
 
@@ -1490,7 +1489,7 @@ int conn_start_tls(struct conn *c, const struct session *s, struct error *err)
 	if (!implicit && check_injection(c, err) < 0)
 		return -1;
 	/* s may bound the handshake differently (the short TLS probe). */
-	c->timeout_ms = timeout_of(s);
+	c->timeout_ms = timeout_of(s->timeout);
 	if (!headroom(HANDSHAKE_HEADROOM))
 		return out_of_memory("starting the TLS handshake", err);
 	if (tls_setup(c, s, err) < 0 || handshake(c, implicit, err) < 0) {

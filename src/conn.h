@@ -3,7 +3,7 @@
  * wait. The SMTP engine sees only these functions; it never touches a
  * socket or GnuTLS directly.
  *
- * Timeouts (s->timeout seconds, 0 meaning the default 60) bound steps:
+ * Timeouts (p->timeout seconds, 0 meaning the default 60) bound steps:
  *  - name resolution: one timeout (both tries, with and without
  *    AI_ADDRCONFIG), through glibc's getaddrinfo_a; only when no resolver
  *    thread can be started does it fall back to the unbounded call;
@@ -26,9 +26,28 @@
 #include <stddef.h>
 
 #include "error.h"
-#include "session.h"
 
 struct conn;
+
+/* What the transport needs to reach the server and check its
+ * certificate: filled by the caller (from its own settings), read-only
+ * here and only borrowed for the call (nothing is kept after it returns
+ * but copies). Strings may be NULL where noted. */
+struct conn_params {
+	const char *host;          /* host name or address literal (no brackets) */
+	unsigned port;
+	int family;                /* AF_UNSPEC, AF_INET or AF_INET6 */
+	unsigned timeout;          /* seconds per step, 0 = the default 60 */
+	const char *proxy_host;    /* SOCKS5 proxy; NULL = direct */
+	unsigned proxy_port;
+
+	const char *ca_file;       /* NULL: the system store */
+	unsigned char fingerprint[32];  /* SHA-256 pin of the leaf (DER) */
+	bool have_fingerprint;
+	bool insecure;             /* no CA or host name check */
+	const char *client_cert, *client_key;  /* NULL: none; key defaults to cert */
+	bool tls_from_scheme;      /* implicit TLS because of smtps://, for the hint */
+};
 
 /* What the TLS layer learnt, for --json, --probe and error hints. */
 struct tls_info {
@@ -49,8 +68,8 @@ struct addrinfo;
 int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
 		     struct addrinfo **res, unsigned timeout_s);
 
-/* Resolves s->host (s->family), connects to each address in turn (via
- * s->proxy_host when set), bounded as the timeouts above say.
+/* Resolves p->host (p->family), connects to each address in turn (via
+ * p->proxy_host when set), bounded as the timeouts above say.
  * Returns 0 and *out, or -1 with ERR_NOHOST (name does not resolve, also
  * a name under .invalid when the resolver cannot be reached),
  * ERR_UNAVAILABLE (refused/unreachable, proxy refused), ERR_TEMPFAIL
@@ -59,17 +78,17 @@ int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
  * any address family and the server's name is passed to the proxy to
  * resolve (-4/-6 then have no effect). The caller frees *out with
  * conn_close. */
-int conn_open(struct conn **out, const struct session *s, struct error *err);
+int conn_open(struct conn **out, const struct conn_params *p, struct error *err);
 
 /* TLS handshake on the open connection (implicit TLS or after a 220 to
  * STARTTLS): TLS 1.2 minimum, SNI (not for address literals), certificate
- * verified against the system store or s->ca_file and the host name
- * unless s->insecure, client certificate when given (s->client_key
- * defaults to s->client_cert).
- * Pin (msmtp's rule): with s->have_fingerprint the SHA-256 of the leaf
+ * verified against the system store or p->ca_file and the host name
+ * unless p->insecure, client certificate when given (p->client_key
+ * defaults to p->client_cert).
+ * Pin (msmtp's rule): with p->have_fingerprint the SHA-256 of the leaf
  * certificate (DER) must match, and a match is trust enough - the CA and
  * host name are not checked, so a self-signed certificate works with
- * --fingerprint alone. A mismatch is ERR_CERT even with s->insecure.
+ * --fingerprint alone. A mismatch is ERR_CERT even with p->insecure.
  * The handshake is implicit TLS when no plaintext byte has been sent or
  * received on the connection yet, STARTTLS otherwise. After STARTTLS it
  * fails with ERR_PROTOCOL if any plaintext byte is buffered or already
@@ -80,9 +99,9 @@ int conn_open(struct conn **out, const struct session *s, struct error *err);
  * with the fingerprint to pin), ERR_CONFIG for an unreadable --ca-file or
  * client certificate, ERR_TEMPFAIL on timeout, ERR_TLS otherwise.
  * conn_tls_info is filled as far as the handshake got, also on failure
- * and with s->insecure. The handshake, and every wait after it, is
- * bounded by s->timeout. */
-int conn_start_tls(struct conn *c, const struct session *s, struct error *err);
+ * and with p->insecure. The handshake, and every wait after it, is
+ * bounded by p->timeout. */
+int conn_start_tls(struct conn *c, const struct conn_params *p, struct error *err);
 
 /* Reads one line without its CRLF (a bare LF also ends it; a lone CR is
  * kept, as are NUL bytes: the reply parser refuses them) into an internal

@@ -29,7 +29,7 @@ typedef void (*serve_fn)(int fd);
 
 static pid_t child = -1;
 static char tmpdir[64];
-static struct session sess;
+static struct conn_params sess;
 static struct error err;
 
 static int listen_any(unsigned *port, int backlog)
