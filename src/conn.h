@@ -76,7 +76,9 @@ int conn_open(struct conn **out, const struct conn_params *p, struct error *err)
  * STARTTLS): TLS 1.2 minimum, SNI (not for address literals), certificate
  * verified against the system store or p->ca_file and the host name
  * unless p->insecure, client certificate when given (p->client_key
- * defaults to p->client_cert).
+ * defaults to p->client_cert). The CA file and client certificate are
+ * loaded once per process, the system store too (only when a check needs
+ * it): every later handshake must name the same files (else ERR_SOFTWARE).
  * Pin (msmtp's rule): with p->have_fingerprint the SHA-256 of the leaf
  * certificate (DER) must match, and a match is trust enough - the CA and
  * host name are not checked, so a self-signed certificate works with

@@ -368,7 +368,7 @@ static int cert_error(const struct tls *t, struct error *err)
 	return -1;
 }
 
-/* ---- TLS handshake ---- */
+/* ---- the credentials context, one per process ---- */
 
 static int tls_config_error(const char *what, const char *file, int ret,
 			    struct error *err)
@@ -537,6 +537,8 @@ static int load_credentials(const struct tls_params *s, struct error *err)
 	return 0;
 }
 
+/* ---- TLS handshake ---- */
+
 /* A GnuTLS session on the shared credentials, with our transport hooks. */
 static int tls_setup(struct tls *t, struct error *err)
 {
@@ -694,6 +696,8 @@ static void fill_session_info(struct tls *t)
 		gnutls_free(desc);
 	}
 }
+
+/* ---- the session object ---- */
 
 /* Everything about the peer that the handshake and its messages need. */
 static struct tls *tls_new(const struct tls_peer *p, const struct tls_params *tp)
