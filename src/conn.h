@@ -1,9 +1,10 @@
 /* conn.h - the transport under SMTP: a TCP connection (direct or through
  * a SOCKS5 proxy), optionally wrapped in TLS, with a timeout on every
  * wait. The SMTP engine sees only these functions; it never touches a
- * socket or GnuTLS directly.
+ * socket or GnuTLS directly. Underneath: net.h (resolve, TCP, SOCKS5),
+ * tls.h (credentials, handshake, certificates), io.h (buffered lines).
  *
- * Timeouts (s->timeout seconds, 0 meaning the default 60) bound steps:
+ * Timeouts (p->timeout seconds, 0 meaning the default 60) bound steps:
  *  - name resolution: one timeout (both tries, with and without
  *    AI_ADDRCONFIG), through glibc's getaddrinfo_a; only when no resolver
  *    thread can be started does it fall back to the unbounded call;
@@ -26,31 +27,41 @@
 #include <stddef.h>
 
 #include "error.h"
-#include "session.h"
+#include "tls.h"
 
 struct conn;
 
-/* What the TLS layer learnt, for --json, --probe and error hints. */
-struct tls_info {
-	char version[16];      /* "TLS1.3" */
-	char cipher[96];
-	char subject[256];     /* server certificate subject DN */
-	char issuer[256];
-	char not_before[32];   /* "2026-01-01 00:00:00 UTC" */
-	char not_after[32];
-	bool verified;
+/* What the transport needs to reach the server and check its
+ * certificate: filled by the caller (from its own settings), read-only
+ * here and only borrowed for the call (nothing is kept after it returns
+ * but copies). Strings may be NULL where noted. */
+struct conn_params {
+	const char *host;          /* host name or address literal (no brackets) */
+	unsigned port;
+	int family;                /* AF_UNSPEC, AF_INET or AF_INET6 */
+	unsigned timeout;          /* seconds per step, 0 = the default 60 */
+	const char *proxy_host;    /* SOCKS5 proxy; NULL = direct */
+	unsigned proxy_port;
+
+	const char *ca_file;       /* NULL: the system store */
+	unsigned char fingerprint[32];  /* SHA-256 pin of the leaf (DER) */
+	bool have_fingerprint;
+	bool insecure;             /* no CA or host name check */
+	const char *client_cert, *client_key;  /* NULL: none; key defaults to cert */
+	bool tls_from_scheme;      /* implicit TLS because of smtps://, for the hint */
 };
 
 /* getaddrinfo(name, NULL, hints, res) within timeout_s seconds (0: the
- * default 60), for names looked up outside conn_open (the EHLO name).
- * Returns getaddrinfo's codes, EAI_AGAIN when the time ran out; the
- * caller frees *res with freeaddrinfo. */
+ * default 60), for names looked up outside conn_open (the EHLO name):
+ * net_getaddrinfo, named here for the engine. Returns getaddrinfo's
+ * codes, EAI_AGAIN when the time ran out; the caller frees *res with
+ * freeaddrinfo. */
 struct addrinfo;
 int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
 		     struct addrinfo **res, unsigned timeout_s);
 
-/* Resolves s->host (s->family), connects to each address in turn (via
- * s->proxy_host when set), bounded as the timeouts above say.
+/* Resolves p->host (p->family), connects to each address in turn (via
+ * p->proxy_host when set), bounded as the timeouts above say.
  * Returns 0 and *out, or -1 with ERR_NOHOST (name does not resolve, also
  * a name under .invalid when the resolver cannot be reached),
  * ERR_UNAVAILABLE (refused/unreachable, proxy refused), ERR_TEMPFAIL
@@ -59,17 +70,19 @@ int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
  * any address family and the server's name is passed to the proxy to
  * resolve (-4/-6 then have no effect). The caller frees *out with
  * conn_close. */
-int conn_open(struct conn **out, const struct session *s, struct error *err);
+int conn_open(struct conn **out, const struct conn_params *p, struct error *err);
 
 /* TLS handshake on the open connection (implicit TLS or after a 220 to
  * STARTTLS): TLS 1.2 minimum, SNI (not for address literals), certificate
- * verified against the system store or s->ca_file and the host name
- * unless s->insecure, client certificate when given (s->client_key
- * defaults to s->client_cert).
- * Pin (msmtp's rule): with s->have_fingerprint the SHA-256 of the leaf
+ * verified against the system store or p->ca_file and the host name
+ * unless p->insecure, client certificate when given (p->client_key
+ * defaults to p->client_cert). The CA file and client certificate are
+ * loaded once per process, the system store too (only when a check needs
+ * it): every later handshake must name the same files (else ERR_SOFTWARE).
+ * Pin (msmtp's rule): with p->have_fingerprint the SHA-256 of the leaf
  * certificate (DER) must match, and a match is trust enough - the CA and
  * host name are not checked, so a self-signed certificate works with
- * --fingerprint alone. A mismatch is ERR_CERT even with s->insecure.
+ * --fingerprint alone. A mismatch is ERR_CERT even with p->insecure.
  * The handshake is implicit TLS when no plaintext byte has been sent or
  * received on the connection yet, STARTTLS otherwise. After STARTTLS it
  * fails with ERR_PROTOCOL if any plaintext byte is buffered or already
@@ -80,9 +93,9 @@ int conn_open(struct conn **out, const struct session *s, struct error *err);
  * with the fingerprint to pin), ERR_CONFIG for an unreadable --ca-file or
  * client certificate, ERR_TEMPFAIL on timeout, ERR_TLS otherwise.
  * conn_tls_info is filled as far as the handshake got, also on failure
- * and with s->insecure. The handshake, and every wait after it, is
- * bounded by s->timeout. */
-int conn_start_tls(struct conn *c, const struct session *s, struct error *err);
+ * and with p->insecure. The handshake, and every wait after it, is
+ * bounded by p->timeout. */
+int conn_start_tls(struct conn *c, const struct conn_params *p, struct error *err);
 
 /* Reads one line without its CRLF (a bare LF also ends it; a lone CR is
  * kept, as are NUL bytes: the reply parser refuses them) into an internal
@@ -121,11 +134,6 @@ int conn_flush(struct conn *c, struct error *err);
  * closed connection, plaintext), proves that the server speaks TLS. */
 bool conn_tls_answered(const struct conn *c);
 
-/* True when sa is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x
- * (IPv4-mapped). NULL is not. */
-struct sockaddr;
-bool conn_addr_is_loopback(const struct sockaddr *sa);
-
 /* True when the connection goes straight (no proxy) to a loopback
  * address. Decided by the address actually connected to, never by the
  * spelling of the name ("127.mail.example.com" is not loopback); through
@@ -135,10 +143,14 @@ bool conn_is_loopback(const struct conn *c);
 
 /* True once conn_start_tls succeeded. */
 bool conn_is_tls(const struct conn *c);
+
+/* What the TLS layer learnt (all empty before conn_start_tls). Valid
+ * until conn_close. */
 const struct tls_info *conn_tls_info(const struct conn *c);
 
 /* Channel binding data for SCRAM-*-PLUS ("tls-exporter" for TLS 1.3,
- * "tls-unique" before), base64, malloc'd; NULL when not available.
+ * "tls-unique" before), base64, malloc'd (the caller frees); NULL when
+ * not available.
  * *type gets the binding name. */
 char *conn_channel_binding(struct conn *c, const char **type);
 

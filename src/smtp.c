@@ -39,6 +39,7 @@ static const char *const state_names[S_STATE_COUNT] = {
 
 struct smtp {
 	const struct session *s;
+	struct conn_params cp;  /* the transport's share of s */
 	struct message *m;
 	const struct smtp_hooks *hooks;
 	struct smtp_result *r;
@@ -258,7 +259,7 @@ static int judge_greeting(struct smtp *x)
  * the greeting as long as --timeout says. */
 static int probe_silence(struct smtp *x, bool *reconnect)
 {
-	struct session probe = *x->s;
+	struct conn_params probe = x->cp;
 	struct error e = {0};
 
 	*reconnect = false;
@@ -288,7 +289,7 @@ static int connect_and_greet(struct smtp *x)
 	for (;;) {
 		reconnect = false;
 		x->state = S_CONNECT;
-		if (conn_open(&x->c, x->s, x->err) < 0)
+		if (conn_open(&x->c, &x->cp, x->err) < 0)
 			return -1;
 		snprintf(x->r->peer, sizeof x->r->peer, "%s", conn_peer(x->c));
 		note(x, "connected to %s", conn_peer(x->c));
@@ -296,7 +297,7 @@ static int connect_and_greet(struct smtp *x)
 		x->broken = x->server_waits = false;
 		if (implicit_tls(x->s)) {
 			x->state = S_TLS;
-			if (conn_start_tls(x->c, x->s, x->err) < 0)
+			if (conn_start_tls(x->c, &x->cp, x->err) < 0)
 				return -1;
 		}
 		x->state = S_GREETING;
@@ -381,7 +382,7 @@ static int starttls(struct smtp *x)
 			       "%s sent %zu bytes after its STARTTLS reply, before the TLS handshake: "
 			       "possible injection attack", conn_peer(x->c), conn_pending(x->c));
 	x->state = S_TLS;
-	if (conn_start_tls(x->c, x->s, x->err) < 0)
+	if (conn_start_tls(x->c, &x->cp, x->err) < 0)
 		return -1;
 	x->broken = false;
 	/* Capabilities learnt in plaintext cannot be trusted: ask again. */
@@ -1143,12 +1144,28 @@ static int open_session(struct smtp *x)
 	return 0;
 }
 
+/* The transport takes only what it uses; the strings stay s's. */
+static struct conn_params conn_params_of(const struct session *s)
+{
+	struct conn_params p = {
+		.host = s->host, .port = s->port, .family = s->family, .timeout = s->timeout,
+		.proxy_host = s->proxy_host, .proxy_port = s->proxy_port,
+		.ca_file = s->ca_file, .have_fingerprint = s->have_fingerprint,
+		.insecure = s->insecure, .client_cert = s->client_cert,
+		.client_key = s->client_key, .tls_from_scheme = s->tls_from_scheme,
+	};
+
+	memcpy(p.fingerprint, s->fingerprint, sizeof p.fingerprint);
+	return p;
+}
+
 static void init(struct smtp *x, const struct session *s, struct message *m,
 		 const struct smtp_hooks *hooks, struct smtp_result *r, struct error *err)
 {
 	memset(x, 0, sizeof *x);
 	memset(r, 0, sizeof *r);
 	x->s = s;
+	x->cp = conn_params_of(s);
 	x->m = m;
 	x->hooks = hooks;
 	x->r = r;
