@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "conn_transport.h"
 #include "error.h"
 #include "habits.h"
 #include "mime.h"
@@ -114,6 +115,12 @@ static int pickup(struct options *o, struct error *err, bool *json_done)
 	return 0;
 }
 
+/* What the engine learnt: the connection, and the message's outcome. */
+struct outcome {
+	struct smtp_info info;
+	struct smtp_result r;
+};
+
 /* What the hooks need while a send runs. */
 struct run {
 	const struct session *s;
@@ -163,15 +170,84 @@ static uint64_t content_bytes(const struct message *m)
 	return sum;
 }
 
+/* The transport's share of the session; the strings stay s's. */
+static struct conn_params conn_params_of(const struct session *s)
+{
+	struct conn_params p = {
+		.host = s->host, .port = s->port, .family = s->family, .timeout = s->timeout,
+		.proxy_host = s->proxy_host, .proxy_port = s->proxy_port,
+		.ca_file = s->ca_file, .have_fingerprint = s->have_fingerprint,
+		.insecure = s->insecure, .client_cert = s->client_cert,
+		.client_key = s->client_key, .tls_from_scheme = s->tls_from_scheme,
+	};
+
+	memcpy(p.fingerprint, s->fingerprint, sizeof p.fingerprint);
+	return p;
+}
+
+/* The engine's share of the session, over the conn transport cp. */
+static struct smtp_params smtp_params_of(const struct session *s, struct conn_params *cp)
+{
+	return (struct smtp_params){
+		.transport = &conn_transport_ops, .transport_ctx = cp,
+		.host = s->host, .port = s->port, .tls = s->tls, .insecure = s->insecure,
+		.user = s->user, .auth_mech = s->auth_mech, .helo = s->helo, .timeout = s->timeout,
+		.dsn_notify = s->dsn_notify, .dsn_ret = s->dsn_ret,
+	};
+}
+
+/* The composer as the engine's message writer. */
+static int write_message(void *ctx, struct sink *out)
+{
+	return mime_write(ctx, out);
+}
+
+/* The message as the engine takes it: envelope, size and writer. Pipes
+ * are spooled first, so a file problem never costs a half-open session.
+ * rcpts (To, Cc, Bcc in order) is the caller's to free. */
+static int engine_message(struct message *m, struct smtp_message *sm, const char ***rcpts,
+			  struct error *err)
+{
+	const struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
+	size_t n = m->to.n + m->cc.n + m->bcc.n, k = 0;
+
+	*sm = (struct smtp_message){.from = m->from.mailbox, .eightbit = m->eightbit,
+				    .smtputf8 = m->smtputf8, .utf8_headers = m->utf8_headers,
+				    .write = write_message, .ctx = m};
+	if (msg_spool_pipes(m, err) < 0 || mime_size(m, &sm->size, err) < 0)
+		return -1;
+	if (!(*rcpts = calloc(n ? n : 1, sizeof **rcpts)))
+		return err_set(err, ERR_OSERR, "out of memory");
+	for (int l = 0; l < 3; l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			(*rcpts)[k++] = lists[l]->v[i].mailbox;
+	sm->rcpts = *rcpts;
+	sm->nrcpts = n;
+	return 0;
+}
+
+/* One attempt: the probe, or the message. */
+static int attempt(const struct session *s, const struct smtp_params *p,
+		   const struct smtp_message *m, struct run *run, const struct smtp_hooks *hooks,
+		   struct outcome *out, struct error *err)
+{
+	if (s->probe)
+		return smtp_probe(p, run->password, hooks, &out->info, err);
+	return smtp_send(p, m, run->password, hooks, &out->info, &out->r, err);
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never when the server may have taken the message. */
-static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
-			   struct error *err)
+static int send_with_retry(struct options *o, const struct smtp_message *m, struct run *run,
+			   struct outcome *out, struct error *err)
 {
 	struct session *s = &o->sess;
+	struct conn_params cp = conn_params_of(s);
+	struct smtp_params p = smtp_params_of(s, &cp);
 	struct progress progress = {.content_bytes = content_bytes(&o->msg)};
 	struct smtp_hooks hooks = {
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
+		.state = s->output == OUT_VERBOSE ? report_state : NULL,
 		.warn = on_warn,
 		.credentials_used = on_credentials_used,
 		.ctx = run,
@@ -182,11 +258,10 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 	unsigned delay = 1;
 
 	for (run->attempt = 0;; run->attempt++) {
-		int rc = s->probe ? smtp_probe(s, run->password, &hooks, r, err) :
-				    smtp_send(s, &o->msg, run->password, &hooks, r, err);
+		int rc = attempt(s, &p, m, run, &hooks, out, err);
 
 		report_progress_end(&progress);
-		if (rc == 0 || !worth_retrying(err) || r->maybe_delivered || run->attempt >= s->retry)
+		if (rc == 0 || !worth_retrying(err) || out->r.maybe_delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];
@@ -197,7 +272,6 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 		}
 		sleep(delay);
 		delay = delay < 300 ? delay * 2 : 600;
-		smtp_result_free(r);
 	}
 }
 
@@ -214,10 +288,13 @@ static void name_password_origin(struct error *err, const char *origin)
 			*p = '?'; /* a file name must not break the line */
 }
 
+/* The password, the message and the send; then the report. */
 static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
-	struct smtp_result r = {0};
+	struct outcome out = {0};
+	struct smtp_message m = {0};
+	const char **rcpts = NULL;
 	struct run run = {.s = s};
 	int64_t start = clock_ms();
 	char origin[300] = "";
@@ -228,18 +305,22 @@ static int deliver_smtp(struct options *o, struct error *err)
 	password_wipe_sources(s);
 	if (rc == 0)
 		report_insecure(s);
+	if (rc == 0 && !s->probe)
+		rc = engine_message(&o->msg, &m, &rcpts, err);
 	if (rc == 0)
-		rc = send_with_retry(o, &run, &r, err);
+		rc = send_with_retry(o, &m, &run, &out, err);
 	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
 		name_password_origin(err, origin);
 	password_free(run.password);
 	if (s->json)
-		report_json(stdout, s, &r, rc == 0 ? NULL : err, clock_ms() - start);
+		report_json(stdout, s, &out.info, &out.r, rc == 0 ? NULL : err, clock_ms() - start);
 	else if (rc == 0 && s->probe)
-		report_probe(stdout, s, &r);
+		report_probe(stdout, s, &out.info);
 	else if (rc == 0)
-		report_sent(s, &r);
-	smtp_result_free(&r);
+		report_sent(s, &out.info, &out.r);
+	smtp_result_free(&out.r);
+	smtp_info_free(&out.info);
+	free(rcpts);
 	return rc;
 }
 
