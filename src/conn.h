@@ -1,7 +1,8 @@
 /* conn.h - the transport under SMTP: a TCP connection (direct or through
  * a SOCKS5 proxy), optionally wrapped in TLS, with a timeout on every
  * wait. The SMTP engine sees only these functions; it never touches a
- * socket or GnuTLS directly.
+ * socket or GnuTLS directly. Underneath: net.h (resolve, TCP, SOCKS5),
+ * tls.h (credentials, handshake, certificates), io.h (buffered lines).
  *
  * Timeouts (p->timeout seconds, 0 meaning the default 60) bound steps:
  *  - name resolution: one timeout (both tries, with and without
@@ -26,6 +27,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "tls.h"
 
 struct conn;
 
@@ -49,21 +51,11 @@ struct conn_params {
 	bool tls_from_scheme;      /* implicit TLS because of smtps://, for the hint */
 };
 
-/* What the TLS layer learnt, for --json, --probe and error hints. */
-struct tls_info {
-	char version[16];      /* "TLS1.3" */
-	char cipher[96];
-	char subject[256];     /* server certificate subject DN */
-	char issuer[256];
-	char not_before[32];   /* "2026-01-01 00:00:00 UTC" */
-	char not_after[32];
-	bool verified;
-};
-
 /* getaddrinfo(name, NULL, hints, res) within timeout_s seconds (0: the
- * default 60), for names looked up outside conn_open (the EHLO name).
- * Returns getaddrinfo's codes, EAI_AGAIN when the time ran out; the
- * caller frees *res with freeaddrinfo. */
+ * default 60), for names looked up outside conn_open (the EHLO name):
+ * net_getaddrinfo, named here for the engine. Returns getaddrinfo's
+ * codes, EAI_AGAIN when the time ran out; the caller frees *res with
+ * freeaddrinfo. */
 struct addrinfo;
 int conn_getaddrinfo(const char *name, const struct addrinfo *hints,
 		     struct addrinfo **res, unsigned timeout_s);
@@ -84,7 +76,9 @@ int conn_open(struct conn **out, const struct conn_params *p, struct error *err)
  * STARTTLS): TLS 1.2 minimum, SNI (not for address literals), certificate
  * verified against the system store or p->ca_file and the host name
  * unless p->insecure, client certificate when given (p->client_key
- * defaults to p->client_cert).
+ * defaults to p->client_cert). The CA file and client certificate are
+ * loaded once per process, the system store too (only when a check needs
+ * it): every later handshake must name the same files (else ERR_SOFTWARE).
  * Pin (msmtp's rule): with p->have_fingerprint the SHA-256 of the leaf
  * certificate (DER) must match, and a match is trust enough - the CA and
  * host name are not checked, so a self-signed certificate works with
@@ -140,11 +134,6 @@ int conn_flush(struct conn *c, struct error *err);
  * closed connection, plaintext), proves that the server speaks TLS. */
 bool conn_tls_answered(const struct conn *c);
 
-/* True when sa is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x
- * (IPv4-mapped). NULL is not. */
-struct sockaddr;
-bool conn_addr_is_loopback(const struct sockaddr *sa);
-
 /* True when the connection goes straight (no proxy) to a loopback
  * address. Decided by the address actually connected to, never by the
  * spelling of the name ("127.mail.example.com" is not loopback); through
@@ -154,10 +143,14 @@ bool conn_is_loopback(const struct conn *c);
 
 /* True once conn_start_tls succeeded. */
 bool conn_is_tls(const struct conn *c);
+
+/* What the TLS layer learnt (all empty before conn_start_tls). Valid
+ * until conn_close. */
 const struct tls_info *conn_tls_info(const struct conn *c);
 
 /* Channel binding data for SCRAM-*-PLUS ("tls-exporter" for TLS 1.3,
- * "tls-unique" before), base64, malloc'd; NULL when not available.
+ * "tls-unique" before), base64, malloc'd (the caller frees); NULL when
+ * not available.
  * *type gets the binding name. */
 char *conn_channel_binding(struct conn *c, const char **type);
 

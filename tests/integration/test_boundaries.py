@@ -5,7 +5,7 @@
   input side   mime.c IN_BLOCK = 57*1152 = 65664 (body file blocks),
                message.c scan buffer 65536, rawmsg.c file buffer 65536 and
                its 998-octet line limit, 1000, 16384
-  output side  conn.c write buffer 65536 and TLS records of 16384 (the data
+  output side  io.c write buffer 65536 and TLS records of 16384 (the data
                stream starts at offset 0 of the write buffer), QP soft
                breaks after 75 characters, base64 lines of 57 bytes
 
@@ -35,8 +35,8 @@ import tap
 
 IN_BLOCK = 57 * 1152          # mime.c
 FILE_BUF = 65536              # message.c scan / rawmsg.c buffer
-WBUF = 65536                  # conn.c write buffer
-TLS_CHUNK = 16384             # conn.c
+WBUF = 65536                  # io.c write buffer
+TLS_CHUNK = 16384             # tls.c
 BODY_IN = [1000, TLS_CHUNK, FILE_BUF, IN_BLOCK, 2 * IN_BLOCK]
 BODY_OUT = [TLS_CHUNK, WBUF, 2 * WBUF, 3 * WBUF]
 RAW_IN = [1000, TLS_CHUNK, FILE_BUF, 2 * FILE_BUF]
