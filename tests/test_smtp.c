@@ -29,6 +29,8 @@ struct script {
 	bool tls_answers;           /* probe_tls: a TLS record came back */
 	bool unverified;            /* the certificate is not verified */
 	bool remote;                /* not a loopback address */
+	size_t window;              /* replies the server holds before it stops
+	                               reading; 0 = no limit */
 	size_t opens;
 };
 
@@ -166,13 +168,26 @@ static int p_write(struct transport *t, const void *buf, size_t len, struct erro
 	return 0;
 }
 
+/* Server replies written and not yet read by the client. */
+static size_t unread_replies(const struct peer *p)
+{
+	size_t n = 0;
+
+	for (size_t i = p->next; i < p->s->n && released(p, i); i++)
+		n += strncmp(p->s->line[i], "S: ", 3) == 0;
+	return n;
+}
+
+/* A server whose replies are not taken stops reading: past the window,
+ * the client's writes would block for ever. */
 static int p_flush(struct transport *t, struct error *err)
 {
 	struct peer *p = (struct peer *)t;
 
-	(void)err;
 	record(p, p->unflushed, p->unflushed_len);
 	p->unflushed_len = 0;
+	if (p->s->window && unread_replies(p) > p->s->window)
+		return err_set(err, ERR_TEMPFAIL, "timed out: the server stopped reading (deadlock)");
 	return 0;
 }
 
@@ -656,6 +671,7 @@ Test(smtp, pipelined_many_recipients_read_while_writing)
 	}
 	msg.rcpts = rcpts;
 	msg.nrcpts = 200;
+	script.window = 100;
 	SCRIPT(HELLO, CAPS_PIPE, "C: MAIL FROM:<a@example.com>");
 	for (int i = 0; i < 200; i++) {
 		add("C: RCPT TO:<%s>", names[i]);
@@ -1083,6 +1099,15 @@ Test(smtp, e86_sender_refused_pipelined_keeps_the_senders_error)
 	expect_transcript();
 	cr_expect_str_eq(err.reply, "550 not you");
 	cr_expect_eq(res.rcpts[0].status, SMTP_RCPT_UNASKED);
+}
+
+Test(smtp, e86_sender_refused_then_eof_keeps_the_senders_error)
+{
+	SCRIPT(HELLO, CAPS_BOTH, "C: MAIL FROM:<a@example.com>", "C: RCPT TO:<b@example.com>",
+	       BDAT_BODY, "S: 550 not you", "S: 503 no MAIL", "X: eof");
+	expect_fail(send_msg(), ERR_SENDER);
+	expect_transcript();
+	cr_expect_str_eq(err.reply, "550 not you");
 }
 
 Test(smtp, e86_utf8_sender_without_smtputf8)
