@@ -133,9 +133,10 @@ struct smtp;
  * against what the server offers before the login (a message the server
  * cannot take costs none), and AUTH PLAIN may ride in its pipelined
  * group. Returns 0 and *out, or -1 with err set and the connection
- * already closed (QUIT sent when the dialogue was in step). info is
- * filled as far as the session got either way; free it with
- * smtp_info_free. */
+ * already closed (QUIT sent when the dialogue was in step). info (all
+ * zero or from an earlier smtp_open) is filled as far as the session got
+ * either way; free it with smtp_info_free. p, hooks and info are
+ * borrowed until smtp_quit or smtp_abort. */
 int smtp_open(struct smtp **out, const struct smtp_params *p, const char *password,
 	      const struct smtp_message *first, const struct smtp_hooks *hooks,
 	      struct smtp_info *info, struct error *err);

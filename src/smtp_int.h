@@ -55,8 +55,10 @@ struct smtp {
 	bool dsn_warned;    /* the user knows DSN is not offered */
 };
 
-/* smtp_io.c */
+/* smtp_io.c. Every function that can fail returns 0 or -1 with err
+ * filled, and marks the session broken when the transport failed. */
 extern const char *const smtp_state_names[S_STATE_COUNT];
+/* The one place the state changes; the hooks hear each transition. */
 void smtp_set_state(struct smtp *x, enum smtp_state to);
 void smtp_trace(struct smtp *x, enum smtp_dir dir, const char *line, size_t len);
 void smtp_note(struct smtp *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -64,10 +66,13 @@ int smtp_queue_line(struct smtp *x, const char *line, const char *shown_as,
 		    enum smtp_state awaited, struct error *err);
 int smtp_queue_cmd(struct smtp *x, struct error *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Adds a reply to await (what: the command it answers). */
 int smtp_expect(struct smtp *x, enum smtp_state what, size_t rcpt, struct error *err);
 int smtp_flush(struct smtp *x, struct error *err);
 int smtp_write(struct smtp *x, const void *buf, size_t len, struct error *err);
+/* Reads the oldest awaited reply into x->reply; *e says what it answers. */
 int smtp_read_reply(struct smtp *x, struct expect *e, struct error *err);
+/* Fills err with class, sentence and the reply just read; returns -1. */
 int smtp_fail(struct smtp *x, struct error *err, enum err_class cls, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 const char *smtp_peer(const struct smtp *x);
@@ -76,7 +81,10 @@ const char *smtp_peer(const struct smtp *x);
  * (smtp_open checks the first message before the login). */
 int smtp_check_message(struct smtp *x, const struct smtp_message *m, struct error *err);
 
-/* smtp_auth.c */
+/* smtp_auth.c: logs in when p->user is set (with may_defer an AUTH
+ * PLAIN may be left in x->auth_pending for the envelope to read); the
+ * pending login's reply, *refused when it was turned down while the
+ * dialogue stayed in step. */
 int smtp_authenticate(struct smtp *x, const char *password, bool may_defer, struct error *err);
 int smtp_finish_pending_auth(struct smtp *x, struct error *err, bool *refused);
 
