@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "mime.h"
 #include "password.h"
 #include "queue.h"
@@ -32,9 +33,20 @@ int handover_send(struct options *o, const char *password, struct smtp_result *r
 		.warn = on_warn,
 		.ctx = s,
 	};
+	struct conn_params cp = engine_conn_params(s);
+	struct smtp_params p = engine_params(s, &cp);
+	struct smtp_message m;
+	struct smtp_info info = {0};
+	const char **rcpts = NULL;
+	int rc;
 
 	report_insecure(s);
-	return smtp_send(s, &o->msg, password, &hooks, r, err);
+	rc = engine_message(&o->msg, &m, &rcpts, err);
+	if (rc == 0)
+		rc = smtp_send(&p, &m, password, &hooks, &info, r, err);
+	smtp_info_free(&info);
+	free(rcpts);
+	return rc;
 }
 
 bool handover_queueable(enum err_class cls)

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "engine.h"
 #include "error.h"
 #include "habits.h"
 #include "handover.h"
@@ -116,6 +117,12 @@ static int pickup(struct options *o, struct error *err, bool *json_done)
 	return 0;
 }
 
+/* What the engine learnt: the connection, and the message's outcome. */
+struct outcome {
+	struct smtp_info info;
+	struct smtp_result r;
+};
+
 /* What the hooks need while a send runs. */
 struct run {
 	const struct session *s;
@@ -165,15 +172,28 @@ static uint64_t content_bytes(const struct message *m)
 	return sum;
 }
 
+/* One attempt: the probe, or the message. */
+static int attempt(const struct session *s, const struct smtp_params *p,
+		   const struct smtp_message *m, struct run *run, const struct smtp_hooks *hooks,
+		   struct outcome *out, struct error *err)
+{
+	if (s->probe)
+		return smtp_probe(p, run->password, hooks, &out->info, err);
+	return smtp_send(p, m, run->password, hooks, &out->info, &out->r, err);
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never when the server may have taken the message. */
-static int send_with_retry(struct options *o, struct run *run, struct smtp_result *r,
-			   struct error *err)
+static int send_with_retry(struct options *o, const struct smtp_message *m, struct run *run,
+			   struct outcome *out, struct error *err)
 {
 	struct session *s = &o->sess;
+	struct conn_params cp = engine_conn_params(s);
+	struct smtp_params p = engine_params(s, &cp);
 	struct progress progress = {.content_bytes = content_bytes(&o->msg)};
 	struct smtp_hooks hooks = {
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
+		.state = s->output == OUT_VERBOSE ? report_state : NULL,
 		.warn = on_warn,
 		.credentials_used = on_credentials_used,
 		.ctx = run,
@@ -184,11 +204,10 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 	unsigned delay = 1;
 
 	for (run->attempt = 0;; run->attempt++) {
-		int rc = s->probe ? smtp_probe(s, run->password, &hooks, r, err) :
-				    smtp_send(s, &o->msg, run->password, &hooks, r, err);
+		int rc = attempt(s, &p, m, run, &hooks, out, err);
 
 		report_progress_end(&progress);
-		if (rc == 0 || !worth_retrying(err) || r->maybe_delivered || run->attempt >= s->retry)
+		if (rc == 0 || !worth_retrying(err) || out->r.maybe_delivered || run->attempt >= s->retry)
 			return rc;
 		if (s->output != OUT_QUIET) {
 			char line[2048];
@@ -199,7 +218,6 @@ static int send_with_retry(struct options *o, struct run *run, struct smtp_resul
 		}
 		sleep(delay);
 		delay = delay < 300 ? delay * 2 : 600;
-		smtp_result_free(r);
 	}
 }
 
@@ -220,10 +238,13 @@ static void name_password_origin(struct error *err, const char *origin)
  * it could deliver it twice (deliver_smtp sets it for main). */
 static bool may_have_gone;
 
+/* The password, the message and the send; then the report. */
 static int deliver_smtp(struct options *o, struct error *err)
 {
 	struct session *s = &o->sess;
-	struct smtp_result r = {0};
+	struct outcome out = {0};
+	struct smtp_message m = {0};
+	const char **rcpts = NULL;
 	struct run run = {.s = s};
 	int64_t start = clock_ms();
 	char origin[300] = "";
@@ -237,22 +258,26 @@ static int deliver_smtp(struct options *o, struct error *err)
 	password_wipe_sources(&s->password);
 	if (rc == 0)
 		report_insecure(s);
+	if (rc == 0 && !s->probe)
+		rc = engine_message(&o->msg, &m, &rcpts, err);
 	if (rc == 0)
-		rc = send_with_retry(o, &run, &r, err);
+		rc = send_with_retry(o, &m, &run, &out, err);
 	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
 		name_password_origin(err, origin);
 	password_free(run.password);
-	may_have_gone = r.maybe_delivered;
+	may_have_gone = out.r.maybe_delivered;
 	if (!s->probe && (rc == 0 || o->queue != 1 || !handover_queueable(err->cls) || may_have_gone))
 		handover_log(o, rc == 0 ? "sent" : "failed", rc == 0 ? 0 : err_exit_code(err->cls),
-			     rc == 0 ? NULL : err, &r, NULL);
+			     rc == 0 ? NULL : err, &out.r, NULL);
 	if (s->json)
-		report_json(stdout, s, &r, rc == 0 ? NULL : err, clock_ms() - start);
+		report_json(stdout, s, &out.info, &out.r, rc == 0 ? NULL : err, clock_ms() - start);
 	else if (rc == 0 && s->probe)
-		report_probe(stdout, s, &r);
+		report_probe(stdout, s, &out.info);
 	else if (rc == 0)
-		report_sent(s, &r);
-	smtp_result_free(&r);
+		report_sent(s, &out.info, &out.r);
+	smtp_result_free(&out.r);
+	smtp_info_free(&out.info);
+	free(rcpts);
 	return rc;
 }
 

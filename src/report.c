@@ -62,10 +62,10 @@ void report_progress_end(struct progress *p)
 	p->shown = false;
 }
 
-void report_sent(const struct session *s, const struct smtp_result *r)
+void report_sent(const struct session *s, const struct smtp_info *in, const struct smtp_result *r)
 {
-	const char *how = !r->tls ? " (unencrypted)" :
-			  !r->tls_info.verified ? " (certificate NOT verified: --insecure)" : "";
+	const char *how = !in->tls ? " (unencrypted)" :
+			  !in->tls_info.verified ? " (certificate NOT verified: --insecure)" : "";
 	bool verbose = s->output == OUT_VERBOSE && r->mail_from;
 	const char *said = r->queue_id[0] ? r->queue_id : r->final_reply;
 
@@ -128,7 +128,7 @@ static void json_recipients(FILE *out, const struct smtp_result *r)
 
 /* What the server offers, for --probe --json: its EHLO keywords (with
  * their parameters) and its SIZE limit. */
-static void json_extensions(FILE *out, const struct smtp_result *r)
+static void json_extensions(FILE *out, const struct smtp_info *r)
 {
 	const char *line = r->capabilities ? strchr(r->capabilities, '\n') : NULL;
 	bool first = true;
@@ -178,8 +178,8 @@ void report_json_written(FILE *out, const char *path, long elapsed_ms)
 	fflush(out);
 }
 
-void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
-		 const struct error *err, long elapsed_ms)
+void report_json(FILE *out, const struct session *s, const struct smtp_info *in,
+		 const struct smtp_result *r, const struct error *err, long elapsed_ms)
 {
 	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : s->probe ? "ok" : "sent",
 		err ? err_exit_code(err->cls) : 0);
@@ -188,19 +188,19 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 	fputs("\"server\":", out);
 	json_string(out, s->host);
 	fprintf(out, ",\"port\":%u,\"peer\":", s->port);
-	json_string(out, r->peer);
+	json_string(out, in->peer);
 	fputs(",\"tls\":", out);
-	if (r->tls) {
+	if (in->tls) {
 		fputs("{\"version\":", out);
-		json_string(out, r->tls_info.version);
+		json_string(out, in->tls_info.version);
 		fputs(",\"cipher\":", out);
-		json_string(out, r->tls_info.cipher);
-		fprintf(out, ",\"verified\":%s}", r->tls_info.verified ? "true" : "false");
+		json_string(out, in->tls_info.cipher);
+		fprintf(out, ",\"verified\":%s}", in->tls_info.verified ? "true" : "false");
 	} else {
 		fputs("null", out);
 	}
-	if (r->tls) {
-		const struct tls_info *t = &r->tls_info;
+	if (in->tls) {
+		const struct tls_info *t = &in->tls_info;
 
 		fputs(",\"certificate\":{\"subject\":", out);
 		json_string(out, t->subject);
@@ -213,10 +213,10 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 		fputc('}', out);
 	}
 	if (s->probe)
-		json_extensions(out, r);
+		json_extensions(out, in);
 	fputs(",\"sasl_mechanism\":", out);
-	if (r->mech[0])
-		json_string(out, r->mech);
+	if (in->mech[0])
+		json_string(out, in->mech);
 	else
 		fputs("null", out);
 	fputc(',', out);
@@ -228,7 +228,7 @@ void report_json(FILE *out, const struct session *s, const struct smtp_result *r
 		(unsigned long long)(r->final_code ? r->size : 0), elapsed_ms);
 }
 
-static void probe_extensions(FILE *out, const struct smtp_result *r)
+static void probe_extensions(FILE *out, const struct smtp_info *r)
 {
 	const char *line = r->capabilities ? strchr(r->capabilities, '\n') : NULL;
 
@@ -252,7 +252,7 @@ static void probe_line(FILE *out, const char *label, const char *value)
 	fputc('\n', out);
 }
 
-void report_probe(FILE *out, const struct session *s, const struct smtp_result *r)
+void report_probe(FILE *out, const struct session *s, const struct smtp_info *r)
 {
 	const struct tls_info *t = &r->tls_info;
 
@@ -279,4 +279,12 @@ void report_probe(FILE *out, const struct session *s, const struct smtp_result *
 	} else {
 		fputs("login:       not tried (no --user)\n", out);
 	}
+}
+
+void report_state(void *ctx, const char *from, const char *to)
+{
+	char line[128];
+	int n = snprintf(line, sizeof line, "state: %s (from %s)", to, from);
+
+	report_trace(ctx, SMTP_NOTE, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0);
 }

@@ -31,15 +31,15 @@ void report_progress(void *ctx, uint64_t sent, uint64_t total);
 void report_progress_end(struct progress *p);
 
 /* One line on stderr after a successful send, unless quiet. */
-void report_sent(const struct session *s, const struct smtp_result *r);
+void report_sent(const struct session *s, const struct smtp_info *in, const struct smtp_result *r);
 
 /* The --insecure warning on stderr, one line, even when quiet; nothing
  * without --insecure. */
 void report_insecure(const struct session *s);
 
 /* The --json object on out; err NULL on success. */
-void report_json(FILE *out, const struct session *s, const struct smtp_result *r,
-		 const struct error *err, long elapsed_ms);
+void report_json(FILE *out, const struct session *s, const struct smtp_info *in,
+		 const struct smtp_result *r, const struct error *err, long elapsed_ms);
 
 /* The --json object for a failure before any session (usage, file,
  * configuration): status, exit_code, class, error, server_reply, hint. */
@@ -49,6 +49,10 @@ void report_json_error(FILE *out, const struct error *err);
 void report_json_written(FILE *out, const char *path, long elapsed_ms);
 
 /* What --probe learnt, for a person to read. */
-void report_probe(FILE *out, const struct session *s, const struct smtp_result *r);
+void report_probe(FILE *out, const struct session *s, const struct smtp_info *in);
+
+/* The state hook for --verbose: "* state: STARTTLS (from EHLO)"; no
+ * arrow, which would read as a line sent. */
+void report_state(void *ctx, const char *from, const char *to);
 
 #endif

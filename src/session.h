@@ -1,5 +1,8 @@
-/* session.h - how to reach and talk to the server: everything the SMTP
- * engine needs besides the message. Filled by cli.c; read-only after. */
+/* session.h - the command line's settings for one run: how to reach and
+ * talk to the server, and what only the front end uses (retry, output
+ * level, --json, --probe). Filled by cli.c; read-only after. The engine
+ * and the transport never see it: main hands them their shares,
+ * struct smtp_params (smtp.h) and struct conn_params (conn.h). */
 #ifndef ENVOI_SESSION_H
 #define ENVOI_SESSION_H
 

@@ -1,10 +1,17 @@
-/* smtp.h - the SMTP engine: one connection, one message.
+/* smtp.h - the SMTP engine: a session that carries any number of
+ * transactions.
  *
- * smtp_send takes a prepared message and a session and returns 0 only
- * after the server's 2xx to the end of the data, with every recipient
- * accepted. Everything else is an error of one class (see error.h). The
- * engine never prints and never exits: what a user might see goes
- * through the hooks, and the outcome through struct smtp_result.
+ *   smtp_open      connect, greeting, EHLO, STARTTLS, AUTH
+ *   smtp_transact  MAIL, RCPT, DATA or BDAT for one message (pipelined
+ *                  through a queue of expected replies when offered)
+ *   smtp_reset     RSET, after a failed transaction when the session goes on
+ *   smtp_quit      QUIT (when the dialogue is in step) and close
+ *   smtp_abort     close without a word
+ *
+ * The engine speaks over a struct transport (transport.h), never prints
+ * and never exits: what a user might see goes through the hooks, what the
+ * server offers into struct smtp_info, one message's outcome into struct
+ * smtp_result. Errors are of one class each (error.h).
  */
 #ifndef ENVOI_SMTP_H
 #define ENVOI_SMTP_H
@@ -14,8 +21,9 @@
 
 #include "conn.h"
 #include "error.h"
-#include "message.h"
 #include "session.h"
+#include "sink.h"
+#include "transport.h"
 
 /* Transcript directions for the trace hook. */
 enum smtp_dir { SMTP_SENT = '>', SMTP_RECEIVED = '<', SMTP_NOTE = '*' };
@@ -32,56 +40,145 @@ struct smtp_hooks {
 	/* The login is over (accepted or not): the caller may wipe the
 	 * password now unless it could need it again. May be NULL. */
 	void (*credentials_used)(void *ctx);
+	/* Each change of the engine's state, by name (for -v). May be NULL. */
+	void (*state)(void *ctx, const char *from, const char *to);
 	void *ctx;
 	void *progress_ctx;
 };
 
-struct smtp_rcpt {
-	const char *mailbox; /* points into the message */
-	const char *reply;   /* the reply on one line, "" when never asked;
-	                        owned by the result and shared between
-	                        recipients given the same text in a row */
-	int code;            /* the server's reply code, 0 when never asked */
+/* What the engine needs to know: how to reach the server and how to talk
+ * to it. Read-only while a session lasts; the strings are the caller's. */
+struct smtp_params {
+	const struct transport_ops *transport;
+	void *transport_ctx;    /* handed to transport->open */
+	const char *host;       /* for messages and hints */
+	unsigned port;
+	enum tls_mode tls;
+	bool insecure;          /* the user accepts an unverified certificate */
+	const char *user;       /* NULL: no AUTH */
+	const char *auth_mech;  /* forced SASL mechanism; NULL = best offered */
+	const char *helo;       /* EHLO name; NULL = this host's FQDN */
+	unsigned timeout;       /* seconds per step */
+	unsigned dsn_notify;    /* enum dsn_notify_bits, 0 = not asked */
+	enum dsn_ret dsn_ret;
 };
 
-struct smtp_texts;       /* storage of the recipients' replies */
+/* What the connection turned out to be, filled by smtp_open as far as it
+ * got. Free with smtp_info_free. */
+struct smtp_info {
+	char peer[320];
+	bool tls;
+	struct tls_info tls_info;
+	char mech[32];           /* SASL mechanism used, "" when none */
+	char *capabilities;      /* EHLO lines after TLS, '\n'-separated */
+	uint64_t size_limit;     /* SIZE, 0 when none */
+};
 
+/* One message: its envelope, its size, and how to write it. */
+struct smtp_message {
+	const char *from;              /* envelope sender */
+	const char *const *rcpts;      /* envelope recipients, in order */
+	size_t nrcpts;
+	uint64_t size;                 /* exactly what write produces */
+	bool eightbit;                 /* BODY=8BITMIME */
+	bool smtputf8;                 /* some address is UTF-8 */
+	bool utf8_headers;             /* a UTF-8 address in the header */
+	/* Writes the message (CRLF lines, not dot-stuffed) into out.
+	 * Returns 0 or -1 with out->err filled. */
+	int (*write)(void *ctx, struct sink *out);
+	void *ctx;
+};
+
+enum smtp_rcpt_status {
+	SMTP_RCPT_UNASKED,      /* the transaction ended before its RCPT */
+	SMTP_RCPT_NOT_SENT,     /* refused here: the server could not take it */
+	SMTP_RCPT_ACCEPTED,
+	SMTP_RCPT_REFUSED,
+};
+
+struct smtp_rcpt {
+	const char *mailbox;    /* owned by the result */
+	const char *reply;      /* the reply on one line, "" when never asked;
+	                           owned by the result and shared between
+	                           recipients given the same text in a row */
+	int code;               /* the reply code, 0 when never asked */
+	enum smtp_rcpt_status status;
+};
+
+struct smtp_texts;              /* storage of the result's strings */
+
+/* One message's outcome. Owns every string; free with smtp_result_free. */
 struct smtp_result {
-	struct smtp_rcpt *rcpts; /* To, Cc, Bcc in order; free with smtp_result_free */
+	struct smtp_rcpt *rcpts;
 	size_t nrcpts;
 	struct smtp_texts *texts;
 	size_t accepted;
 	int final_code;          /* reply to the end of data, 0 when not reached */
 	char final_reply[512];
 	char queue_id[64];       /* the server's id for the message, "" when unknown */
-	const char *mail_from;   /* envelope sender; points into the message */
-	char mech[32];           /* SASL mechanism used, "" when none */
-	bool tls;
-	struct tls_info tls_info;
-	char peer[320];
+	const char *mail_from;   /* envelope sender, owned; NULL before MAIL */
 	uint64_t size;           /* message size (SIZE= and bytes sent) */
 	bool delivered;          /* the server took the message for someone */
-	bool data_sent;          /* the whole message went out (delivery unknown
-	                            until final_code says) */
-	bool maybe_delivered;    /* delivered, or it may have been (the whole
-	                            message went out with no verdict and some
-	                            recipient accepted or unanswered): sending
+	bool data_sent;          /* the whole message went out */
+	bool maybe_delivered;    /* delivered, or it may have been: sending
 	                            again could deliver it twice */
-	/* what the server offers, for --probe */
-	char *capabilities;      /* EHLO lines after TLS, '\n'-separated */
-	uint64_t size_limit;     /* SIZE, 0 when none */
 };
 
-/* Sends m. password may be NULL (no AUTH); it is not kept. Returns 0 or
- * -1 with err set; r is filled as far as the session got either way. */
-int smtp_send(const struct session *s, struct message *m, const char *password,
-	      const struct smtp_hooks *hooks, struct smtp_result *r, struct error *err);
+struct smtp;
 
-/* Connects, negotiates TLS, logs in when a user is set, records what the
- * server offers in r, and quits without sending. Returns 0 or -1. */
-int smtp_probe(const struct session *s, const char *password, const struct smtp_hooks *hooks,
-	       struct smtp_result *r, struct error *err);
+/* Connects and gets the session ready for transactions: greeting, EHLO,
+ * STARTTLS as p->tls says, AUTH when p->user is set (password may be
+ * NULL then, meaning empty; it is not kept past the login). first, when
+ * not NULL, is the message the session is opened for: it is checked
+ * against what the server offers before the login (a message the server
+ * cannot take costs none), and AUTH PLAIN may ride in its pipelined
+ * group. Returns 0 and *out, or -1 with err set and the connection
+ * already closed (QUIT sent when the dialogue was in step). info (all
+ * zero or from an earlier smtp_open) is filled as far as the session got
+ * either way; free it with smtp_info_free. p, hooks and info are
+ * borrowed until smtp_quit or smtp_abort. */
+int smtp_open(struct smtp **out, const struct smtp_params *p, const char *password,
+	      const struct smtp_message *first, const struct smtp_hooks *hooks,
+	      struct smtp_info *info, struct error *err);
 
+/* r as it stands before a transaction for m: every recipient unasked.
+ * Returns 0 or -1 (out of memory). */
+int smtp_result_init(struct smtp_result *r, const struct smtp_message *m, struct error *err);
+
+/* One transaction for m (r is initialised here). Returns 0 when the server took the message for
+ * every recipient; else -1 with err set (87 when only some were refused).
+ * r is filled as far as it got and owns its strings. The session may go
+ * on afterwards when smtp_in_step says so (after a failure, smtp_reset
+ * first). */
+int smtp_transact(struct smtp *x, const struct smtp_message *m, struct smtp_result *r,
+		  struct error *err);
+
+/* RSET: ends whatever transaction the server holds open. Returns 0 or -1
+ * (the session is then unusable: smtp_abort it). */
+int smtp_reset(struct smtp *x, struct error *err);
+
+/* True when every reply owed has been read and the server expects a
+ * command: the session may carry another transaction. */
+bool smtp_in_step(const struct smtp *x);
+
+/* Ends the session: QUIT without waiting when in step, else just drops
+ * the connection. Frees x (NULL ok). */
+void smtp_quit(struct smtp *x);
+
+/* Drops the connection without a word. Frees x (NULL ok). */
+void smtp_abort(struct smtp *x);
+
+/* open + transact + quit. */
+int smtp_send(const struct smtp_params *p, const struct smtp_message *m, const char *password,
+	      const struct smtp_hooks *hooks, struct smtp_info *info, struct smtp_result *r,
+	      struct error *err);
+
+/* open + quit: what the server offers, and whether the login works. */
+int smtp_probe(const struct smtp_params *p, const char *password, const struct smtp_hooks *hooks,
+	       struct smtp_info *info, struct error *err);
+
+/* Frees what r owns; r may be all zero. */
 void smtp_result_free(struct smtp_result *r);
+void smtp_info_free(struct smtp_info *info);
 
 #endif

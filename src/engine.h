@@ -1,0 +1,26 @@
+/* engine.h - the front ends' way into the SMTP engine (smtp.h): settings
+ * and message in the engine's own terms. */
+#ifndef ENVOI_ENGINE_H
+#define ENVOI_ENGINE_H
+
+#include "conn.h"
+#include "error.h"
+#include "message.h"
+#include "session.h"
+#include "smtp.h"
+
+/* The transport's share of s; the strings stay s's. */
+struct conn_params engine_conn_params(const struct session *s);
+
+/* The engine's share of s, over the conn transport cp (kept by the
+ * caller while the engine runs). */
+struct smtp_params engine_params(const struct session *s, struct conn_params *cp);
+
+/* m as the engine takes it: envelope, size and writer (the composer).
+ * Pipes are spooled first, so a file problem never costs a half-open
+ * session. *rcpts (To, Cc, Bcc in order) is the caller's to free; the
+ * strings stay m's. Returns 0, or -1 with err set. */
+int engine_message(struct message *m, struct smtp_message *sm, const char ***rcpts,
+		   struct error *err);
+
+#endif
