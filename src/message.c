@@ -277,8 +277,7 @@ static void random_token(char *out, size_t len)
 	out[len] = '\0';
 }
 
-/* RFC 5322 3.3 date in English whatever the locale. */
-static void format_date(char *buf, size_t size)
+void msg_format_date(char *buf, size_t size)
 {
 	static const char days[] = "SunMonTueWedThuFriSat";
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -313,7 +312,7 @@ static void fix_identity(struct message *m)
 {
 	char token[32], domain[256];
 
-	format_date(m->date, sizeof m->date);
+	msg_format_date(m->date, sizeof m->date);
 	random_token(token, 24);
 	id_domain(m, domain, sizeof domain);
 	snprintf(m->message_id, sizeof m->message_id, "<%lld.%s@%s>", (long long)time(NULL),

@@ -46,4 +46,8 @@ struct msg_scan {
 };
 void msg_scan_text(struct msg_scan *s, const unsigned char *p, size_t n);
 
+/* Now as an RFC 5322 3.3 date-time, in English whatever the locale
+ * ("Tue, 1 Dec 2026 23:30:00 +0000"), into buf. */
+void msg_format_date(char *buf, size_t size);
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "header.h"
+#include "message.h"
 
 #define HEADER_MAX (8u << 20) /* the whole header section */
 #define SPANS_MAX 1024
@@ -274,22 +275,6 @@ static int header_line(struct reader *rd, const char *line, size_t n, bool first
 	return 1;
 }
 
-static void format_date(char *buf, size_t size)
-{
-	static const char days[] = "SunMonTueWedThuFriSat";
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	time_t now = time(NULL);
-	struct tm tm;
-	long off;
-
-	localtime_r(&now, &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(buf, size, "Date: %.3s, %d %.3s %d %02d:%02d:%02d %c%02ld%02ld\n",
-		 days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60,
-		 labs(off) % 60);
-}
-
 static void format_id(const struct reader *rd, char *buf, size_t size)
 {
 	const struct address *s = rd->o->sender;
@@ -312,8 +297,8 @@ static int put_missing(struct reader *rd, FILE *out)
 	char *from;
 
 	if (!rd->has_date) {
-		format_date(line, sizeof line);
-		fputs(line, out);
+		msg_format_date(line, sizeof line);
+		fprintf(out, "Date: %s\n", line);
 	}
 	if (!rd->has_id) {
 		format_id(rd, line, sizeof line);
