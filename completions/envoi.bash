@@ -11,7 +11,8 @@ _envoi_opts_arg='--from --to --cc --bcc --reply-to --subject --body --body-file
 --server --port --tls --user --password-file --password-command --auth
 --ca-file --fingerprint --client-cert --client-key --helo --timeout --proxy
 --dsn-notify --dsn-return --retry --account --config --pickup-dir --pickup-mode
---queue-dir --queue-lifetime --log'
+--queue-dir --queue-lifetime --log --batch --connections --max-per-connection
+--rate'
 _envoi_opts_flag='--read-receipt --insecure --ipv4 --ipv6 --probe --verbose
 --quiet --json --dry-run --queue --flush --queue-list --help --usage --version'
 _envoi_short_arg='-f -t -c -b -r -s -m -a -p -H -S -P -u'

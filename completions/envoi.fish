@@ -111,6 +111,12 @@ complete -c envoi -l queue-dir -x -a '(__fish_complete_directories)' -d 'Queue d
 complete -c envoi -l queue-lifetime -x -a '1h 1d 5d' -d 'Give up on a queued message after TIME'
 complete -c envoi -l log -r -a 'syslog' -d 'Log one line per outcome to FILE or syslog'
 
+# Batch
+complete -c envoi -l batch -r -d 'Send one message per JSON line of FILE'
+complete -c envoi -l connections -x -a '1 2 4 8 16' -d 'Batch sessions in parallel'
+complete -c envoi -l max-per-connection -x -d 'A new session after N messages'
+complete -c envoi -l rate -x -a '10/s 100/m 1000/h' -d 'At most N messages per second, minute or hour'
+
 # Informational
 complete -c envoi -s '?' -l help -d 'Give the help list'
 complete -c envoi -l usage -d 'Give a short usage message'

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jobjson.h"
 #include "msgbuild.h"
 #include "options.h"
 #include "sasl.h"
@@ -730,6 +731,111 @@ static bool wants_quiet(const struct collect *c)
 	return v && (!v->text || (parse_bool(v->text, &quiet, &scratch) == 0 && quiet));
 }
 
+/* ---- --batch ----------------------------------------------------------- */
+
+/* --rate=N/s|N/m|N/h */
+static int parse_rate(const char *text, unsigned *n, unsigned *window_ms, struct error *err)
+{
+	static const struct { char unit; unsigned ms; } units[] = {
+		{'s', 1000}, {'m', 60000}, {'h', 3600000}};
+	const char *slash = strchr(text, '/');
+	char number[16];
+
+	if (!slash || slash == text || (size_t)(slash - text) >= sizeof number || strlen(slash) != 2)
+		return err_set(err, ERR_USAGE, "--rate: N/s, N/m or N/h expected");
+	snprintf(number, sizeof number, "%.*s", (int)(slash - text), text);
+	if (parse_uint(number, 1, 1000000, "--rate", n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+		if (slash[1] == units[i].unit) {
+			*window_ms = units[i].ms;
+			return 0;
+		}
+	return err_set(err, ERR_USAGE, "--rate: N/s, N/m or N/h expected");
+}
+
+static int take_batch_numbers(const struct collect *c, struct options *o)
+{
+	const struct value *v;
+
+	o->connections = 1;
+	o->max_per_connection = 100;
+	if ((v = last(c, O_CONNECTIONS)) &&
+	    parse_uint(v->text, 1, 16, "--connections", &o->connections, c->err) < 0)
+		return blame(c, O_CONNECTIONS, v);
+	if ((v = last(c, O_MAX_PER_CONNECTION)) &&
+	    parse_uint(v->text, 1, 1000000, "--max-per-connection", &o->max_per_connection, c->err) < 0)
+		return blame(c, O_MAX_PER_CONNECTION, v);
+	if ((v = last(c, O_RATE)) && parse_rate(v->text, &o->rate_n, &o->rate_window_ms, c->err) < 0)
+		return blame(c, O_RATE, v);
+	return 0;
+}
+
+/* In batch mode the message options, wherever they came from, are the
+ * defaults of every line, kept as given. */
+static int take_defaults(const struct collect *c, struct options *o)
+{
+	if (!(o->batch_defaults = calloc(1, sizeof *o->batch_defaults)))
+		return err_set(c->err, ERR_OSERR, "out of memory");
+	for (int id = 0; id < O_COUNT; id++) {
+		const struct slot *s = &c->slots[id];
+
+		if (!job_is_message_option((enum opt_id)id))
+			continue;
+		for (size_t i = 0; i < s->n; i++)
+			if (jobvals_add(o->batch_defaults, (enum opt_id)id,
+					s->v[i].text ? s->v[i].text : "yes", c->err) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int check_batch(const struct collect *c, struct options *o)
+{
+	if (o->dry_run || o->pickup_dir || o->sess.probe || from_cmdline(c, O_QUEUE) || o->flush ||
+	    o->queue_list)
+		return err_set(c->err, ERR_USAGE, "--batch sends: it cannot be combined with "
+			       "--dry-run, --pickup-dir, --probe, --queue, --flush or --queue-list");
+	if (!o->sess.host)
+		return no_server(c->err, o->config_path);
+	return 0;
+}
+
+/* Without --batch, the batch options mean nothing: say so. */
+static int build_batch(const struct collect *c, struct options *o)
+{
+	static const enum opt_id only[] = {O_CONNECTIONS, O_MAX_PER_CONNECTION, O_RATE};
+
+	if (!last(c, O_BATCH)) {
+		for (size_t i = 0; i < sizeof only / sizeof *only; i++)
+			if (from_cmdline(c, only[i]))
+				return err_set(c->err, ERR_USAGE, "--%s needs --batch",
+					       opt_table[only[i]].name);
+		return 0;
+	}
+	if (take_str(c, O_BATCH, &o->batch) < 0 || take_batch_numbers(c, o) < 0)
+		return -1;
+	return take_defaults(c, o);
+}
+
+/* The run's steps after collecting: a batch's message is built per line. */
+static int build_all(struct collect *c, struct options *o)
+{
+	int rc = build_batch(c, o);
+
+	if (rc == 0 && !o->batch)
+		rc = build_message(c, o);
+	if (rc == 0)
+		rc = build_session(c, o);
+	if (rc == 0 && o->batch)
+		return check_batch(c, o);
+	if (rc == 0)
+		rc = check_combinations(c, o);
+	if (rc == 0)
+		rc = check_required(c, o);
+	return rc;
+}
+
 int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 {
 	struct collect c = {.err = err};
@@ -746,13 +852,7 @@ int cli_parse(struct options *o, int argc, char **argv, struct error *err)
 	if (rc == 0)
 		rc = collect_env(&c);
 	if (rc == 0)
-		rc = build_message(&c, o);
-	if (rc == 0)
-		rc = build_session(&c, o);
-	if (rc == 0)
-		rc = check_combinations(&c, o);
-	if (rc == 0)
-		rc = check_required(&c, o);
+		rc = build_all(&c, o);
 	if (rc < 0)
 		o->sess.json = json_wanted(&c);
 	/* also before a failure: "no server" may be ENVOI_SEVRER's doing */
@@ -799,5 +899,9 @@ void cli_free(struct options *o)
 	free(o->log);
 	free(o->aliases);
 	free(o->domain);
+	free(o->batch);
+	if (o->batch_defaults)
+		jobvals_free(o->batch_defaults);
+	free(o->batch_defaults);
 	memset(o, 0, sizeof *o);
 }

@@ -17,6 +17,8 @@
 #include "password.h"
 #include "session.h"
 
+struct jobvals;
+
 struct options {
 	struct message msg;
 	struct session sess;
@@ -36,6 +38,13 @@ struct options {
 	char *log;            /* a file or "syslog"; NULL: no log */
 	char *aliases;        /* sendmail mode: /etc/aliases-format file */
 	char *domain;         /* sendmail mode: completes local names */
+
+	/* --batch (batch.h): the message options are then only defaults */
+	char *batch;          /* the JSON-lines file, "-": stdin; NULL: no batch */
+	unsigned connections, max_per_connection;
+	unsigned rate_n;      /* --rate: at most rate_n messages ... */
+	unsigned rate_window_ms; /* ... in any window this long; 0 n: no limit */
+	struct jobvals *batch_defaults; /* the message options' values */
 };
 
 /* Parses argv, the environment and the configuration file into o.

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "cli.h"
 #include "clock.h"
 #include "engine.h"
@@ -324,6 +325,11 @@ int main(int argc, char **argv)
 	rc = cli_parse(&o, argc, argv, &err);
 	if (rc == 0 && (o.flush || o.queue_list)) {
 		rc = o.flush ? handover_flush(&o) : handover_list(&o, false);
+		cli_free(&o);
+		return rc;
+	}
+	if (rc == 0 && o.batch) {
+		rc = batch_run(&o);
 		cli_free(&o);
 		return rc;
 	}

@@ -67,9 +67,13 @@ const struct opt opt_table[O_COUNT] = {
 	/* sendmail mode's keys: local names completed, aliases looked up */
 	[O_ALIASES] = {"aliases", 0, NULL, OPT_STR, 4, OPT_NOOPT, NULL},
 	[O_DOMAIN] = {"domain", 0, NULL, OPT_STR, 4, OPT_NOOPT, NULL},
+	[O_BATCH] = {"batch", 0, "FILE", OPT_STR, 5, OPT_NOCONF, "Send one message per JSON line of FILE ('-': standard input); message options are defaults"},
+	[O_CONNECTIONS] = {"connections", 0, "N", OPT_STR, 5, 0, "--batch: sessions in parallel, 1-16 (default 1)"},
+	[O_MAX_PER_CONNECTION] = {"max-per-connection", 0, "N", OPT_STR, 5, 0, "--batch: a new session after N messages (default 100)"},
+	[O_RATE] = {"rate", 0, "N/s|N/m|N/h", OPT_STR, 5, 0, "--batch: at most N messages in any second, minute or hour"},
 };
 
-static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:", "Queue and log:"};
+static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:", "Queue and log:", "Batch:"};
 
 int opt_argp_key(enum opt_id id)
 {
@@ -78,12 +82,12 @@ int opt_argp_key(enum opt_id id)
 
 struct argp_option *opt_argp_options(void)
 {
-	struct argp_option *v = calloc(O_COUNT + 5, sizeof *v);
+	struct argp_option *v = calloc(O_COUNT + 6, sizeof *v) /* a title per group, the end */;
 	size_t n = 0;
 
 	if (!v)
 		return NULL;
-	for (int g = 1; g <= 4; g++) {
+	for (int g = 1; g <= 5; g++) {
 		v[n].doc = group_titles[g];
 		v[n].group = g;
 		n++;

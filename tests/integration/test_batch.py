@@ -1,0 +1,352 @@
+#!/usr/bin/python3
+"""--batch: JSON lines in, one JSON result per message out, against the
+private Exim (delivery checked in its maildir) and the fault server's
+fast plaintext scenario (bulk_rcpts: <refuse-...> recipients get 550)."""
+import email
+import email.policy
+import glob
+import json
+import os
+import resource
+import shutil
+import socketserver
+import threading
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+import servers
+import tap
+
+SERVERS = servers.SERVERS
+
+
+def child_peak_rss_kb(cmd, **kw):
+    """Runs cmd in a fresh python child that reports the peak RSS of cmd
+    (RUSAGE_CHILDREN of that child holds only cmd)."""
+    code = ("import resource,subprocess,sys,json;"
+            "a=json.loads(sys.argv[1]);"
+            "r=subprocess.run(a['cmd'],stdin=open(a['stdin'],'rb'),stdout=open(a['stdout'],'wb'),"
+            "stderr=subprocess.DEVNULL,env=a['env']);"
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run(["/usr/bin/python3", "-c", code, json.dumps(dict(cmd=cmd, **kw))],
+                         capture_output=True, text=True, timeout=900, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+class Sink(socketserver.StreamRequestHandler):
+    """A minimal fast SMTP server for 20,000 connections: the fault
+    server records every connection in one summary it rewrites, which
+    grows quadratic at that count. Replies in order, so pipelining works."""
+    disable_nagle_algorithm = True  # else each reply waits for a delayed ACK (40 ms)
+
+    def handle(self):
+        w = self.wfile
+        w.write(b"220 sink ESMTP\r\n")
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                w.write(b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                w.write(b"354 go ahead\r\n")
+                while self.rfile.readline() not in (b".\r\n", b""):
+                    pass
+                self.server.messages += 1
+                w.write(b"250 2.0.0 queued as S%d\r\n" % self.server.messages)
+            elif verb == b"QUIT":
+                w.write(b"221 bye\r\n")
+                return
+            else:
+                w.write(b"250 ok\r\n")
+
+
+class SinkServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    messages = 0
+
+
+class Batch(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="envoi-batch-")
+        cls.exim = servers.Exim(os.path.join(cls.dir, "exim"))
+        cls.env = cls.exim.env
+        cls.work = os.path.join(cls.dir, "work")
+        os.makedirs(cls.work)
+        cls.faults = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in cls.faults:
+            servers.fault_stop(d)
+        cls.exim.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def clean_env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENVOI_")}
+        env["HOME"] = self.work
+        env["ENVOI_PASSWORD"] = self.env["PASS"]
+        return env
+
+    def exim_args(self):
+        e = self.env
+        return ["-S", f"127.0.0.1:{e['SUBMIT_PORT']}", "--ca-file", e["CA"], "-u", e["USER"]]
+
+    def run_batch(self, lines, *args, server=None, timeout=300):
+        text = "".join(line + "\n" for line in lines)
+        r = subprocess.run([tap.ENVOI, "--batch=-", *(server or self.exim_args()), *args],
+                           input=text.encode(), capture_output=True, env=self.clean_env(),
+                           timeout=timeout)
+        results = [json.loads(x) for x in r.stdout.decode().splitlines()]
+        return r, results
+
+    def fault(self, scenario, connections, alarm=60):
+        d = os.path.join(self.dir, f"fault-{len(self.faults)}")
+        port = servers.fault_start(scenario, d, os.path.join(self.dir, "certs"),
+                                   "--connections", str(connections), "--alarm", str(alarm))
+        self.faults.append(d)
+        return ["-S", f"127.0.0.1:{port}", "--tls=none"]
+
+    def delivered(self, token, count, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            found = []
+            for path in glob.glob(os.path.join(self.env["MAILDIR"], "new", "*")):
+                with open(path, "rb") as f:
+                    data = f.read()
+                if token.encode() in data:
+                    found.append(email.message_from_bytes(data, policy=email.policy.default))
+            if len(found) >= count or time.time() > deadline:
+                return found
+            time.sleep(0.1)
+
+    def test_ids_echoed_and_defaults(self):
+        token = uuid.uuid4().hex
+        lines = [json.dumps({"id": 7, "subject": f"{token} one"}),
+                 "",
+                 json.dumps({"id": {"order": [1, "a"]}, "to": "c@example.com",
+                             "subject": f"{token} two", "body": "own body"}),
+                 json.dumps({"subject": f"{token} three"})]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "-m", "default body",
+                                "b@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["line"] for x in res], [1, 3, 4])
+        self.assertEqual([x["id"] for x in res], [7, {"order": [1, "a"]}, None])
+        self.assertEqual({x["status"] for x in res}, {"sent"})
+        for x in res:
+            self.assertEqual(x["exit_code"], 0)
+            self.assertIsNone(x["class"])
+            self.assertTrue(x["queue_id"])
+            self.assertGreater(x["bytes"], 0)
+            self.assertIsInstance(x["elapsed_ms"], int)
+        self.assertEqual(len({x["connection"] for x in res}), 3)
+        self.assertEqual([rc["address"] for rc in res[1]["recipients"]], ["c@example.com"])
+        self.assertTrue(res[1]["recipients"][0]["reply"].startswith("250"))
+        two = self.delivered(f"{token} two", 1)[0]
+        self.assertEqual(two["To"], "c@example.com")  # the key replaced the default
+        self.assertIn("own body", two.get_content())
+        one = self.delivered(f"{token} one", 1)[0]
+        self.assertEqual(one["To"], "b@example.com")
+        self.assertIn("default body", one.get_content())
+        self.assertIn("envoi: batch: 3 sent", r.stderr.decode())
+
+    def test_email_message_shape(self):
+        token = uuid.uuid4().hex
+        att = os.path.join(self.work, "shape.txt")
+        with open(att, "w") as f:
+            f.write("attached " + token)
+        base = {"From": {"Name": "Ann, Sender", "Address": "a@example.com"},
+                "To": ["b@example.com"], "Cc": None, "Bcc": ["hidden@example.com"],
+                "Attachments": [att]}
+        lines = [json.dumps(dict(base, Subject=f"{token} html", Body="<p>Hi <b>there</b></p>",
+                                 BodyFormat="EmailMessageBodyFormat.Html",
+                                 Priority="EmailMessagePriority.High")),
+                 json.dumps(dict(base, Subject=f"{token} text", Body="plain words",
+                                 BodyFormat=None, Priority="low")),
+                 json.dumps(dict(base, Subject=f"{token} null", Body="x", Priority=None,
+                                 BodyFormat="Text"))]
+        r, res = self.run_batch(lines, "-q")
+        self.assertEqual(r.returncode, 0, res)
+        self.assertEqual(r.stderr, b"")  # --quiet: no summary
+        self.assertEqual([rc["address"] for rc in res[0]["recipients"]],
+                         ["b@example.com", "hidden@example.com"])
+        html = self.delivered(f"{token} html", 2)
+        self.assertEqual(len(html), 2)  # To and the Bcc recipient
+        for m in html:
+            self.assertNotIn("Bcc", m)
+            for name, value in m.items():  # Exim's Envelope-to names the copy's recipient
+                if name.lower() != "envelope-to":
+                    self.assertNotIn("hidden", value, name)
+            self.assertEqual(m["X-Priority"][:1], "1")
+            self.assertEqual(str(m["From"]), '"Ann, Sender" <a@example.com>')
+            body = m.get_body(("html", "plain"))
+            self.assertEqual(body.get_content_type(), "text/html")
+            self.assertIn("<b>there</b>", body.get_content())
+            names = [p.get_filename() for p in m.iter_attachments()]
+            self.assertEqual(names, ["shape.txt"])
+        text = self.delivered(f"{token} text", 2)[0]
+        self.assertEqual(text.get_body(("html", "plain")).get_content_type(), "text/plain")
+        self.assertEqual(text["X-Priority"][:1], "5")
+        null = self.delivered(f"{token} null", 2)[0]
+        self.assertIsNone(null["X-Priority"])
+
+    def test_bad_lines_in_the_middle(self):
+        token = uuid.uuid4().hex
+        ok = json.dumps({"to": "b@example.com", "subject": token})
+        lines = [ok,
+                 "{not json",
+                 json.dumps({"to": "b@example.com", "bogus": 1, "id": "u"}),
+                 json.dumps({"attach": "x", "Attachments": ["y"], "id": "dup"}),
+                 '{"to": "b@example.com", "to": "c@example.com"}',
+                 json.dumps({"to": "not an address"}),
+                 json.dumps({"to": "b@example.com", "header": "X-A: one\r\nBcc: evil@example.com"}),
+                 json.dumps({"to": "b@example.com", "attach": "/nonexistent/file"}),
+                 json.dumps({"to": "b@example.com", "body-file": "-"}),
+                 "[1, 2]",
+                 "",
+                 ok]
+        r, res = self.run_batch(lines, "-f", "a@example.com")
+        self.assertEqual(r.returncode, 79, r.stderr)
+        got = [(x["line"], x["status"], x["exit_code"]) for x in res]
+        self.assertEqual(got, [(1, "sent", 0), (2, "failed", 65), (3, "failed", 64),
+                               (4, "failed", 64), (5, "failed", 64), (6, "failed", 64),
+                               (7, "failed", 65), (8, "failed", 66), (9, "failed", 64),
+                               (10, "failed", 65), (12, "sent", 0)])
+        self.assertEqual(res[2]["id"], "u")  # echoed even when the line fails
+        self.assertEqual(res[3]["id"], "dup")
+        self.assertIn("bogus", res[2]["error"])
+        for x in res[1:-1]:
+            self.assertIsNone(x["connection"])
+            self.assertEqual(x["recipients"], [])
+        self.assertEqual(len(self.delivered(token, 2)), 2)
+        self.assertIn("2 sent, 0 partial, 9 failed", r.stderr.decode())
+
+    def test_server_refusals_per_message(self):
+        server = self.fault("bulk_rcpts", 4)
+        lines = [json.dumps({"id": 1, "to": "ok@example.com"}),
+                 json.dumps({"id": 2, "to": ["ok@example.com", "refuse-1@example.com"]}),
+                 json.dumps({"id": 3, "to": "refuse-2@example.com"}),
+                 json.dumps({"id": 4, "to": "ok2@example.com"})]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 79, r.stderr)
+        self.assertEqual([(x["id"], x["status"], x["exit_code"]) for x in res],
+                         [(1, "sent", 0), (2, "partial", 87), (3, "failed", 88), (4, "sent", 0)])
+        self.assertEqual([rc["accepted"] for rc in res[1]["recipients"]], [True, False])
+        self.assertTrue(res[1]["recipients"][1]["reply"].startswith("550"))
+
+    def test_session_failure_before_first_message(self):
+        closed = subprocess.run(["/usr/bin/python3", os.path.join(SERVERS, "freeport.py"),
+                                 "--closed"], capture_output=True, text=True).stdout.strip()
+        lines = [json.dumps({"id": i, "to": "b@example.com"}) for i in range(3)]
+        lines.insert(1, "not json")
+        r, res = self.run_batch(lines, "-f", "a@example.com",
+                                server=["-S", f"127.0.0.1:{closed}", "--tls=none"])
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertEqual([(x["line"], x["exit_code"]) for x in res],
+                         [(1, 69), (2, 65), (3, 69), (4, 69)])
+
+    def test_results_flushed_line_by_line(self):
+        """A coprocess: each result is read before the next line is written."""
+        p = subprocess.Popen([tap.ENVOI, "--batch=-", *self.exim_args(), "-f", "a@example.com",
+                              "b@example.com"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.clean_env())
+        try:
+            for i in range(3):
+                p.stdin.write((json.dumps({"id": i, "subject": f"coproc {i}"}) + "\n").encode())
+                p.stdin.flush()
+                line = p.stdout.readline()
+                self.assertEqual(json.loads(line)["id"], i)
+                self.assertEqual(json.loads(line)["status"], "sent")
+            p.stdin.write(b"\n{bad\n")
+            p.stdin.flush()
+            self.assertEqual(json.loads(p.stdout.readline())["line"], 5)
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=60), 79)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def test_big_messages_in_one_batch(self):
+        """1,000 recipients and a 50 MB attachment, one after the other.
+        On Exim's plaintext port: through STARTTLS the one-shot engine
+        loses the connection with 1,000 pipelined RCPTs before BDAT (also
+        without --batch; left to the engine work)."""
+        token = uuid.uuid4().hex
+        big = os.path.join(self.work, "big.bin")
+        with open(big, "wb") as f:
+            f.write(os.urandom(50 * 1024 * 1024))
+        rcpts = [f"r{i}-{token}@example.com" for i in range(1000)]
+        lines = [json.dumps({"id": "many", "to": rcpts, "subject": f"{token} many"}),
+                 json.dumps({"id": "big", "to": "b@example.com", "attach": big,
+                             "subject": f"{token} big"})]
+        server = ["-S", f"127.0.0.1:{self.env['PLAIN_PORT']}", "--tls=none"]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(res[0]["recipients"]), 1000)
+        self.assertTrue(all(x["accepted"] for x in res[0]["recipients"]))
+        self.assertGreater(res[1]["bytes"], 50 * 1024 * 1024)
+        got = self.delivered(f"{token} big", 1, timeout=60)[0]
+        part = next(got.iter_attachments())
+        with open(big, "rb") as f:
+            self.assertEqual(part.get_content(), f.read())
+
+    def test_rate(self):
+        server = self.fault("bulk_rcpts", 4)
+        lines = [json.dumps({"to": "ok@example.com"}) for _ in range(4)]
+        start = time.time()
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--rate=2/s", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreaterEqual(time.time() - start, 1.0)  # the 3rd waits for the 1st's second
+
+    def test_options_checked(self):
+        for args in (["--batch=-", "--connections=17"], ["--batch=-", "--connections=0"],
+                     ["--batch=-", "--rate=5"], ["--batch=-", "--rate=5/d"],
+                     ["--batch=-", "--max-per-connection=0"], ["--rate=1/s"],
+                     ["--batch=-", "--dry-run"]):
+            r = subprocess.run([tap.ENVOI, "-S", "127.0.0.1:1", *args], capture_output=True,
+                               stdin=subprocess.DEVNULL, env=self.clean_env(), timeout=30)
+            self.assertEqual(r.returncode, 64, (args, r.stderr))
+        r = subprocess.run([tap.ENVOI, "-S", "127.0.0.1:1", "--batch=/nonexistent"],
+                           capture_output=True, env=self.clean_env(), timeout=30)
+        self.assertEqual(r.returncode, 66)
+
+    def test_twenty_thousand_lines_flat_memory(self):
+        n = 20000
+        sink = SinkServer(("127.0.0.1", 0), Sink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        self.addCleanup(sink.server_close)
+        self.addCleanup(sink.shutdown)
+        server = ["-S", f"127.0.0.1:{sink.server_address[1]}", "--tls=none"]
+        env = self.clean_env()
+        rss = {}
+        for count in (200, n):
+            src = os.path.join(self.work, f"lines-{count}.jsonl")
+            with open(src, "w") as f:
+                for i in range(count):
+                    f.write(json.dumps({"id": i, "to": f"r{i}@example.com",
+                                        "subject": f"message {i}"}) + "\n")
+            out = os.path.join(self.work, f"out-{count}.jsonl")
+            rc, rss[count] = child_peak_rss_kb([tap.ENVOI, "--batch=-", *server, "-f",
+                                                "a@example.com", "-q"], stdin=src,
+                                               stdout=out, env=env)
+            with open(out) as f:
+                res = [json.loads(x) for x in f]
+            self.assertEqual(rc, 0, next((x for x in res if x["status"] != "sent"), None))
+            self.assertEqual(len(res), count)
+            self.assertEqual(res[-1]["id"], count - 1)
+            self.assertTrue(all(x["status"] == "sent" for x in res))
+        print(f"# peak RSS: 200 lines {rss[200]} kB, {n} lines {rss[n]} kB", flush=True)
+        self.assertLess(rss[n], rss[200] + 2048)
+        self.assertEqual(sink.messages, n + 200)
+
+
+if __name__ == "__main__":
+    tap.main()
