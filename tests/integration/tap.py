@@ -9,6 +9,20 @@ import unittest
 ENVOI = os.environ.get("ENVOI", "envoi")
 
 
+def _sanitized(path):
+    """Whether the envoi under test is an AddressSanitizer build (some
+    checks measure what ASan itself changes: RSS, address space, a copy of
+    the environment)."""
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized(ENVOI)
+
+
 class TapResult(unittest.TestResult):
     """Prints one TAP line per case as it ends. A failing class fixture
     (setUpClass) shows as an extra "not ok", which also breaks the plan:

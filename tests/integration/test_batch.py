@@ -20,9 +20,6 @@ import uuid
 import servers
 import tap
 
-with open(tap.ENVOI, "rb") as _f:
-    SANITIZED = b"__asan_init" in _f.read()
-
 SERVERS = servers.SERVERS
 
 
@@ -322,7 +319,7 @@ class Batch(unittest.TestCase):
         self.assertEqual(r.returncode, 66)
 
     def test_twenty_thousand_lines_flat_memory(self):
-        if SANITIZED:
+        if tap.SANITIZED:
             # ASan holds freed memory in its quarantine (256 MB by default),
             # so RSS grows with every allocation; leaks are LSan's job there.
             self.skipTest("sanitizer build: ASan's quarantine makes RSS grow")

@@ -23,9 +23,6 @@ import unittest
 import servers
 import tap
 
-with open(tap.ENVOI, "rb") as _f:
-    SANITIZED = b"__asan_init" in _f.read()
-
 PASSWORD = b"s3cret-Pa55!"
 # What a login puts in memory besides the password: the AUTH PLAIN payload
 # (raw and base64), and the base64 password (AUTH LOGIN).
@@ -184,7 +181,7 @@ class Blocked(unittest.TestCase):
         self.assertEqual(leaks, {}, "AUTH payload still in memory after the login")
 
     def check_password_wiped(self, scenario, source):
-        if source == "env" and SANITIZED:
+        if source == "env" and tap.SANITIZED:
             # The sanitizer runtime reads /proc/self/environ into a buffer of
             # its own at start-up and keeps it: a copy envoi cannot reach. The
             # normal build runs this check against envoi's own memory.

@@ -19,9 +19,6 @@ import unittest
 import servers
 import tap
 
-with open(tap.ENVOI, "rb") as _f:
-    SANITIZED = b"__asan_init" in _f.read()
-
 # What must never leave envoi raw: C0 controls but LF (ESC above all), DEL,
 # the C1 controls in UTF-8 (C2 80..C2 9F), bidi controls, and bytes that
 # are not UTF-8 (a lone 0x9B is CSI to an 8-bit terminal).
@@ -404,7 +401,7 @@ class OutOfMemory(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if SANITIZED:
+        if tap.SANITIZED:
             # AddressSanitizer reserves terabytes of shadow at start-up and
             # cannot run under prlimit --as at all; the normal build runs this.
             raise unittest.SkipTest("sanitizer build: ASan cannot start in a tight address space")
