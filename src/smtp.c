@@ -313,6 +313,7 @@ int smtp_reset(struct smtp *x, struct error *err)
 static void smtp_free(struct smtp *x)
 {
 	sasl_end(x->auth_pending);
+	smtp_window_free(x->window);
 	if (x->t)
 		x->t->ops->close(x->t);
 	reply_free(&x->reply);

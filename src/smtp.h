@@ -122,6 +122,10 @@ struct smtp_result {
 	bool data_sent;          /* the whole message went out */
 	bool maybe_delivered;    /* delivered, or it may have been: sending
 	                            again could deliver it twice */
+	bool session_lost;       /* the session ended during this transaction
+	                            (421, connection lost): without
+	                            maybe_delivered the message was not taken
+	                            and may go over a new session */
 };
 
 struct smtp;
@@ -152,6 +156,38 @@ int smtp_result_init(struct smtp_result *r, const struct smtp_message *m, struct
  * first). */
 int smtp_transact(struct smtp *x, const struct smtp_message *m, struct smtp_result *r,
 		  struct error *err);
+
+/* ---- many transactions in flight (batch) -------------------------------
+ * smtp_submit starts a transaction and returns without waiting for its
+ * replies where the server allows it (PIPELINING with CHUNKING; without
+ * CHUNKING the next MAIL may follow the end of data); smtp_collect hands
+ * the outcomes back in submission order. The engine reads replies while
+ * it writes, so no window size and no recipient count can deadlock. A
+ * failed transaction is isolated: the next one starts from a clean
+ * state (RSET where the server's state is not known to be clean). */
+
+/* True when smtp_submit may be called without waiting: the session is
+ * usable and the window of transactions in flight is not full. */
+bool smtp_can_submit(const struct smtp *x);
+
+/* Transactions submitted and not yet collected. */
+size_t smtp_pending(const struct smtp *x);
+
+/* Starts a transaction for m. m and everything it points to are borrowed
+ * until its outcome is collected; tag is handed back with it. May read
+ * replies of earlier transactions while it writes (kept for
+ * smtp_collect). Returns 0 (m is pending), or -1 with err set when the
+ * session cannot take m (m is then not pending and was not taken: the
+ * caller collects what is pending, then ends the session). */
+int smtp_submit(struct smtp *x, const struct smtp_message *m, void *tag, struct error *err);
+
+/* Waits for the oldest pending transaction's outcome: returns 0 when the
+ * server took it for every recipient, else -1 with err set (87 when only
+ * some were refused). *tag is what smtp_submit was given; r is
+ * initialised here, filled as far as it got, and freed by the caller with
+ * smtp_result_free. r->session_lost says the session ended during it.
+ * Returns -1 with ERR_SOFTWARE when nothing is pending. */
+int smtp_collect(struct smtp *x, void **tag, struct smtp_result *r, struct error *err);
 
 /* RSET: ends whatever transaction the server holds open. Returns 0 or -1
  * (the session is then unusable: smtp_abort it). */

@@ -10,6 +10,7 @@
 #include "smtp.h"
 
 struct sasl;
+struct smtp_window;
 
 /* The engine's states; state_names gives each its name for the trace and
  * for "no reply to X came". */
@@ -53,6 +54,7 @@ struct smtp {
 	bool broken;        /* a read, a write or a TLS handshake failed */
 	bool in_transaction; /* MAIL accepted, no end of data or RSET since */
 	bool dsn_warned;    /* the user knows DSN is not offered */
+	struct smtp_window *window; /* smtp_submit's transactions, NULL until one */
 };
 
 /* smtp_io.c. Every function that can fail returns 0 or -1 with err
@@ -76,6 +78,9 @@ int smtp_read_reply(struct smtp *x, struct expect *e, struct error *err);
 int smtp_fail(struct smtp *x, struct error *err, enum err_class cls, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 const char *smtp_peer(const struct smtp *x);
+
+/* smtp_window.c: frees the transactions in flight (NULL ok). */
+void smtp_window_free(struct smtp_window *w);
 
 /* smtp_transact.c: checks m against the offer before anything is sent
  * (smtp_open checks the first message before the login). */
