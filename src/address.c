@@ -362,25 +362,57 @@ static const char *item_end(const char *p)
 	return p;
 }
 
-/* Appends a, taking ownership of its strings. */
-static int list_push(struct addr_list *l, struct address *a)
+/* Room for need more bytes of text and one more entry. The text grows by
+ * doubling: past glibc's mmap threshold that is mremap, and pages not yet
+ * written cost no memory. */
+static int list_reserve(struct addr_list *l, size_t need)
 {
+	if (need > UINT32_MAX - l->used)
+		return -1; /* the offsets are 32 bits: 4 GiB of addresses */
+	if (l->used + need > l->size) {
+		size_t size = l->size ? l->size : 256;
+		char *text;
+
+		while (size < l->used + need)
+			size *= 2;
+		if (!(text = realloc(l->text, size)))
+			return -1;
+		l->text = text;
+		l->size = size;
+	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct address *v = realloc(l->v, cap * sizeof *v);
-		if (!v)
+		uint32_t *off = realloc(l->off, cap * sizeof *off);
+
+		if (!off)
 			return -1;
-		l->v = v;
+		l->off = off;
 		l->cap = cap;
 	}
-	l->v[l->n++] = *a;
+	return 0;
+}
+
+/* Appends a copy of mailbox and name (NULL: none). Returns 0 or -1. */
+static int list_push(struct addr_list *l, const char *mailbox, const char *name)
+{
+	size_t mlen = strlen(mailbox) + 1, nlen = name ? strlen(name) + 1 : 1;
+
+	if (list_reserve(l, mlen + nlen) < 0)
+		return -1;
+	l->off[l->n++] = (uint32_t)l->used;
+	memcpy(l->text + l->used, mailbox, mlen);
+	l->used += mlen;
+	memcpy(l->text + l->used, name ? name : "", nlen);
+	l->used += nlen;
 	return 0;
 }
 
 static void list_truncate(struct addr_list *l, size_t n)
 {
-	while (l->n > n)
-		addr_free(&l->v[--l->n]);
+	if (n < l->n) {
+		l->used = l->off[n];
+		l->n = n;
+	}
 }
 
 static bool all_blank(const char *s, const char *e)
@@ -389,26 +421,35 @@ static bool all_blank(const char *s, const char *e)
 	return s == e;
 }
 
+/* Parses the item from s to e and appends it to l. Returns 0 or -1. */
+static int push_item(struct addr_list *l, const char *s, const char *e, struct error *err)
+{
+	struct address a;
+	char *item = strndup(s, (size_t)(e - s));
+	int rc;
+
+	if (!item)
+		return err_set(err, ERR_OSERR, "out of memory");
+	rc = addr_parse(&a, item, err);
+	free(item);
+	if (rc < 0)
+		return -1;
+	if (list_push(l, a.mailbox, a.name) < 0)
+		rc = err_set(err, ERR_OSERR, "out of memory (or 4 GiB of addresses)");
+	addr_free(&a);
+	return rc;
+}
+
 int addr_parse_list(struct addr_list *l, const char *text, struct error *err)
 {
 	size_t keep = l->n;
 
 	for (const char *p = text; *p;) {
 		const char *end = item_end(p);
-		if (!all_blank(p, end)) {
-			struct address a;
-			char *item = strndup(p, (size_t)(end - p));
-			int rc = item ? addr_parse(&a, item, err)
-				: err_set(err, ERR_OSERR, "out of memory");
-			free(item);
-			if (rc == 0 && list_push(l, &a) < 0) {
-				addr_free(&a);
-				rc = err_set(err, ERR_OSERR, "out of memory");
-			}
-			if (rc < 0) {
-				list_truncate(l, keep);
-				return -1;
-			}
+
+		if (!all_blank(p, end) && push_item(l, p, end, err) < 0) {
+			list_truncate(l, keep);
+			return -1;
 		}
 		p = *end ? end + 1 : end;
 	}
@@ -433,16 +474,26 @@ bool addr_mailbox_is_ascii(const struct address *a)
 
 int addr_list_add(struct addr_list *l, const struct address *a)
 {
-	struct address c = { NULL, NULL };
+	return list_push(l, a->mailbox, a->name);
+}
 
-	c.mailbox = strdup(a->mailbox);
-	if (a->name)
-		c.name = strdup(a->name);
-	if (!c.mailbox || (a->name && !c.name) || list_push(l, &c) < 0) {
-		addr_free(&c);
-		return -1;
-	}
-	return 0;
+const char *addr_list_mailbox(const struct addr_list *l, size_t i)
+{
+	return l->text + l->off[i];
+}
+
+const char *addr_list_name(const struct addr_list *l, size_t i)
+{
+	const char *mailbox = addr_list_mailbox(l, i), *name = mailbox + strlen(mailbox) + 1;
+
+	return *name ? name : NULL;
+}
+
+struct address addr_list_at(const struct addr_list *l, size_t i)
+{
+	/* the cast: struct address owns its strings elsewhere; here it is a view */
+	return (struct address){.name = (char *)addr_list_name(l, i),
+				.mailbox = (char *)addr_list_mailbox(l, i)};
 }
 
 void addr_free(struct address *a)
@@ -454,8 +505,7 @@ void addr_free(struct address *a)
 
 void addr_list_free(struct addr_list *l)
 {
-	list_truncate(l, 0);
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
+	free(l->text);
+	free(l->off);
+	memset(l, 0, sizeof *l);
 }

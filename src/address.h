@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -17,8 +18,15 @@ struct address {
 	char *mailbox; /* local-part@domain, as sent in MAIL FROM / RCPT TO */
 };
 
+/* A list packed in one buffer: entry i is its mailbox, a NUL, its display
+ * name ("" when none) and a NUL, from text + off[i]. A million recipients
+ * cost their text and four bytes each, not two allocations and a struct
+ * apiece. Read it through addr_list_mailbox, addr_list_name, addr_list_at;
+ * what they return stays valid until the list changes. */
 struct addr_list {
-	struct address *v;
+	char *text;
+	size_t used, size;
+	uint32_t *off;
 	size_t n, cap;
 };
 
@@ -38,8 +46,19 @@ const char *addr_domain(const struct address *a);
 /* True when the mailbox is all ASCII (no SMTPUTF8 needed). */
 bool addr_mailbox_is_ascii(const struct address *a);
 
-/* Appends a copy of a to l. Returns 0, or -1 on out of memory. */
+/* Appends a copy of a to l. Returns 0, or -1 on out of memory (or when
+ * l would pass 4 GiB of text). */
 int addr_list_add(struct addr_list *l, const struct address *a);
+
+/* Entry i's mailbox (i < l->n); points into l. */
+const char *addr_list_mailbox(const struct addr_list *l, size_t i);
+
+/* Entry i's display name, NULL when it has none; points into l. */
+const char *addr_list_name(const struct addr_list *l, size_t i);
+
+/* Entry i as a struct address whose strings point into l: read it, never
+ * free it (no addr_free). */
+struct address addr_list_at(const struct addr_list *l, size_t i);
 
 void addr_free(struct address *a);
 void addr_list_free(struct addr_list *l);

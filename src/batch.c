@@ -66,11 +66,10 @@ static int oneshot_send(struct batch_sender *self, const struct session *s, stru
 		.ctx = os,
 	};
 	struct smtp_message sm;
-	const char **rcpts = NULL;
 	unsigned delay = 1;
 	int rc;
 
-	if (engine_message(m, &sm, &rcpts, err) < 0)
+	if (engine_message(m, &sm, err) < 0)
 		return -1; /* a file problem: the server never saw it */
 	for (unsigned attempt = 0;; attempt++) {
 		out->connection = ++os->connections;
@@ -85,7 +84,6 @@ static int oneshot_send(struct batch_sender *self, const struct session *s, stru
 		memset(&out->r, 0, sizeof out->r);
 		*err = (struct error){0};
 	}
-	free(rcpts);
 	return rc;
 }
 

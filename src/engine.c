@@ -3,11 +3,11 @@
  * size and writer from a message. */
 #include "engine.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "conn_transport.h"
 #include "mime.h"
+#include "msgbuild.h"
 
 /* The transport's share of the session; the strings stay s's. */
 struct conn_params engine_conn_params(const struct session *s)
@@ -41,27 +41,23 @@ static int write_message(void *ctx, struct sink *out)
 	return mime_write(ctx, out);
 }
 
+static const char *envelope_rcpt(const void *ctx, size_t i)
+{
+	return msg_rcpt(ctx, i);
+}
+
 /* The message as the engine takes it: envelope, size and writer. Pipes
  * are spooled first, so a file problem never costs a half-open session.
- * rcpts (To, Cc, Bcc in order) is the caller's to free. */
-int engine_message(struct message *m, struct smtp_message *sm, const char ***rcpts,
-			  struct error *err)
+ * The envelope is read from m's address lists where they are: a million
+ * recipients need no array of a million pointers. */
+int engine_message(struct message *m, struct smtp_message *sm, struct error *err)
 {
-	const struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
-	size_t n = m->to.n + m->cc.n + m->bcc.n, k = 0;
-
 	*sm = (struct smtp_message){.from = m->from.mailbox, .eightbit = m->eightbit,
 				    .smtputf8 = m->smtputf8, .utf8_headers = m->utf8_headers,
+				    .rcpt = envelope_rcpt, .rcpt_ctx = m,
+				    .nrcpts = msg_rcpt_count(m),
 				    .write = write_message, .ctx = m};
 	if (msg_spool_pipes(m, err) < 0 || mime_size(m, &sm->size, err) < 0)
 		return -1;
-	if (!(*rcpts = calloc(n ? n : 1, sizeof **rcpts)))
-		return err_set(err, ERR_OSERR, "out of memory");
-	for (int l = 0; l < 3; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			(*rcpts)[k++] = lists[l]->v[i].mailbox;
-	sm->rcpts = *rcpts;
-	sm->nrcpts = n;
 	return 0;
 }
-

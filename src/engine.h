@@ -18,9 +18,9 @@ struct smtp_params engine_params(const struct session *s, struct conn_params *cp
 
 /* m as the engine takes it: envelope, size and writer (the composer).
  * Pipes are spooled first, so a file problem never costs a half-open
- * session. *rcpts (To, Cc, Bcc in order) is the caller's to free; the
- * strings stay m's. Returns 0, or -1 with err set. */
-int engine_message(struct message *m, struct smtp_message *sm, const char ***rcpts,
-		   struct error *err);
+ * session. The recipients (To, Cc, Bcc in order) are read from m's
+ * lists, not copied: m must outlive sm and every result made from it.
+ * Returns 0, or -1 with err set. */
+int engine_message(struct message *m, struct smtp_message *sm, struct error *err);
 
 #endif

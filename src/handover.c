@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "mime.h"
+#include "msgbuild.h"
 #include "password.h"
 #include "queue.h"
 #include "report.h"
@@ -37,15 +38,13 @@ int handover_send(struct options *o, const char *password, struct smtp_result *r
 	struct smtp_params p = engine_params(s, &cp);
 	struct smtp_message m;
 	struct smtp_info info = {0};
-	const char **rcpts = NULL;
 	int rc;
 
 	report_insecure(s);
-	rc = engine_message(&o->msg, &m, &rcpts, err);
+	rc = engine_message(&o->msg, &m, err);
 	if (rc == 0)
 		rc = smtp_send(&p, &m, password, &hooks, &info, r, err);
 	smtp_info_free(&info);
-	free(rcpts);
 	return rc;
 }
 
@@ -81,13 +80,13 @@ static int write_message(void *ctx, int fd, struct error *err)
 /* The envelope's recipients: mailboxes of To, Cc and Bcc. */
 static char **envelope_rcpts(const struct message *m, size_t *n)
 {
-	const struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
-	char **v = calloc(m->to.n + m->cc.n + m->bcc.n + 1, sizeof *v);
+	char **v = calloc(msg_rcpt_count(m) + 1, sizeof *v);
 
 	*n = 0;
-	for (int l = 0; v && l < 3; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			v[(*n)++] = lists[l]->v[i].mailbox;
+	while (v && *n < msg_rcpt_count(m)) {
+		v[*n] = (char *)msg_rcpt(m, *n); /* borrowed: only the array is freed */
+		(*n)++;
+	}
 	return v;
 }
 
@@ -225,9 +224,12 @@ static size_t keep_deferred(struct queue_env *env, const struct smtp_result *r)
 	for (size_t i = 0; i < env->nrcpts; i++)
 		free(env->rcpts[i]);
 	env->nrcpts = 0;
-	for (size_t i = 0; i < r->nrcpts; i++)
-		if (r->rcpts[i].code / 100 == 4 && (env->rcpts[k] = strdup(r->rcpts[i].mailbox)))
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		struct smtp_rcpt rc = smtp_result_rcpt(r, i);
+
+		if (rc.code / 100 == 4 && (env->rcpts[k] = strdup(rc.mailbox)))
 			k++;
+	}
 	env->nrcpts = k;
 	return k;
 }

@@ -513,6 +513,19 @@ char *hdr_addresses(const char *name, const struct address *v, size_t n)
 	return hb_finish(&b);
 }
 
+char *hdr_address_list(const char *name, const struct addr_list *l)
+{
+	struct hbuf b;
+
+	hb_start(&b, name);
+	for (size_t i = 0; i < l->n; i++) {
+		struct address a = addr_list_at(l, i);
+
+		put_address(&b, &a, i + 1 < l->n ? "," : "");
+	}
+	return hb_finish(&b);
+}
+
 /* ---- file-name parameters ------------------------------------------- */
 
 /* The name as a valid UTF-8 string: each byte that is not part of a

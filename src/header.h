@@ -33,6 +33,9 @@ char *hdr_text(const char *name, const char *value);
  * gives "Name:\r\n". */
 char *hdr_addresses(const char *name, const struct address *v, size_t n);
 
+/* The same for every address of l. */
+char *hdr_address_list(const char *name, const struct addr_list *l);
+
 /* A field with one file-name parameter, in the form every reader gets
  * right. A name of printable ASCII that fits on one line and holds no
  * "=?", quote or backslash (readers differ on escapes) goes as one

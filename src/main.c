@@ -245,7 +245,6 @@ static int deliver_smtp(struct options *o, struct error *err)
 	struct session *s = &o->sess;
 	struct outcome out = {0};
 	struct smtp_message m = {0};
-	const char **rcpts = NULL;
 	struct run run = {.s = s};
 	int64_t start = clock_ms();
 	char origin[300] = "";
@@ -260,7 +259,7 @@ static int deliver_smtp(struct options *o, struct error *err)
 	if (rc == 0)
 		report_insecure(s);
 	if (rc == 0 && !s->probe)
-		rc = engine_message(&o->msg, &m, &rcpts, err);
+		rc = engine_message(&o->msg, &m, err);
 	if (rc == 0)
 		rc = send_with_retry(o, &m, &run, &out, err);
 	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
@@ -278,7 +277,6 @@ static int deliver_smtp(struct options *o, struct error *err)
 		report_sent(s, &out.info, &out.r);
 	smtp_result_free(&out.r);
 	smtp_info_free(&out.info);
-	free(rcpts);
 	return rc;
 }
 

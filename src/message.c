@@ -326,9 +326,12 @@ static void fix_identity(struct message *m)
 
 static bool list_is_ascii(const struct addr_list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		if (!addr_mailbox_is_ascii(&l->v[i]))
+	for (size_t i = 0; i < l->n; i++) {
+		struct address a = addr_list_at(l, i);
+
+		if (!addr_mailbox_is_ascii(&a))
 			return false;
+	}
 	return true;
 }
 

@@ -428,7 +428,7 @@ static int address_field(struct ctx *c, const char *name, const struct addr_list
 {
 	if (!l->n || overridden(c->m, name))
 		return 0;
-	return put_field(c, hdr_addresses(name, l->v, l->n));
+	return put_field(c, hdr_address_list(name, l));
 }
 
 static int priority_fields(struct ctx *c)

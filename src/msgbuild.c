@@ -145,7 +145,22 @@ enum msg_missing msg_missing(const struct message *m)
 {
 	if (!m->have_from)
 		return MSG_NO_SENDER;
-	if (m->to.n + m->cc.n + m->bcc.n == 0)
+	if (msg_rcpt_count(m) == 0)
 		return MSG_NO_RECIPIENT;
 	return MSG_COMPLETE;
+}
+
+size_t msg_rcpt_count(const struct message *m)
+{
+	return m->to.n + m->cc.n + m->bcc.n;
+}
+
+const char *msg_rcpt(const struct message *m, size_t i)
+{
+	if (i < m->to.n)
+		return addr_list_mailbox(&m->to, i);
+	i -= m->to.n;
+	if (i < m->cc.n)
+		return addr_list_mailbox(&m->cc, i);
+	return addr_list_mailbox(&m->bcc, i - m->cc.n);
 }

@@ -67,4 +67,11 @@ int msg_finish(struct message *m, struct error *err);
 enum msg_missing { MSG_COMPLETE, MSG_NO_SENDER, MSG_NO_RECIPIENT };
 enum msg_missing msg_missing(const struct message *m);
 
+/* The envelope's recipients: To, then Cc, then Bcc. */
+size_t msg_rcpt_count(const struct message *m);
+
+/* Recipient i's mailbox (i < msg_rcpt_count); points into m, valid
+ * until its address lists change. */
+const char *msg_rcpt(const struct message *m, size_t i);
+
 #endif

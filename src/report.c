@@ -114,13 +114,13 @@ static void json_recipients(FILE *out, const struct smtp_result *r)
 {
 	fputs("\"recipients\":[", out);
 	for (size_t i = 0; i < r->nrcpts; i++) {
-		const struct smtp_rcpt *rc = &r->rcpts[i];
+		const struct smtp_rcpt rc = smtp_result_rcpt(r, i);
 
 		fprintf(out, "%s{\"address\":", i ? "," : "");
-		json_string(out, rc->mailbox);
-		fprintf(out, ",\"accepted\":%s,\"code\":%d,\"reply\":", rc->code / 100 == 2 ? "true" : "false",
-			rc->code);
-		json_string(out, rc->reply);
+		json_string(out, rc.mailbox);
+		fprintf(out, ",\"accepted\":%s,\"code\":%d,\"reply\":", rc.code / 100 == 2 ? "true" : "false",
+			rc.code);
+		json_string(out, rc.reply);
 		fputc('}', out);
 	}
 	fputc(']', out);

@@ -45,12 +45,12 @@ json_t *results_recipients(const struct smtp_result *r)
 	json_t *a = json_array();
 
 	for (size_t i = 0; a && i < r->nrcpts; i++) {
-		const struct smtp_rcpt *rc = &r->rcpts[i];
+		const struct smtp_rcpt rc = smtp_result_rcpt(r, i);
 
 		json_array_append_new(a, json_pack("{s:o,s:b,s:i,s:o}", "address",
-						   results_string(rc->mailbox), "accepted",
-						   rc->code / 100 == 2, "code", rc->code, "reply",
-						   results_string(rc->reply)));
+						   results_string(rc.mailbox), "accepted",
+						   rc.code / 100 == 2, "code", rc.code, "reply",
+						   results_string(rc.reply)));
 	}
 	return a;
 }

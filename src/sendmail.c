@@ -262,7 +262,7 @@ static int add_rcpt(struct message *m, const char *text, size_t len, struct erro
 	if (addr_parse(&a, buf, err) < 0)
 		return -1;
 	for (size_t i = 0; i < m->to.n; i++)
-		if (strcasecmp(m->to.v[i].mailbox, a.mailbox) == 0) {
+		if (strcasecmp(addr_list_mailbox(&m->to, i), a.mailbox) == 0) {
 			addr_free(&a);
 			return 0; /* once is enough */
 		}

@@ -77,7 +77,11 @@ struct smtp_info {
 /* One message: its envelope, its size, and how to write it. */
 struct smtp_message {
 	const char *from;              /* envelope sender */
-	const char *const *rcpts;      /* envelope recipients, in order */
+	const char *const *rcpts;      /* envelope recipients, in order; */
+	/* when rcpts is NULL, recipient i is rcpt(rcpt_ctx, i) instead: a
+	 * long list kept elsewhere then needs no array of pointers */
+	const char *(*rcpt)(const void *ctx, size_t i);
+	const void *rcpt_ctx;
 	size_t nrcpts;
 	uint64_t size;                 /* exactly what write produces */
 	bool eightbit;                 /* BODY=8BITMIME */
@@ -96,21 +100,29 @@ enum smtp_rcpt_status {
 	SMTP_RCPT_REFUSED,
 };
 
+/* One recipient's outcome, as smtp_result_rcpt gives it. */
 struct smtp_rcpt {
-	const char *mailbox;    /* owned by the result */
+	const char *mailbox;    /* the message's (see struct smtp_result) */
 	const char *reply;      /* the reply on one line, "" when never asked;
 	                           owned by the result and shared between
-	                           recipients given the same text in a row */
+	                           recipients given the same text */
 	int code;               /* the reply code, 0 when never asked */
 	enum smtp_rcpt_status status;
 };
 
+struct smtp_rcpt_state;         /* a recipient's code, status, reply: 4 bytes */
 struct smtp_texts;              /* storage of the result's strings */
 
-/* One message's outcome. Owns every string; free with smtp_result_free. */
+/* One message's outcome; free with smtp_result_free. Owns its reply
+ * texts; the recipients' mailboxes are not copied but read where the
+ * message keeps them (smtp_message's rcpts or rcpt_ctx), which must
+ * outlive the result. Read each recipient with smtp_result_rcpt. */
 struct smtp_result {
-	struct smtp_rcpt *rcpts;
+	struct smtp_rcpt_state *rcpt_state;
 	size_t nrcpts;
+	const char *const *rcpt_v;      /* the message's rcpts, rcpt, rcpt_ctx */
+	const char *(*rcpt_get)(const void *ctx, size_t i);
+	const void *rcpt_ctx;
 	struct smtp_texts *texts;
 	size_t accepted;
 	int final_code;          /* reply to the end of data, 0 when not reached */
@@ -149,6 +161,13 @@ int smtp_open(struct smtp **out, const struct smtp_params *p, const char *passwo
  * Returns 0 or -1 (out of memory). */
 int smtp_result_init(struct smtp_result *r, const struct smtp_message *m, struct error *err);
 
+/* Recipient i of m's envelope (i < m->nrcpts); the string is m's. */
+const char *smtp_message_rcpt(const struct smtp_message *m, size_t i);
+
+/* Recipient i's outcome (i < r->nrcpts): the strings are valid while r
+ * is and the message's recipients are (see struct smtp_result). */
+struct smtp_rcpt smtp_result_rcpt(const struct smtp_result *r, size_t i);
+
 /* One transaction for m (r is initialised here). Returns 0 when the server took the message for
  * every recipient; else -1 with err set (87 when only some were refused).
  * r is filled as far as it got and owns its strings. The session may go
@@ -174,7 +193,8 @@ bool smtp_can_submit(const struct smtp *x);
 size_t smtp_pending(const struct smtp *x);
 
 /* Starts a transaction for m. m and everything it points to are borrowed
- * until its outcome is collected; tag is handed back with it. May read
+ * until its outcome is collected (its recipients until that result is
+ * freed); tag is handed back with it. May read
  * replies of earlier transactions while it writes (kept for
  * smtp_collect). Returns 0 (m is pending), or -1 with err set when the
  * session cannot take m (m is then not pending and was not taken: the

@@ -1,83 +1,182 @@
-/* smtp_rcpt.c - one transaction's result: its own copies of the
- * addresses, each recipient's status and reply in compact storage, and
- * the outcome the recipients' replies add up to. */
+/* smtp_rcpt.c - one transaction's result: each recipient's status and
+ * reply in compact storage (the addresses stay the message's), and the
+ * outcome the recipients' replies add up to. */
 #include "smtp_txn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The result's strings live in blocks freed together, and a reply text
- * equal to the one before is stored once: a million recipients answered
- * "250 Accepted" cost one string, not a million 256-byte buffers. Servers
- * that name each recipient in a 2xx (sendmail) get their first
- * DISTINCT_2XX_MAX texts kept, then the code alone: memory stays flat;
- * refusals are always kept whole. */
+/* Per recipient the result holds four bytes: the reply code, the status
+ * and the index of the reply text. The addresses stay the message's.
+ * Texts live in blocks freed together, and a reply equal to the one
+ * before is stored once: a million recipients answered "250 Accepted"
+ * cost one string. Servers that name each recipient in a 2xx (sendmail)
+ * get their first DISTINCT_2XX_MAX texts kept, then the code alone;
+ * refusals are kept whole until the index runs short (TEXTS_KEPT_MAX),
+ * then the code alone too: memory stays flat in what the server says. */
 #define TEXTS_BLOCK (64u * 1024)
 #define DISTINCT_2XX_MAX 1024
+#define TEXT_BITS 20
+#define TEXTS_MAX (1u << TEXT_BITS)
+#define CODES 1000                          /* reply codes are three digits */
+#define TEXTS_KEPT_MAX (TEXTS_MAX - CODES)  /* the rest: one text per code */
 
-struct smtp_texts {
-	struct smtp_texts *next;
+struct smtp_rcpt_state {
+	unsigned code : 10;     /* 0 when never asked */
+	unsigned status : 2;    /* enum smtp_rcpt_status */
+	unsigned text : TEXT_BITS; /* index in the result's texts, 0 = "" */
+};
+_Static_assert(sizeof(struct smtp_rcpt_state) == 4, "four bytes a recipient");
+
+struct text_block {
+	struct text_block *next;
 	size_t used, size;
 	char data[];
 };
 
-/* A copy of text owned by r, or NULL when out of memory. */
-static const char *texts_add(struct smtp_result *r, const char *text)
+struct smtp_texts {
+	struct text_block *blocks;
+	const char **v;          /* v[0] is "" */
+	size_t n, cap;
+	uint32_t last;           /* the reply text stored last */
+	size_t distinct_2xx;     /* 2xx texts stored whole */
+	uint32_t code_text[CODES]; /* the text of a code alone, 0 until stored */
+};
+
+/* A copy of text kept in r's blocks, or NULL when out of memory. */
+static const char *texts_copy(struct smtp_texts *s, const char *text)
 {
 	size_t len = strlen(text) + 1;
-	struct smtp_texts *t = r->texts;
+	struct text_block *b = s->blocks;
 	char *p;
 
-	if (!t || t->used + len > t->size) {
+	if (!b || b->used + len > b->size) {
 		size_t size = len > TEXTS_BLOCK ? len : TEXTS_BLOCK;
 
-		t = malloc(sizeof *t + size);
-		if (!t)
+		if (!(b = malloc(sizeof *b + size)))
 			return NULL;
-		t->next = r->texts;
-		t->used = 0;
-		t->size = size;
-		r->texts = t;
+		b->next = s->blocks;
+		b->used = 0;
+		b->size = size;
+		s->blocks = b;
 	}
-	p = t->data + t->used;
+	p = b->data + b->used;
 	memcpy(p, text, len);
-	t->used += len;
+	b->used += len;
 	return p;
 }
 
-/* The stored form of one recipient's reply (code, one line). */
-static const char *keep_text(struct txn *t, int code, const char *line)
+/* Stores text as a new reply text. Returns its index, 0 when out of
+ * memory (the caller keeps fewer than TEXTS_MAX). */
+static uint32_t texts_new(struct smtp_texts *s, const char *text)
 {
-	char code_only[8];
 	const char *kept;
 
-	if (code / 100 == 2 && t->distinct_2xx >= DISTINCT_2XX_MAX) {
-		snprintf(code_only, sizeof code_only, "%d", code);
-		line = code_only;
+	if (s->n == s->cap) {
+		size_t cap = s->cap * 2;
+		const char **v = realloc(s->v, cap * sizeof *v);
+
+		if (!v)
+			return 0;
+		s->v = v;
+		s->cap = cap;
 	}
-	if (t->last_text && strcmp(t->last_text, line) == 0)
-		return t->last_text;
-	kept = texts_add(t->r, line);
-	if (kept && code / 100 == 2 && line != code_only)
-		t->distinct_2xx++;
-	if (kept)
-		t->last_text = kept;
-	return kept;
+	if (!(kept = texts_copy(s, text)))
+		return 0;
+	s->v[s->n] = kept;
+	return (uint32_t)s->n++;
+}
+
+static struct smtp_texts *texts_create(void)
+{
+	struct smtp_texts *s = calloc(1, sizeof *s);
+
+	if (s && !(s->v = malloc(16 * sizeof *s->v))) {
+		free(s);
+		return NULL;
+	}
+	if (s) {
+		s->v[0] = "";
+		s->n = 1;
+		s->cap = 16;
+	}
+	return s;
+}
+
+/* The index of the text "NNN" for a reply kept as its code alone. */
+static uint32_t code_only(struct smtp_texts *s, int code)
+{
+	char text[8];
+
+	if (!s->code_text[code]) {
+		snprintf(text, sizeof text, "%d", code);
+		s->code_text[code] = texts_new(s, text);
+	}
+	return s->code_text[code];
+}
+
+/* The index of one recipient's reply (code, one line) as stored; 0 when
+ * out of memory. */
+static uint32_t keep_text(struct smtp_texts *s, int code, const char *line)
+{
+	uint32_t id;
+
+	if ((code / 100 == 2 && s->distinct_2xx >= DISTINCT_2XX_MAX) || s->n >= TEXTS_KEPT_MAX)
+		return code_only(s, code);
+	if (s->last && strcmp(s->v[s->last], line) == 0)
+		return s->last;
+	if (!(id = texts_new(s, line)))
+		return 0;
+	if (code / 100 == 2)
+		s->distinct_2xx++;
+	s->last = id;
+	return id;
+}
+
+/* Records recipient i's outcome. Returns 0, or -1 when out of memory
+ * (the recipient then shows the code and status with an empty reply). */
+static int set_rcpt(struct smtp_result *r, size_t i, int code, enum smtp_rcpt_status status,
+		    const char *line)
+{
+	struct smtp_rcpt_state *st = &r->rcpt_state[i];
+
+	if (code < 0 || code >= CODES)
+		code = 0; /* the reply parser allows three digits only */
+	st->code = (unsigned)code & 0x3ff;
+	st->status = (unsigned)status & 3;
+	st->text = keep_text(r->texts, code, line) & (TEXTS_MAX - 1);
+	return st->text ? 0 : -1;
+}
+
+const char *smtp_message_rcpt(const struct smtp_message *m, size_t i)
+{
+	return m->rcpts ? m->rcpts[i] : m->rcpt(m->rcpt_ctx, i);
+}
+
+struct smtp_rcpt smtp_result_rcpt(const struct smtp_result *r, size_t i)
+{
+	const struct smtp_rcpt_state *st = &r->rcpt_state[i];
+
+	return (struct smtp_rcpt){
+		.mailbox = r->rcpt_v ? r->rcpt_v[i] : r->rcpt_get(r->rcpt_ctx, i),
+		.reply = r->texts->v[st->text], .code = (int)st->code,
+		.status = (enum smtp_rcpt_status)st->status,
+	};
 }
 
 int smtp_result_init(struct smtp_result *r, const struct smtp_message *m, struct error *err)
 {
 	smtp_result_free(r);
 	r->size = m->size;
-	r->rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof *r->rcpts);
-	if (!r->rcpts || !(r->mail_from = texts_add(r, m->from)))
+	/* calloc: untouched pages of a large array cost nothing until used */
+	r->rcpt_state = calloc(m->nrcpts ? m->nrcpts : 1, sizeof *r->rcpt_state);
+	r->texts = texts_create();
+	if (!r->rcpt_state || !r->texts || !(r->mail_from = texts_copy(r->texts, m->from)))
 		return err_set(err, ERR_OSERR, "out of memory");
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		r->rcpts[i].reply = "";
-		if (!(r->rcpts[i].mailbox = texts_add(r, m->rcpts[i])))
-			return err_set(err, ERR_OSERR, "out of memory");
-	}
+	r->rcpt_v = m->rcpts;
+	r->rcpt_get = m->rcpt;
+	r->rcpt_ctx = m->rcpt_ctx;
 	r->nrcpts = m->nrcpts;
 	return 0;
 }
@@ -92,16 +191,11 @@ int txn_refuse_utf8(struct txn *t)
 	if (t->x->caps.smtputf8)
 		return 0;
 	for (size_t i = 0; i < t->r->nrcpts; i++) {
-		struct smtp_rcpt *rc = &t->r->rcpts[i];
-		const char *p = rc->mailbox;
+		const char *p = smtp_message_rcpt(t->m, i);
 
 		while (*p && (unsigned char)*p < 0x80)
 			p++;
-		if (!*p)
-			continue;
-		rc->code = 553;
-		rc->status = SMTP_RCPT_NOT_SENT;
-		if (!(rc->reply = keep_text(t, 553, NOT_SENT_SMTPUTF8)))
+		if (*p && set_rcpt(t->r, i, 553, SMTP_RCPT_NOT_SENT, NOT_SENT_SMTPUTF8) < 0)
 			return err_set(t->err, ERR_OSERR, "out of memory");
 	}
 	return 0;
@@ -109,19 +203,16 @@ int txn_refuse_utf8(struct txn *t)
 
 int txn_record_rcpt(struct txn *t, size_t i, const struct reply *reply)
 {
-	struct smtp_rcpt *rc = &t->r->rcpts[i];
 	char line[256];
+	bool accepted = reply->code / 100 == 2;
 
 	reply_oneline(reply, line, sizeof line);
-	rc->code = reply->code;
-	rc->status = rc->code / 100 == 2 ? SMTP_RCPT_ACCEPTED : SMTP_RCPT_REFUSED;
-	rc->reply = keep_text(t, rc->code, line);
-	if (!rc->reply) {
-		rc->reply = "";
+	if (set_rcpt(t->r, i, reply->code, accepted ? SMTP_RCPT_ACCEPTED : SMTP_RCPT_REFUSED,
+		     line) < 0) {
 		t->x->broken = true; /* replies owed will not be read */
 		return err_set(t->err, ERR_OSERR, "out of memory");
 	}
-	if (rc->status == SMTP_RCPT_ACCEPTED)
+	if (accepted)
 		t->r->accepted++;
 	return 0;
 }
@@ -134,14 +225,14 @@ static int fail_recipients(struct txn *t, enum err_class cls, const char *what)
 
 	list[0] = '\0';
 	for (size_t i = 0; i < t->r->nrcpts; i++) {
-		const struct smtp_rcpt *rc = &t->r->rcpts[i];
+		const struct smtp_rcpt rc = smtp_result_rcpt(t->r, i);
 
-		if (rc->status == SMTP_RCPT_ACCEPTED)
+		if (rc.status == SMTP_RCPT_ACCEPTED)
 			continue;
 		refused++;
-		if (n + strlen(rc->mailbox) + strlen(rc->reply) + 8 < sizeof list - 24) {
+		if (n + strlen(rc.mailbox) + strlen(rc.reply) + 8 < sizeof list - 24) {
 			n += (size_t)snprintf(list + n, sizeof list - n, "%s%s (%s)", shown ? "; " : "",
-					      rc->mailbox, rc->reply);
+					      rc.mailbox, rc.reply);
 			shown++;
 		}
 	}
@@ -155,9 +246,12 @@ int txn_no_recipient(struct txn *t)
 {
 	bool all_temp = true;
 
-	for (size_t i = 0; i < t->r->nrcpts; i++)
-		if (t->r->rcpts[i].code / 100 != 4 && t->r->rcpts[i].code / 100 != 2)
+	for (size_t i = 0; i < t->r->nrcpts; i++) {
+		unsigned c = t->r->rcpt_state[i].code / 100;
+
+		if (c != 4 && c != 2)
 			all_temp = false;
+	}
 	return fail_recipients(t, all_temp ? ERR_TEMPFAIL : ERR_ALL_RCPT,
 			       all_temp ? "every recipient was deferred; nothing sent" :
 			       "every recipient was refused; nothing sent");
@@ -185,19 +279,24 @@ bool txn_maybe_delivered(const struct smtp_result *r)
 	if (!r->data_sent || r->final_code)
 		return false;
 	for (size_t i = 0; i < r->nrcpts; i++)
-		if (r->rcpts[i].status == SMTP_RCPT_UNASKED || r->rcpts[i].status == SMTP_RCPT_ACCEPTED)
+		if (r->rcpt_state[i].status == SMTP_RCPT_UNASKED ||
+		    r->rcpt_state[i].status == SMTP_RCPT_ACCEPTED)
 			return true;
 	return false;
 }
 
 void smtp_result_free(struct smtp_result *r)
 {
-	while (r->texts) {
-		struct smtp_texts *next = r->texts->next;
+	if (r->texts) {
+		while (r->texts->blocks) {
+			struct text_block *next = r->texts->blocks->next;
 
+			free(r->texts->blocks);
+			r->texts->blocks = next;
+		}
+		free(r->texts->v);
 		free(r->texts);
-		r->texts = next;
 	}
-	free(r->rcpts);
+	free(r->rcpt_state);
 	memset(r, 0, sizeof *r);
 }

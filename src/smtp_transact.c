@@ -125,7 +125,7 @@ static int queue_rcpt(struct txn *t, size_t i)
 			 b & DSN_FAILURE ? (b & DSN_SUCCESS ? ",FAILURE" : "FAILURE") : "",
 			 b & DSN_DELAY ? (b & (DSN_SUCCESS | DSN_FAILURE) ? ",DELAY" : "DELAY") : "");
 	smtp_set_state(x, S_RCPT);
-	if ((size_t)snprintf(line, sizeof line, "RCPT TO:<%s>%s", t->r->rcpts[i].mailbox, notify) >= sizeof line)
+	if ((size_t)snprintf(line, sizeof line, "RCPT TO:<%s>%s", smtp_message_rcpt(t->m, i), notify) >= sizeof line)
 		return err_set(where(t), ERR_SOFTWARE, "SMTP command too long") < 0 ? failed(t) : -1;
 	if (smtp_queue_line(x, line, NULL, S_IDLE, where(t)) < 0 || smtp_expect(x, S_RCPT, i, where(t)) < 0)
 		return failed(t);
@@ -181,9 +181,9 @@ static int read_next(struct txn *t)
 	return 0;
 }
 
-static bool asked(const struct smtp_rcpt *rc)
+static bool asked(const struct txn *t, size_t i)
 {
-	return rc->status != SMTP_RCPT_NOT_SENT;
+	return smtp_result_rcpt(t->r, i).status != SMTP_RCPT_NOT_SENT;
 }
 
 /* Without PIPELINING: each command waits for its reply. */
@@ -192,7 +192,7 @@ static int envelope_lockstep(struct txn *t)
 	if (queue_mail(t) < 0 || smtp_flush(t->x, where(t)) < 0 || read_next(t) < 0)
 		return failed(t);
 	for (size_t i = 0; t->mail_ok && i < t->r->nrcpts; i++) {
-		if (!asked(&t->r->rcpts[i]))
+		if (!asked(t, i))
 			continue;
 		if (queue_rcpt(t, i) < 0 || smtp_flush(t->x, where(t)) < 0 || read_next(t) < 0)
 			return failed(t);
@@ -247,7 +247,7 @@ static int envelope_pipelined(struct txn *t, int (*queue_data)(struct txn *), bo
 	if (queue_mail(t) < 0)
 		return -1;
 	for (size_t i = 0; i < t->r->nrcpts; i++) {
-		if (!asked(&t->r->rcpts[i]))
+		if (!asked(t, i))
 			continue;
 		if (queue_rcpt(t, i) < 0)
 			return -1;

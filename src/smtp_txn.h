@@ -14,8 +14,6 @@ struct txn {
 	struct error scratch;   /* failures after the first: nobody reads them */
 	bool mail_read, mail_ok;
 	bool auth_refused;      /* a login pipelined with MAIL was refused */
-	const char *last_text;  /* the recipient reply stored last */
-	size_t distinct_2xx;    /* 2xx texts stored */
 };
 
 int txn_refuse_utf8(struct txn *t);

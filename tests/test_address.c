@@ -441,10 +441,10 @@ Test(address, list_splits_on_commas)
 
 	cr_assert_eq(addr_parse_list(&l, "a@x.org, Bob <b@y.org>,c@z.org", &err), 0, "%s", err.text);
 	cr_assert_eq(l.n, 3);
-	cr_expect_str_eq(l.v[0].mailbox, "a@x.org");
-	cr_expect_str_eq(l.v[1].name, "Bob");
-	cr_expect_str_eq(l.v[1].mailbox, "b@y.org");
-	cr_expect_str_eq(l.v[2].mailbox, "c@z.org");
+	cr_expect_str_eq(addr_list_mailbox(&l, 0), "a@x.org");
+	cr_expect_str_eq(addr_list_name(&l, 1), "Bob");
+	cr_expect_str_eq(addr_list_mailbox(&l, 1), "b@y.org");
+	cr_expect_str_eq(addr_list_mailbox(&l, 2), "c@z.org");
 	addr_list_free(&l);
 }
 
@@ -456,9 +456,9 @@ Test(address, list_comma_inside_quotes_does_not_split)
 	cr_assert_eq(addr_parse_list(&l, "\"Doe, Jane\" <jane@x.org>, \"Roe, \\\"R, R\\\"\" <r@x.org>",
 		&err), 0, "%s", err.text);
 	cr_assert_eq(l.n, 2);
-	cr_expect_str_eq(l.v[0].name, "Doe, Jane");
-	cr_expect_str_eq(l.v[1].name, "Roe, \"R, R\"");
-	cr_expect_str_eq(l.v[1].mailbox, "r@x.org");
+	cr_expect_str_eq(addr_list_name(&l, 0), "Doe, Jane");
+	cr_expect_str_eq(addr_list_name(&l, 1), "Roe, \"R, R\"");
+	cr_expect_str_eq(addr_list_mailbox(&l, 1), "r@x.org");
 	addr_list_free(&l);
 }
 
@@ -469,7 +469,7 @@ Test(address, list_comma_inside_angle_brackets_does_not_split)
 
 	cr_assert_eq(addr_parse_list(&l, "<\"a,b\"@x.org>, c@y.org", &err), 0, "%s", err.text);
 	cr_assert_eq(l.n, 2);
-	cr_expect_str_eq(l.v[0].mailbox, "\"a,b\"@x.org");
+	cr_expect_str_eq(addr_list_mailbox(&l, 0), "\"a,b\"@x.org");
 	addr_list_free(&l);
 }
 
@@ -496,7 +496,7 @@ Test(address, list_appends_to_what_it_holds)
 	cr_assert_eq(addr_parse_list(&l, "a@x.org", &err), 0);
 	cr_assert_eq(addr_parse_list(&l, "b@x.org, c@x.org", &err), 0);
 	cr_assert_eq(l.n, 3);
-	cr_expect_str_eq(l.v[2].mailbox, "c@x.org");
+	cr_expect_str_eq(addr_list_mailbox(&l, 2), "c@x.org");
 	addr_list_free(&l);
 }
 
@@ -510,7 +510,7 @@ Test(address, list_failure_keeps_previous_contents_and_names_the_item)
 	cr_expect_eq(err.cls, ERR_USAGE);
 	cr_expect_str_eq(err.text, "malformed address \" bad@\": no domain after \"@\"");
 	cr_assert_eq(l.n, 1);
-	cr_expect_str_eq(l.v[0].mailbox, "a@x.org");
+	cr_expect_str_eq(addr_list_mailbox(&l, 0), "a@x.org");
 	addr_list_free(&l);
 }
 
@@ -539,8 +539,8 @@ Test(address, list_of_10000_addresses_parses)
 		o += (size_t)snprintf(text + o, size - o, "\"User, %d\" <user%d@example.com>,", i, i);
 	cr_assert_eq(addr_parse_list(&l, text, &err), 0, "%s", err.text);
 	cr_expect_eq(l.n, N);
-	cr_expect_str_eq(l.v[N - 1].name, "User, 9999");
-	cr_expect_str_eq(l.v[N - 1].mailbox, "user9999@example.com");
+	cr_expect_str_eq(addr_list_name(&l, N - 1), "User, 9999");
+	cr_expect_str_eq(addr_list_mailbox(&l, N - 1), "user9999@example.com");
 	addr_list_free(&l);
 	free(text);
 }
@@ -552,10 +552,11 @@ Test(address, list_free_empties_the_list)
 
 	cr_assert_eq(addr_parse_list(&l, "Bob <bob@x.org>", &err), 0);
 	cr_assert_eq(l.n, 1);
-	cr_expect_str_eq(l.v[0].name, "Bob");
-	cr_expect_str_eq(l.v[0].mailbox, "bob@x.org");
+	cr_expect_str_eq(addr_list_name(&l, 0), "Bob");
+	cr_expect_str_eq(addr_list_mailbox(&l, 0), "bob@x.org");
 	addr_list_free(&l);
-	cr_expect_null(l.v);
+	cr_expect_null(l.text);
+	cr_expect_null(l.off);
 	cr_expect_eq(l.n, 0);
 }
 

@@ -84,7 +84,7 @@ Test(cli, minimal_send_parses)
 	cr_expect_eq(o.sess.tls, TLS_AUTO);
 	cr_expect_eq(o.sess.timeout, 60);
 	cr_expect_eq(o.msg.to.n, 1);
-	cr_expect_str_eq(o.msg.to.v[0].mailbox, "you@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&o.msg.to, 0), "you@example.com");
 }
 
 Test(cli, bad_port_is_usage_error)
@@ -218,11 +218,11 @@ Test(cli, command_line_list_replaces_config_list)
 
 	cr_assert_eq(run("--config", path, BASIC, NULL), 0, "%s", err.text);
 	cr_expect_eq(o.msg.to.n, 1);
-	cr_expect_str_eq(o.msg.to.v[0].mailbox, "config@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&o.msg.to, 0), "config@example.com");
 	cr_assert_eq(run("--config", path, BASIC, "a@example.com", "-t", "b@example.com, c@example.com", NULL), 0);
 	cr_assert_eq(o.msg.to.n, 3);
 	for (size_t i = 0; i < 3; i++)
-		cr_expect_neq(strcmp(o.msg.to.v[i].mailbox, "config@example.com"), 0);
+		cr_expect_neq(strcmp(addr_list_mailbox(&o.msg.to, i), "config@example.com"), 0);
 }
 
 Test(cli, smtps_scheme_means_implicit_tls_on_465)

@@ -90,8 +90,8 @@ Test(jobjson, email_message_shape)
 			   "\"Priority\":\"EmailMessagePriority.Low\"}"), 0, "%s", err.text);
 	cr_expect_str_eq(m.from.name, "Ann, A.");
 	cr_expect_eq(m.to.n, 2);
-	cr_expect_str_eq(m.to.v[0].name, "Bob \"B\"");
-	cr_expect_str_eq(m.to.v[0].mailbox, "b@example.org");
+	cr_expect_str_eq(addr_list_name(&m.to, 0), "Bob \"B\"");
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 0), "b@example.org");
 	cr_expect_not(m.text.present && m.text.text && m.text.text[0]);
 	cr_expect_str_eq(m.html.text, "<p>x</p>");
 	cr_expect_eq(m.priority, PRIO_LOW);
@@ -114,7 +114,7 @@ Test(jobjson, a_key_replaces_its_default)
 	jobvals_add(&defaults, O_HTML, "<p>default</p>", &err);
 	cr_assert_eq(build("{\"to\":\"b@example.org\",\"body\":\"own\"}"), 0, "%s", err.text);
 	cr_expect_eq(m.to.n, 1);
-	cr_expect_str_eq(m.to.v[0].mailbox, "b@example.org");
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 0), "b@example.org");
 	cr_expect_str_eq(m.from.mailbox, "a@example.org");
 	cr_expect_str_eq(m.text.text, "own");
 	cr_expect_not(m.html.present); /* any body key replaces every body default */
@@ -125,7 +125,7 @@ Test(jobjson, defaults_apply_when_the_line_is_silent)
 	jobvals_add(&defaults, O_TO, "default@example.org", &err);
 	jobvals_add(&defaults, O_HTML, "<p>default</p>", &err);
 	cr_assert_eq(build("{\"subject\":\"s\"}"), 0, "%s", err.text);
-	cr_expect_str_eq(m.to.v[0].mailbox, "default@example.org");
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 0), "default@example.org");
 	cr_expect_str_eq(m.html.text, "<p>default</p>");
 }
 

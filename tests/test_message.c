@@ -127,8 +127,8 @@ Test(message, bcc_in_every_form_gives_recipients)
 	cr_assert_eq(prepare_raw(bcc_forms), 0, "%s", err.text);
 	cr_assert_eq(m.to.n, 1);
 	cr_assert_eq(m.bcc.n, 4);
-	cr_expect_str_eq(m.bcc.v[1].mailbox, "two@example.com");
-	cr_expect_str_eq(m.bcc.v[3].mailbox, "four@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&m.bcc, 1), "two@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&m.bcc, 3), "four@example.com");
 }
 
 Test(message, invalid_header_lines_are_refused_with_their_number)
