@@ -565,3 +565,72 @@ Test(address, semicolon_list_says_to_use_commas)
 	expect_bad("a@x.com; b@y.com", "separate addresses with commas");
 	expect_bad("a@x.com b@y.com", "separate addresses with commas");
 }
+
+/* The list is packed: one buffer of text, an offset per entry. */
+Test(address, list_entries_read_through_the_accessors)
+{
+	struct addr_list l = { 0 };
+	struct error err;
+	struct address a;
+
+	cr_assert_eq(addr_parse_list(&l, "a@x.org, Bob <b@y.org>", &err), 0, "%s", err.text);
+	cr_expect_null(addr_list_name(&l, 0));
+	cr_expect_str_eq(addr_list_name(&l, 1), "Bob");
+	a = addr_list_at(&l, 1);
+	cr_expect_str_eq(a.mailbox, "b@y.org");
+	cr_expect_str_eq(a.name, "Bob");
+	cr_expect_eq(a.mailbox, addr_list_mailbox(&l, 1), "a view, not a copy");
+	cr_expect_eq(l.used, sizeof "a@x.org" + 1 + sizeof "b@y.org" + sizeof "Bob");
+	addr_list_free(&l);
+}
+
+Test(address, list_add_copies_the_address)
+{
+	struct addr_list l = { 0 };
+	struct address a = { .name = strdup("Ann"), .mailbox = strdup("ann@x.org") };
+
+	cr_assert_eq(addr_list_add(&l, &a), 0);
+	addr_free(&a);
+	cr_assert_eq(l.n, 1);
+	cr_expect_str_eq(addr_list_mailbox(&l, 0), "ann@x.org");
+	cr_expect_str_eq(addr_list_name(&l, 0), "Ann");
+	addr_list_free(&l);
+}
+
+/* A failed list gives its room back: what follows is stored where the
+ * refused items were. */
+Test(address, list_failure_gives_back_the_text)
+{
+	struct addr_list l = { 0 };
+	struct error err;
+	size_t used;
+
+	cr_assert_eq(addr_parse_list(&l, "a@x.org", &err), 0);
+	used = l.used;
+	cr_assert_eq(addr_parse_list(&l, "b@x.org, c@x.org, bad@", &err), -1);
+	cr_expect_eq(l.n, 1);
+	cr_expect_eq(l.used, used);
+	cr_assert_eq(addr_parse_list(&l, "d@x.org", &err), 0);
+	cr_expect_str_eq(addr_list_mailbox(&l, 1), "d@x.org");
+	addr_list_free(&l);
+}
+
+/* 200,000 addresses cost their text and four bytes each. */
+Test(address, list_holds_each_address_once_packed)
+{
+	enum { N = 200000 };
+	struct addr_list l = { 0 };
+	struct error err;
+	size_t text = 0;
+	char buf[64];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(buf, sizeof buf, "r%d@example.com", i);
+		cr_assert_eq(addr_parse_list(&l, buf, &err), 0, "%s", err.text);
+		text += strlen(buf) + 2; /* its NUL and the empty name's */
+	}
+	cr_expect_eq(l.used, text);
+	cr_expect_leq(l.cap, 2 * (size_t)N);
+	cr_expect_str_eq(addr_list_mailbox(&l, N - 1), "r199999@example.com");
+	addr_list_free(&l);
+}
