@@ -434,7 +434,7 @@ static int push_item(struct addr_list *l, const char *s, const char *e, struct e
 	free(item);
 	if (rc < 0)
 		return -1;
-	if (list_push(l, a.mailbox, a.name) < 0)
+	if (list_push(l, a.mailbox, l->mailboxes_only ? NULL : a.name) < 0)
 		rc = err_set(err, ERR_OSERR, "out of memory (or 4 GiB of addresses)");
 	addr_free(&a);
 	return rc;

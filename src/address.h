@@ -28,6 +28,8 @@ struct addr_list {
 	size_t used, size;
 	uint32_t *off;
 	size_t n, cap;
+	bool mailboxes_only;  /* set when the list feeds only an envelope:
+	                         display names are parsed, then dropped */
 };
 
 /* Parses one address. On success fills *a (caller frees with addr_free)

@@ -149,10 +149,13 @@ static int take_field(struct message *m, const char *f, bool want_rcpts, struct 
 			goto bad;
 		m->have_from = true;
 	}
-	for (int i = 0; want_rcpts && i < 3; i++)
+	for (int i = 0; want_rcpts && i < 3; i++) {
+		/* the file's own header goes out as it is: names are not needed */
+		lists[i]->mailboxes_only = true;
 		if (field_is(f, n, names[i]) && !is_group_only(v) &&
 		    addr_parse_list(lists[i], v, err) < 0)
 			goto bad;
+	}
 	return 0;
 bad:
 	/* A bad address in a ready message is bad data, not bad usage. */

@@ -634,3 +634,16 @@ Test(address, list_holds_each_address_once_packed)
 	cr_expect_str_eq(addr_list_mailbox(&l, N - 1), "r199999@example.com");
 	addr_list_free(&l);
 }
+
+Test(address, list_of_mailboxes_only_drops_the_names)
+{
+	struct addr_list l = { .mailboxes_only = true };
+	struct error err;
+
+	cr_assert_eq(addr_parse_list(&l, "Bob <bob@x.org>, \"Doe, J\" <j@x.org>", &err), 0, "%s", err.text);
+	cr_assert_eq(l.n, 2);
+	cr_expect_str_eq(addr_list_mailbox(&l, 1), "j@x.org");
+	cr_expect_null(addr_list_name(&l, 0));
+	cr_expect_null(addr_list_name(&l, 1));
+	addr_list_free(&l);
+}

@@ -131,6 +131,19 @@ Test(message, bcc_in_every_form_gives_recipients)
 	cr_expect_str_eq(addr_list_mailbox(&m.bcc, 3), "four@example.com");
 }
 
+/* The file's header is sent as it is: the envelope needs no names, and a
+ * million "Full Name <address>" recipients do not keep a million names. */
+Test(message, ready_message_recipients_keep_no_names)
+{
+	cr_assert_eq(prepare_raw("To: Ann Example <ann@example.com>\nBcc: \"B, B\" <b@example.com>\n\nx\n"),
+		     0, "%s", err.text);
+	cr_assert_eq(m.bcc.n, 1);
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 0), "ann@example.com");
+	cr_expect_null(addr_list_name(&m.to, 0));
+	cr_expect_null(addr_list_name(&m.bcc, 0));
+	cr_expect_eq(m.bcc.used, sizeof "b@example.com" + 1);
+}
+
 Test(message, invalid_header_lines_are_refused_with_their_number)
 {
 	static const char *const bad[] = {
