@@ -124,22 +124,59 @@ static bool field_is_hidden(const char *s, size_t n)
 	return field_is(s, n, "Bcc") || field_is(s, n, "Resent-Bcc");
 }
 
-static bool is_group_only(const char *v)
+/* RFC 5322 groups ("Friends: a@x, b@y;", "undisclosed-recipients:;")
+ * rewritten in place as a plain list: each group's display name and
+ * colon become blanks and its closing semicolon a comma, so that every
+ * member is a recipient and an empty group gives none. Colons and
+ * semicolons inside quotes, comments and angle brackets (routes) stay. */
+static void ungroup(char *v)
 {
-	size_t n = strlen(v);
+	char *item = v;  /* where the current list item starts */
+	bool quoted = false, in_group = false;
+	int comment = 0, angle = 0;
 
-	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
-	return n >= 2 && v[n - 1] == ';' && memchr(v, ':', n) != NULL;
+	for (char *p = v; *p; p++) {
+		if (quoted) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				quoted = false;
+		} else if (comment) {
+			if (*p == '\\' && p[1])
+				p++;
+			else
+				comment += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+		} else if (*p == '"') {
+			quoted = true;
+		} else if (*p == '(') {
+			comment = 1;
+		} else if (*p == '<') {
+			angle++;
+		} else if (*p == '>' && angle) {
+			angle--;
+		} else if (angle) {
+			continue;
+		} else if (*p == ':' && !in_group) {
+			memset(item, ' ', (size_t)(p - item + 1));
+			in_group = true;
+			item = p + 1;
+		} else if (*p == ';' && in_group) {
+			*p = ',';
+			in_group = false;
+			item = p + 1;
+		} else if (*p == ',') {
+			item = p + 1;
+		}
+	}
 }
 
 /* Takes what one unfolded header field gives the envelope. */
-static int take_field(struct message *m, const char *f, bool want_rcpts, struct error *err)
+static int take_field(struct message *m, char *f, bool want_rcpts, struct error *err)
 {
 	static const char *const names[] = {"To", "Cc", "Bcc"};
 	struct addr_list *lists[] = {&m->to, &m->cc, &m->bcc};
 	size_t n = strlen(f);
-	const char *v = strchr(f, ':') + 1;
+	char *v = strchr(f, ':') + 1;
 
 	m->raw_has_date |= field_is(f, n, "Date");
 	m->raw_has_id |= field_is(f, n, "Message-ID");
@@ -152,9 +189,11 @@ static int take_field(struct message *m, const char *f, bool want_rcpts, struct 
 	for (int i = 0; want_rcpts && i < 3; i++) {
 		/* the file's own header goes out as it is: names are not needed */
 		lists[i]->mailboxes_only = true;
-		if (field_is(f, n, names[i]) && !is_group_only(v) &&
-		    addr_parse_list(lists[i], v, err) < 0)
-			goto bad;
+		if (field_is(f, n, names[i])) {
+			ungroup(v);
+			if (addr_parse_list(lists[i], v, err) < 0)
+				goto bad;
+		}
 	}
 	return 0;
 bad:

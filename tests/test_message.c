@@ -131,6 +131,34 @@ Test(message, bcc_in_every_form_gives_recipients)
 	cr_expect_str_eq(addr_list_mailbox(&m.bcc, 3), "four@example.com");
 }
 
+/* RFC 5322 3.4 groups: every member is a recipient (they were once
+ * dropped whole when the field ended in ';'), an empty group gives none,
+ * and colons or semicolons inside quotes are not
+ * group syntax. */
+Test(message, group_members_are_recipients)
+{
+	cr_assert_eq(prepare_raw("From: a@example.com\n"
+				 "To: Friends: one@example.com, \"x:y;\" <two@example.com>;, three@example.com\n"
+				 "Cc: undisclosed-recipients:;\n"
+				 "Bcc: four@example.com, Team:five@example.com;\n\nx\n"),
+		     0, "%s", err.text);
+	cr_assert_eq(m.to.n, 3);
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 0), "one@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 1), "two@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&m.to, 2), "three@example.com");
+	cr_expect_eq(m.cc.n, 0);
+	cr_assert_eq(m.bcc.n, 2);
+	cr_expect_str_eq(addr_list_mailbox(&m.bcc, 0), "four@example.com");
+	cr_expect_str_eq(addr_list_mailbox(&m.bcc, 1), "five@example.com");
+}
+
+/* Outside a group a semicolon is still an error, not a separator. */
+Test(message, a_semicolon_outside_a_group_is_bad_data)
+{
+	cr_expect_eq(prepare_raw("From: a@example.com\nTo: one@example.com; two@example.com\n\nx\n"), -1);
+	cr_expect_eq(err.cls, ERR_DATA);
+}
+
 /* The file's header is sent as it is: the envelope needs no names, and a
  * million "Full Name <address>" recipients do not keep a million names. */
 Test(message, ready_message_recipients_keep_no_names)
