@@ -146,7 +146,7 @@ class Batch(unittest.TestCase):
             self.assertTrue(x["queue_id"])
             self.assertGreater(x["bytes"], 0)
             self.assertIsInstance(x["elapsed_ms"], int)
-        self.assertEqual(len({x["connection"] for x in res}), 3)
+        self.assertEqual({x["connection"] for x in res}, {1})  # one session carried them all
         self.assertEqual([rc["address"] for rc in res[1]["recipients"]], ["c@example.com"])
         self.assertTrue(res[1]["recipients"][0]["reply"].startswith("250"))
         two = self.delivered(f"{token} two", 1)[0]
@@ -214,6 +214,9 @@ class Batch(unittest.TestCase):
                  ok]
         r, res = self.run_batch(lines, "-f", "a@example.com")
         self.assertEqual(r.returncode, 79, r.stderr)
+        # a bad line's result comes the moment it is read, before the
+        # outcome of a message in flight: compare in line order
+        res.sort(key=lambda x: x["line"])
         got = [(x["line"], x["status"], x["exit_code"]) for x in res]
         self.assertEqual(got, [(1, "sent", 0), (2, "failed", 65), (3, "failed", 64),
                                (4, "failed", 64), (5, "failed", 64), (6, "failed", 64),
