@@ -107,12 +107,47 @@ class Batch(unittest.TestCase):
         results = [json.loads(x) for x in r.stdout.decode().splitlines()]
         return r, results
 
-    def fault(self, scenario, connections, alarm=60):
+    def fault(self, scenario, connections, alarm=60, login=False):
+        """The fault server's arguments for envoi; login: STARTTLS and AUTH."""
         d = os.path.join(self.dir, f"fault-{len(self.faults)}")
-        port = servers.fault_start(scenario, d, os.path.join(self.dir, "certs"),
+        certs = os.path.join(self.dir, "certs")
+        port = servers.fault_start(scenario, d, certs,
                                    "--connections", str(connections), "--alarm", str(alarm))
         self.faults.append(d)
+        if login:
+            return ["-S", f"127.0.0.1:{port}", "--tls=starttls", "--ca-file",
+                    os.path.join(certs, "ca.pem"), "-u", "tester"]
         return ["-S", f"127.0.0.1:{port}", "--tls=none"]
+
+    def fault_summary(self):
+        """The last fault server's summary, once it has stopped."""
+        servers.fault_stop(self.faults[-1])
+        return servers.fault_logs(self.faults[-1])[1]
+
+    @staticmethod
+    def rcpts_by_connection(summary):
+        """{connection number: [first recipient of each message it took]}."""
+        return {c["n"]: [m["rcpts"][0] for m in c["messages"]] for c in summary["connections"]}
+
+    def coprocess(self, args):
+        p = subprocess.Popen([tap.ENVOI, "--batch=-", *args], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.clean_env())
+
+        def cleanup():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            for f in (p.stdin, p.stdout, p.stderr):
+                f.close()
+        self.addCleanup(cleanup)
+        return p
+
+    @staticmethod
+    def ask(p, obj):
+        """Writes one line to the coprocess and reads one result."""
+        p.stdin.write((json.dumps(obj) + "\n").encode())
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
 
     def delivered(self, token, count, timeout=30):
         deadline = time.time() + timeout
@@ -320,6 +355,169 @@ class Batch(unittest.TestCase):
         r = subprocess.run([tap.ENVOI, "-S", "127.0.0.1:1", "--batch=/nonexistent"],
                            capture_output=True, env=self.clean_env(), timeout=30)
         self.assertEqual(r.returncode, 66)
+
+    # ---- one session for many messages (branch batchsess) ----
+
+    def test_one_session_one_login_for_many(self):
+        server = self.fault("ok", 3, login=True)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(10)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in res], [1] * 10)
+        summary = self.fault_summary()
+        self.assertEqual(len(summary["connections"]), 1)
+        conn = summary["connections"][0]
+        self.assertEqual([c.split()[0] for c in conn["commands"]].count("AUTH"), 1)
+        self.assertTrue(conn["auth"]["ok"])
+        self.assertEqual(self.rcpts_by_connection(summary)[1],
+                         [f"m{i}@example.com" for i in range(10)])
+        self.assertEqual(conn["end"], "quit")
+        self.assertEqual(conn["violations"], [])
+
+    def test_421_mid_batch_resends_what_was_not_taken(self):
+        server = self.fault("batch_421_third_mail", 2)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(6)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual({x["id"]: (x["status"], x["connection"]) for x in res},
+                         {0: ("sent", 1), 1: ("sent", 1), 2: ("sent", 2), 3: ("sent", 2),
+                          4: ("sent", 2), 5: ("sent", 2)})
+        got = self.rcpts_by_connection(self.fault_summary())
+        self.assertEqual(got, {1: ["m0@example.com", "m1@example.com"],
+                               2: [f"m{i}@example.com" for i in range(2, 6)]})
+
+    def test_dropped_after_data_is_75_and_not_resent(self):
+        server = self.fault("batch_drop_after_second_data", 2)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 79, r.stderr)
+        by_id = {x["id"]: x for x in res}
+        self.assertEqual(len(res), 5)
+        self.assertEqual((by_id[1]["status"], by_id[1]["exit_code"], by_id[1]["connection"]),
+                         ("failed", 75, 1))
+        self.assertIn("may have been delivered", by_id[1]["error"])
+        self.assertEqual({i: (by_id[i]["status"], by_id[i]["connection"]) for i in (0, 2, 3, 4)},
+                         {0: ("sent", 1), 2: ("sent", 2), 3: ("sent", 2), 4: ("sent", 2)})
+        got = self.rcpts_by_connection(self.fault_summary())
+        # the server has message 1 (it read the data): never a second copy
+        self.assertEqual(got, {1: ["m0@example.com", "m1@example.com"],
+                               2: ["m2@example.com", "m3@example.com", "m4@example.com"]})
+
+    def test_idle_session_ended_then_reopened(self):
+        server = self.fault("ok", 2)
+        p = self.coprocess([*server, "--timeout=1", "-f", "a@example.com"])
+        first = self.ask(p, {"id": 1, "to": "m1@example.com"})
+        self.assertEqual((first["status"], first["connection"]), ("sent", 1))
+        time.sleep(2.5)  # longer than --timeout without a line
+        second = self.ask(p, {"id": 2, "to": "m2@example.com"})
+        self.assertEqual((second["status"], second["connection"]), ("sent", 2))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        summary = self.fault_summary()
+        ends = [(c["n"], c["commands"][-1], c["end"]) for c in summary["connections"]]
+        self.assertEqual(ends, [(1, "QUIT", "quit"), (2, "QUIT", "quit")])
+
+    def test_session_kept_while_lines_come_within_timeout(self):
+        server = self.fault("ok", 2)
+        p = self.coprocess([*server, "--timeout=3", "-f", "a@example.com"])
+        for i in range(3):
+            x = self.ask(p, {"id": i, "to": f"m{i}@example.com"})
+            self.assertEqual((x["status"], x["connection"]), ("sent", 1))
+            time.sleep(1)
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        self.assertEqual(len(self.fault_summary()["connections"]), 1)
+
+    def test_max_per_connection(self):
+        server = self.fault("ok", 4)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--max-per-connection=2",
+                                server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in sorted(res, key=lambda x: x["line"])],
+                         [1, 1, 2, 2, 3])
+        summary = self.fault_summary()
+        self.assertEqual(self.rcpts_by_connection(summary),
+                         {1: ["m0@example.com", "m1@example.com"],
+                          2: ["m2@example.com", "m3@example.com"], 3: ["m4@example.com"]})
+        self.assertEqual([c["end"] for c in summary["connections"]], ["quit"] * 3)
+
+    def test_connections_parallel_sessions(self):
+        token = uuid.uuid4().hex
+        n = 12
+        lines = [json.dumps({"id": i, "subject": f"{token} n{i}."}) for i in range(n)]
+        lines.insert(5, "{bad")
+        r, res = self.run_batch(lines, "-f", "a@example.com", "b@example.com",
+                                "--connections=3")
+        self.assertEqual(r.returncode, 79, r.stderr)
+        self.assertEqual(sorted(x["line"] for x in res), list(range(1, n + 2)))
+        good = [x for x in res if x["line"] != 6]
+        self.assertEqual({x["status"] for x in good}, {"sent"})
+        self.assertEqual({x["connection"] for x in good}, {1, 2, 3})
+        self.assertEqual(sorted(x["id"] for x in good), list(range(n)))
+        self.assertEqual(next(x for x in res if x["line"] == 6)["exit_code"], 65)
+        got = self.delivered(token, n)
+        time.sleep(1)  # a duplicate would arrive by now
+        got = self.delivered(token, n + 1, timeout=0)
+        subjects = sorted(str(m["Subject"]).split()[-1] for m in got)
+        self.assertEqual(subjects, sorted(f"n{i}." for i in range(n)))
+        self.assertIn(f"{n} sent, 0 partial, 1 failed", r.stderr.decode())
+
+    def test_connections_three_sessions_on_the_server(self):
+        server = self.fault("ok", 4)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(9)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--connections=3", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = self.rcpts_by_connection(self.fault_summary())
+        self.assertEqual(len(got), 3)
+        self.assertEqual(sorted(a for v in got.values() for a in v),
+                         sorted(f"m{i}@example.com" for i in range(9)))
+
+    def test_rate_across_connections(self):
+        server = self.fault("bulk_rcpts", 4)
+        lines = [json.dumps({"to": "ok@example.com"}) for _ in range(6)]
+        start = time.time()
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--rate=2/s", "--connections=2",
+                                server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(res), 6)
+        # 2 per second in all: the 5th waits for the 3rd's second, which
+        # waited for the 1st's; each worker alone would allow 3 in 1 s
+        self.assertGreaterEqual(time.time() - start, 2.0)
+
+    def test_connections_results_flushed_line_by_line(self):
+        p = self.coprocess([*self.exim_args(), "-f", "a@example.com", "b@example.com",
+                            "--connections=2"])
+        for i in range(4):
+            x = self.ask(p, {"id": i, "subject": f"coproc parallel {i}"})
+            self.assertEqual((x["id"], x["status"]), (i, "sent"))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=60), 0)
+
+    def test_dead_worker_lines_reported(self):
+        server = self.fault("stall_after_data", 2)
+        p = self.coprocess([*server, "-f", "a@example.com", "--connections=2", "--timeout=30"])
+        p.stdin.write((json.dumps({"id": "stuck", "to": "m@example.com"}) + "\n").encode())
+        p.stdin.flush()
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the message's data has reached the server
+            with open(os.path.join(self.faults[-1], "log.txt"), errors="replace") as f:
+                if "DATA:" in f.read():
+                    break
+            time.sleep(0.1)
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)],
+                                  capture_output=True, text=True).stdout.split()
+        self.assertEqual(len(children), 2)
+        for pid in children:
+            os.kill(int(pid), 9)
+        x = json.loads(p.stdout.readline())
+        self.assertEqual((x["id"], x["status"], x["exit_code"]), ("stuck", "failed", 75))
+        self.assertIn("may have been delivered", x["error"])
+        p.stdin.write(b'{"to": "n@example.com"}\n')
+        p.stdin.close()
+        x = json.loads(p.stdout.readline())
+        self.assertEqual((x["line"], x["exit_code"]), (2, 70))
+        self.assertEqual(p.wait(timeout=30), 79)
 
     def test_twenty_thousand_lines_flat_memory(self):
         if tap.SANITIZED:
