@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import resource
+import select
 import shutil
 import socketserver
 import threading
@@ -130,8 +131,10 @@ class Batch(unittest.TestCase):
         return {c["n"]: [m["rcpts"][0] for m in c["messages"]] for c in summary["connections"]}
 
     def coprocess(self, args):
+        """envoi --batch=- with unbuffered pipes (select sees every byte)."""
         p = subprocess.Popen([tap.ENVOI, "--batch=-", *args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.clean_env())
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.clean_env(),
+                             bufsize=0)
 
         def cleanup():
             if p.poll() is None:
@@ -142,12 +145,25 @@ class Batch(unittest.TestCase):
         self.addCleanup(cleanup)
         return p
 
-    @staticmethod
-    def ask(p, obj):
+    def result(self, p, timeout=30):
+        """The coprocess's next result line; fails (never hangs) when none
+        comes within timeout."""
+        line = b""
+        deadline = time.time() + timeout
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.time()))
+            if not ready:
+                self.fail(f"no result within {timeout} s (got {line!r})")
+            byte = p.stdout.read(1)
+            if not byte:
+                self.fail(f"envoi closed its output (got {line!r})")
+            line += byte
+        return json.loads(line)
+
+    def ask(self, p, obj):
         """Writes one line to the coprocess and reads one result."""
         p.stdin.write((json.dumps(obj) + "\n").encode())
-        p.stdin.flush()
-        return json.loads(p.stdout.readline())
+        return self.result(p)
 
     def delivered(self, token, count, timeout=30):
         deadline = time.time() + timeout
@@ -284,33 +300,24 @@ class Batch(unittest.TestCase):
                                  "--closed"], capture_output=True, text=True).stdout.strip()
         lines = [json.dumps({"id": i, "to": "b@example.com"}) for i in range(3)]
         lines.insert(1, "not json")
-        r, res = self.run_batch(lines, "-f", "a@example.com",
-                                server=["-S", f"127.0.0.1:{closed}", "--tls=none"])
-        self.assertEqual(r.returncode, 69, r.stderr)
-        self.assertEqual([(x["line"], x["exit_code"]) for x in res],
-                         [(1, 69), (2, 65), (3, 69), (4, 69)])
+        for connections in ("1", "2"):
+            r, res = self.run_batch(lines, "-f", "a@example.com", "--connections=" + connections,
+                                    server=["-S", f"127.0.0.1:{closed}", "--tls=none"])
+            self.assertEqual(r.returncode, 69, (connections, r.stderr))
+            self.assertEqual(sorted((x["line"], x["exit_code"]) for x in res),
+                             [(1, 69), (2, 65), (3, 69), (4, 69)], connections)
+            self.assertEqual({x["connection"] for x in res}, {None})
 
     def test_results_flushed_line_by_line(self):
         """A coprocess: each result is read before the next line is written."""
-        p = subprocess.Popen([tap.ENVOI, "--batch=-", *self.exim_args(), "-f", "a@example.com",
-                              "b@example.com"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.clean_env())
-        try:
-            for i in range(3):
-                p.stdin.write((json.dumps({"id": i, "subject": f"coproc {i}"}) + "\n").encode())
-                p.stdin.flush()
-                line = p.stdout.readline()
-                self.assertEqual(json.loads(line)["id"], i)
-                self.assertEqual(json.loads(line)["status"], "sent")
-            p.stdin.write(b"\n{bad\n")
-            p.stdin.flush()
-            self.assertEqual(json.loads(p.stdout.readline())["line"], 5)
-            p.stdin.close()
-            self.assertEqual(p.wait(timeout=60), 79)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        p = self.coprocess([*self.exim_args(), "-f", "a@example.com", "b@example.com"])
+        for i in range(3):
+            x = self.ask(p, {"id": i, "subject": f"coproc {i}"})
+            self.assertEqual((x["id"], x["status"]), (i, "sent"))
+        p.stdin.write(b"\n{bad\n")
+        self.assertEqual(self.result(p)["line"], 5)
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=60), 79)
 
     def test_big_messages_in_one_batch(self):
         """1,000 recipients and a 50 MB attachment, one after the other.
@@ -428,6 +435,19 @@ class Batch(unittest.TestCase):
         self.assertEqual(p.wait(timeout=30), 0)
         self.assertEqual(len(self.fault_summary()["connections"]), 1)
 
+    def test_retry_per_message(self):
+        """The 1st MAIL gets 451: --retry=1 sends that message again (same
+        session); without --retry it fails 75 and the next still goes."""
+        for retry, first in (("--retry=1", ("sent", 0)), ("--retry=0", ("failed", 75))):
+            server = self.fault("batch_451_first_mail", 1)
+            lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(2)]
+            r, res = self.run_batch(lines, "-f", "a@example.com", retry, server=server)
+            by_id = {x["id"]: (x["status"], x["exit_code"]) for x in res}
+            self.assertEqual(by_id, {0: first, 1: ("sent", 0)}, retry)
+            got = self.rcpts_by_connection(self.fault_summary())
+            taken = ["m0@example.com", "m1@example.com"] if first[0] == "sent" else ["m1@example.com"]
+            self.assertEqual(sorted(got[1]), taken)
+
     def test_max_per_connection(self):
         server = self.fault("ok", 4)
         lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
@@ -498,7 +518,6 @@ class Batch(unittest.TestCase):
         server = self.fault("stall_after_data", 2)
         p = self.coprocess([*server, "-f", "a@example.com", "--connections=2", "--timeout=30"])
         p.stdin.write((json.dumps({"id": "stuck", "to": "m@example.com"}) + "\n").encode())
-        p.stdin.flush()
         deadline = time.time() + 10
         while time.time() < deadline:  # the message's data has reached the server
             with open(os.path.join(self.faults[-1], "log.txt"), errors="replace") as f:
@@ -510,12 +529,12 @@ class Batch(unittest.TestCase):
         self.assertEqual(len(children), 2)
         for pid in children:
             os.kill(int(pid), 9)
-        x = json.loads(p.stdout.readline())
+        x = self.result(p)
         self.assertEqual((x["id"], x["status"], x["exit_code"]), ("stuck", "failed", 75))
         self.assertIn("may have been delivered", x["error"])
         p.stdin.write(b'{"to": "n@example.com"}\n')
         p.stdin.close()
-        x = json.loads(p.stdout.readline())
+        x = self.result(p)
         self.assertEqual((x["line"], x["exit_code"]), (2, 70))
         self.assertEqual(p.wait(timeout=30), 79)
 

@@ -820,6 +820,10 @@ sc("batch_drop_after_second_data", connections=2, starttls=False,
    on={"enddata": nth_on_first_connection("enddata", 2, DROP)},
    doc="connection 1 takes the 2nd message's data, then closes without a reply; connection 2 is "
    "normal (test_batch: that message is 75 and never sent again, the next go on a second session)")
+sc("batch_451_first_mail", exit="75", starttls=False,
+   on={"mail": nth_on_first_connection("mail", 1, "451 4.7.1 Greylisted, try again")},
+   doc="the first MAIL FROM of connection 1 gets 451, later ones 250 (test_batch: --retry "
+   "sends that message again)")
 # --- end of the batchsess branch's block -------------------------------------
 
 
