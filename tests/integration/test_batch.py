@@ -448,6 +448,17 @@ class Batch(unittest.TestCase):
             taken = ["m0@example.com", "m1@example.com"] if first[0] == "sent" else ["m1@example.com"]
             self.assertEqual(sorted(got[1]), taken)
 
+    def test_server_that_never_takes_it(self):
+        """Every session ends at MAIL FROM (421): the message goes on 4
+        sessions, then fails 75; the run never loops."""
+        server = self.fault("421_at_mail", 6)
+        r, res = self.run_batch([json.dumps({"to": "m@example.com"})], "-f", "a@example.com",
+                                server=server)
+        self.assertEqual(r.returncode, 79, r.stderr)
+        self.assertEqual((res[0]["status"], res[0]["exit_code"], res[0]["connection"]),
+                         ("failed", 75, 4))
+        self.assertEqual(len(self.fault_summary()["connections"]), 4)
+
     def test_max_per_connection(self):
         server = self.fault("ok", 4)
         lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
