@@ -180,12 +180,14 @@ static void collect_one(struct batch_conn *c)
 	struct error err = {0};
 	void *tag = NULL;
 	int rc = smtp_collect(c->x, &tag, &r, &err);
+	/* outcomes come in submission order: tag is the oldest in flight */
 	struct batch_item *it = fifo_take(&c->flight);
 
-	/* outcomes come in submission order: tag is the oldest in flight */
-	if (tag && tag != it)
-		err_set(&err, ERR_SOFTWARE, "an outcome came back out of order");
-	outcome(c, it, tag == it ? rc : -1, &r, &err);
+	if (it) {
+		if (tag != it)
+			rc = err_set(&err, ERR_SOFTWARE, "an outcome came back out of order");
+		outcome(c, it, rc, &r, &err);
+	}
 	smtp_result_free(&r);
 }
 
@@ -242,7 +244,7 @@ static void lost_for_good(struct batch_conn *c, struct batch_item *it)
 {
 	struct error err;
 
-	err_set(&err, ERR_TEMPFAIL, "%d sessions in a row ended before the server took the message",
+	err_set(&err, ERR_TEMPFAIL, "%d sessions ended before the server took the message",
 		LOSSES_MAX + 1);
 	done(c, it, -1, NULL, &err);
 }

@@ -459,6 +459,21 @@ class Batch(unittest.TestCase):
                          ("failed", 75, 4))
         self.assertEqual(len(self.fault_summary()["connections"]), 4)
 
+    def test_dsn_per_message_on_one_session(self):
+        """A line's dsn-notify is its own, though the session is shared."""
+        server = self.fault("ok_dsn_utf8", 2)
+        lines = [json.dumps({"to": "m0@example.com"}),
+                 json.dumps({"to": "m1@example.com", "dsn-notify": "SUCCESS"}),
+                 json.dumps({"to": "m2@example.com"})]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in res], [1, 1, 1])
+        summary = self.fault_summary()
+        params = [(m["rcpts"][0], m["rcpt_params"][0].get("NOTIFY"))
+                  for m in summary["connections"][0]["messages"]]
+        self.assertEqual(params, [("m0@example.com", None), ("m1@example.com", "SUCCESS"),
+                                  ("m2@example.com", None)])
+
     def test_max_per_connection(self):
         server = self.fault("ok", 4)
         lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
