@@ -191,7 +191,9 @@ static void read_lines(struct run *run)
 	batch_conn_close(run->conn);
 }
 
-static void summary(const struct run *run, const struct error *stop)
+/* The counts (by the parent alone with workers), then the failure that
+ * stopped the run, once however many workers met it. */
+static void summary(const struct run *run, struct batch_shared *sh, const struct error *stop)
 {
 	char line[2048];
 
@@ -200,7 +202,7 @@ static void summary(const struct run *run, const struct error *stop)
 	if (!run->worker)
 		fprintf(stderr, "envoi: batch: %lu sent, %lu partial, %lu failed\n", run->sent,
 			run->partial, run->failed);
-	if (stop) {
+	if (stop && !atomic_exchange(&sh->stop_said, true)) {
 		err_format(stop, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
 	}
@@ -224,7 +226,7 @@ int batch_loop(struct options *o, const char *password, struct batch_shared *sh,
 	}
 	read_lines(&run);
 	stop = batch_conn_stopped(run.conn);
-	summary(&run, stop && !atomic_load(&sh->any_reached) ? stop : NULL);
+	summary(&run, sh, stop && !atomic_load(&sh->any_reached) ? stop : NULL);
 	if (stop && !atomic_load(&sh->any_reached))
 		status = err_exit_code(stop->cls);
 	else

@@ -41,6 +41,7 @@ void batch_lines_free(struct batch_lines *l);
 struct batch_shared {
 	atomic_uint sessions;    /* sessions opened so far: the last one's number */
 	atomic_bool any_reached; /* some message reached a server */
+	atomic_bool stop_said;   /* the failure that stopped the run is on stderr */
 };
 
 /* One message on its way: built from its line, then waiting, in flight,

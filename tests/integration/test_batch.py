@@ -307,6 +307,8 @@ class Batch(unittest.TestCase):
             self.assertEqual(sorted((x["line"], x["exit_code"]) for x in res),
                              [(1, 69), (2, 65), (3, 69), (4, 69)], connections)
             self.assertEqual({x["connection"] for x in res}, {None})
+            # said once, however many sessions met it
+            self.assertEqual(r.stderr.decode().count("connection refused"), 1, r.stderr)
 
     def test_results_flushed_line_by_line(self):
         """A coprocess: each result is read before the next line is written."""
