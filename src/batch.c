@@ -139,7 +139,7 @@ static void one_line(struct run *run, unsigned long line, const char *text, size
 		batch_conn_push(run->conn, it);
 }
 
-static bool blank(const char *s, size_t len)
+bool batch_blank(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
@@ -158,7 +158,7 @@ static void take_line(struct run *run, char *text, size_t len)
 		len -= (size_t)(tab + 1 - text);
 		text = tab + 1;
 	}
-	if (!blank(text, len))
+	if (!batch_blank(text, len))
 		one_line(run, line, text, len);
 }
 

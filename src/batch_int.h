@@ -93,6 +93,9 @@ typedef void batch_report_fn(void *ctx, struct batch_item *it, int rc,
 int batch_loop(struct options *o, const char *password, struct batch_shared *sh, int in_fd,
 	       FILE *out, bool worker);
 
+/* Whether a line holds nothing but blanks (it is skipped, yet counted). */
+bool batch_blank(const char *s, size_t len);
+
 /* Whether the failure is the session's, not the message's: the server
  * never saw a MAIL FROM. */
 bool batch_session_failure(enum err_class cls);

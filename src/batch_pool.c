@@ -312,14 +312,6 @@ static int64_t dispatch(struct pool *p)
 
 /* ---- input ---------------------------------------------------------------- */
 
-static bool blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return false;
-	return true;
-}
-
 /* Whether the line can be a message at all; else it is reported here. */
 static bool good_line(struct pool *p, const char *text, size_t len)
 {
@@ -357,10 +349,13 @@ static void take_input(struct pool *p)
 			return;
 		}
 		p->line++;
-		if (blank(text, len) || !good_line(p, text, len))
+		if (batch_blank(text, len) || !good_line(p, text, len))
 			continue;
 		if (!(p->held = malloc(len ? len : 1))) {
-			report(p, p->line, p->held_id, clock_ms(), &(struct error){.cls = ERR_OSERR});
+			struct error err;
+
+			err_set(&err, ERR_OSERR, "out of memory");
+			report(p, p->line, p->held_id, clock_ms(), &err);
 			json_decref(p->held_id);
 			p->held_id = NULL;
 			continue;
