@@ -108,12 +108,13 @@ class Batch(unittest.TestCase):
         results = [json.loads(x) for x in r.stdout.decode().splitlines()]
         return r, results
 
-    def fault(self, scenario, connections, alarm=60, login=False):
-        """The fault server's arguments for envoi; login: STARTTLS and AUTH."""
+    def fault(self, scenario, connections, alarm=60, login=False, idle=20):
+        """The fault server's arguments for envoi; login: STARTTLS and AUTH;
+        idle: seconds the server waits for a command before it hangs up."""
         d = os.path.join(self.dir, f"fault-{len(self.faults)}")
         certs = os.path.join(self.dir, "certs")
-        port = servers.fault_start(scenario, d, certs,
-                                   "--connections", str(connections), "--alarm", str(alarm))
+        port = servers.fault_start(scenario, d, certs, "--connections", str(connections),
+                                   "--alarm", str(alarm), "--idle", str(idle))
         self.faults.append(d)
         if login:
             return ["-S", f"127.0.0.1:{port}", "--tls=starttls", "--ca-file",
@@ -425,6 +426,21 @@ class Batch(unittest.TestCase):
         summary = self.fault_summary()
         ends = [(c["n"], c["commands"][-1], c["end"]) for c in summary["connections"]]
         self.assertEqual(ends, [(1, "QUIT", "quit"), (2, "QUIT", "quit")])
+
+    def test_session_closed_by_the_server_while_idle(self):
+        """The server hangs up on an idle session before --timeout: the
+        next message goes on a new one, transparently."""
+        server = self.fault("ok", 2, idle=1)
+        p = self.coprocess([*server, "--timeout=20", "-f", "a@example.com"])
+        first = self.ask(p, {"id": 1, "to": "m1@example.com"})
+        self.assertEqual((first["status"], first["connection"]), ("sent", 1))
+        time.sleep(2)  # the server has hung up (without a 421)
+        second = self.ask(p, {"id": 2, "to": "m2@example.com"})
+        self.assertEqual((second["status"], second["connection"]), ("sent", 2))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        self.assertEqual(self.rcpts_by_connection(self.fault_summary()),
+                         {1: ["m1@example.com"], 2: ["m2@example.com"]})
 
     def test_session_kept_while_lines_come_within_timeout(self):
         server = self.fault("ok", 2)
