@@ -289,11 +289,11 @@ static void submit(struct batch_conn *c, struct fifo *q)
 		return;
 	}
 	fifo_take(q);
-	if (err.cls != ERR_TEMPFAIL) { /* the session goes on without it */
+	if (smtp_can_submit(c->x)) { /* its own fault: the session goes on */
 		done(c, it, -1, NULL, &err);
 		return;
 	}
-	collect_all(c); /* the session cannot take it: done with this one */
+	collect_all(c); /* the session has ended, and it was not taken */
 	end_session(c);
 	if (++it->losses > LOSSES_MAX)
 		done(c, it, -1, NULL, &err);
