@@ -1,192 +1,83 @@
-/* batch.c - --batch: read a line, build its message, send it, report it.
+/* batch.c - --batch: read a line, build its message, hand it to the
+ * session, report its outcome.
  *
- * One line at a time, its job and message freed once its result is out,
- * so memory stays flat however long the input. Results are flushed as
- * soon as known: a program may write a line and wait for its result.
+ * A message lives from its line to its result: memory stays flat however
+ * long the input. While lines keep coming the session takes them (several
+ * in flight); the moment none is ready, every outcome is collected, so a
+ * program that writes a line and waits gets its result.
  */
 #include "batch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "batch_int.h"
 #include "clock.h"
 #include "engine.h"
-#include "jobjson.h"
 #include "msgbuild.h"
 #include "password.h"
-#include "report.h"
 #include "results.h"
 
-/* ---- the one-shot sender: a session per message ----------------------- */
-
-struct oneshot {
-	struct batch_sender base;
-	const struct session *s;
-	char *password;
-	unsigned connections; /* sessions opened so far */
-};
-
-static void on_warn(void *ctx, const char *text)
-{
-	report_warn(((struct oneshot *)ctx)->s, text);
-}
-
-/* Failures of the session, not of the message: the server never saw a
- * MAIL FROM. */
-static bool session_failure(enum err_class cls)
+bool batch_session_failure(enum err_class cls)
 {
 	return cls == ERR_NOHOST || cls == ERR_UNAVAILABLE || cls == ERR_CONFIG ||
 	       (cls >= ERR_TLS_MISMATCH && cls <= ERR_AUTH_IMPOSSIBLE);
 }
 
-/* One attempt over a session of its own. */
-static int oneshot_attempt(struct oneshot *os, const struct session *s,
-			   const struct smtp_message *sm, const struct smtp_hooks *hooks,
-			   struct smtp_result *r, struct error *err)
-{
-	struct conn_params cp = engine_conn_params(s);
-	struct smtp_params p = engine_params(s, &cp);
-	struct smtp_info info = {0};
-	int rc = smtp_send(&p, sm, os->password, hooks, &info, r, err);
+/* ---- --rate ------------------------------------------------------------- */
 
-	smtp_info_free(&info);
-	return rc;
+int batch_rate_init(struct batch_rate *rt, unsigned n, unsigned window_ms)
+{
+	*rt = (struct batch_rate){.n = n, .window_ms = window_ms};
+	return n && !(rt->stamps = calloc(n, sizeof *rt->stamps)) ? -1 : 0;
 }
 
-static int oneshot_send(struct batch_sender *self, const struct session *s, struct message *m,
-			struct batch_sent *out, struct error *err)
+int64_t batch_rate_delay(const struct batch_rate *rt)
 {
-	struct oneshot *os = (struct oneshot *)self;
-	struct smtp_hooks hooks = {
-		.trace = s->output == OUT_VERBOSE ? report_trace : NULL,
-		.warn = on_warn,
-		.ctx = os,
-	};
-	struct smtp_message sm;
-	unsigned delay = 1;
-	int rc;
+	int64_t wait;
 
-	if (engine_message(m, &sm, err) < 0)
-		return -1; /* a file problem: the server never saw it */
-	for (unsigned attempt = 0;; attempt++) {
-		out->connection = ++os->connections;
-		rc = oneshot_attempt(os, s, &sm, &hooks, &out->r, err);
-		out->reached = rc == 0 || !session_failure(err->cls);
-		/* --retry: a temporary failure, never once the server may have it */
-		if (rc == 0 || err->cls != ERR_TEMPFAIL || out->r.maybe_delivered || attempt >= s->retry)
-			break;
-		sleep(delay);
-		delay = delay < 300 ? delay * 2 : 600;
-		smtp_result_free(&out->r);
-		memset(&out->r, 0, sizeof out->r);
-		*err = (struct error){0};
-	}
-	return rc;
+	if (!rt || !rt->stamps || rt->count < rt->n)
+		return 0;
+	wait = rt->stamps[rt->next] + rt->window_ms - clock_ms();
+	return wait > 0 ? wait : 0;
 }
 
-static void oneshot_close(struct batch_sender *self)
+void batch_rate_note(struct batch_rate *rt)
 {
-	struct oneshot *os = (struct oneshot *)self;
-
-	password_free(os->password);
-	free(os);
+	if (!rt || !rt->stamps)
+		return;
+	rt->stamps[rt->next] = clock_ms();
+	rt->next = (rt->next + 1) % rt->n;
+	if (rt->count < rt->n)
+		rt->count++;
 }
 
-struct batch_sender *batch_oneshot_sender(const struct options *o, struct error *err)
+void batch_rate_free(struct batch_rate *rt)
 {
-	struct oneshot *os = calloc(1, sizeof *os);
-	char origin[300];
-
-	if (!os) {
-		err_set(err, ERR_OSERR, "out of memory");
-		return NULL;
-	}
-	os->base.send = oneshot_send;
-	os->base.close = oneshot_close;
-	os->s = &o->sess;
-	if (o->sess.user) {
-		struct password_source src = cli_password_source(&o->sess);
-
-		if (password_get_from(&src, &os->password, origin, sizeof origin, err) < 0) {
-			free(os);
-			return NULL;
-		}
-	}
-	return &os->base;
+	free(rt->stamps);
+	rt->stamps = NULL;
 }
 
-/* ---- the loop ----------------------------------------------------------- */
+/* ---- one line ------------------------------------------------------------ */
 
 struct run {
 	struct options *o;
-	struct batch_sender *sender;
-	bool stopped;          /* a session failure before any message went */
-	struct error stop;     /* ... which every later message reports */
-	bool any_reached;
+	struct batch_conn *conn;
+	struct batch_lines *in;
+	FILE *out;
+	bool worker;
 	unsigned long line, sent, partial, failed;
-	int64_t *stamps;       /* --rate: when each of the last N messages went */
-	size_t nstamps, next;
 };
 
-/* --rate: waits until a message may go without N in one window. */
-static void rate_wait(struct run *run)
+static void item_free(struct batch_item *it)
 {
-	int64_t oldest, now;
-
-	if (!run->stamps || run->nstamps < run->o->rate_n)
-		return;
-	oldest = run->stamps[run->next];
-	now = clock_ms();
-	if (oldest + run->o->rate_window_ms > now)
-		usleep((useconds_t)((oldest + run->o->rate_window_ms - now) * 1000));
-}
-
-static void rate_note(struct run *run)
-{
-	if (!run->stamps)
-		return;
-	run->stamps[run->next] = clock_ms();
-	run->next = (run->next + 1) % run->o->rate_n;
-	if (run->nstamps < run->o->rate_n)
-		run->nstamps++;
-}
-
-/* The line's message, built and read, ready to send. Returns 0 or -1. */
-static int build(struct run *run, const char *text, size_t len, struct job *job,
-		 struct message *m, struct session *s, struct error *err)
-{
-	if (job_parse(text, len, job, err) < 0 || job_build(job, run->o->batch_defaults, m, s, err) < 0 ||
-	    msg_prepare(m, err) < 0)
-		return -1;
-	if (msg_missing(m) == MSG_NO_SENDER)
-		return err_set(err, ERR_USAGE, "no sender: give \"from\" (or --from ADDR as a default)");
-	if (msg_missing(m) == MSG_NO_RECIPIENT)
-		return err_set(err, ERR_USAGE, "no recipient: give \"to\", \"cc\" or \"bcc\"");
-	return 0;
-}
-
-static int send_one(struct run *run, const struct session *s, struct message *m,
-		    struct batch_sent *out, struct error *err)
-{
-	int rc;
-
-	if (run->stopped) {
-		*err = run->stop;
-		return -1;
-	}
-	rate_wait(run);
-	rc = run->sender->send(run->sender, s, m, out, err);
-	if (out->reached) {
-		run->any_reached = true;
-		rate_note(run);
-	} else if (rc < 0 && !run->any_reached) {
-		run->stopped = true;
-		run->stop = *err;
-	}
-	return rc;
+	msg_free(&it->m);
+	job_free(&it->job);
+	free(it);
 }
 
 static void count(struct run *run, int rc, const struct error *err)
@@ -199,31 +90,55 @@ static void count(struct run *run, int rc, const struct error *err)
 		run->failed++;
 }
 
-static void one_line(struct run *run, const char *text, size_t len)
+static void report(void *ctx, struct batch_item *it, int rc, const struct smtp_result *r,
+		   const struct error *err, unsigned connection)
 {
-	struct session s = run->o->sess;
-	struct batch_sent out = {0};
-	struct error err = {0};
-	int64_t start = clock_ms();
-	struct message m;
-	struct job job;
-	int rc;
+	struct run *run = ctx;
 
-	msg_init(&m);
-	rc = build(run, text, len, &job, &m, &s, &err);
-	if (rc == 0)
-		rc = send_one(run, &s, &m, &out, &err);
-	count(run, rc, &err);
-	results_write(stdout, &(struct batch_result){
-		.line = run->line, .id = job.id, .r = out.connection ? &out.r : NULL,
-		.err = rc == 0 ? NULL : &err, .elapsed_ms = (long)(clock_ms() - start),
-		.connection = out.connection});
-	smtp_result_free(&out.r);
-	msg_free(&m);
-	job_free(&job);
+	count(run, rc, err);
+	results_write(run->out, &(struct batch_result){
+		.line = it->line, .id = it->job.id, .r = r, .err = rc == 0 ? NULL : err,
+		.elapsed_ms = (long)(clock_ms() - it->start), .connection = connection});
+	item_free(it);
 }
 
-static bool blank(const char *s, size_t len)
+/* The line's message, built and read, ready to send. Returns 0 or -1. */
+static int build(struct run *run, const char *text, size_t len, struct batch_item *it,
+		 struct error *err)
+{
+	if (job_parse(text, len, &it->job, err) < 0 ||
+	    job_build(&it->job, run->o->batch_defaults, &it->m, &it->s, err) < 0 ||
+	    msg_prepare(&it->m, err) < 0)
+		return -1;
+	if (msg_missing(&it->m) == MSG_NO_SENDER)
+		return err_set(err, ERR_USAGE, "no sender: give \"from\" (or --from ADDR as a default)");
+	if (msg_missing(&it->m) == MSG_NO_RECIPIENT)
+		return err_set(err, ERR_USAGE, "no recipient: give \"to\", \"cc\" or \"bcc\"");
+	return engine_message(&it->m, &it->sm, err);
+}
+
+static void one_line(struct run *run, unsigned long line, const char *text, size_t len)
+{
+	struct batch_item *it = calloc(1, sizeof *it);
+	struct error err = {0};
+
+	if (!it) {
+		err_set(&err, ERR_OSERR, "out of memory");
+		count(run, -1, &err);
+		results_write(run->out, &(struct batch_result){.line = line, .err = &err});
+		return;
+	}
+	it->line = line;
+	it->start = clock_ms();
+	it->s = run->o->sess;
+	msg_init(&it->m);
+	if (build(run, text, len, it, &err) < 0)
+		report(run, it, -1, NULL, &err, 0);
+	else
+		batch_conn_push(run->conn, it);
+}
+
+bool batch_blank(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
@@ -231,49 +146,108 @@ static bool blank(const char *s, size_t len)
 	return true;
 }
 
-static void read_lines(struct run *run, FILE *in)
+/* A worker's line comes as "N<TAB>json": N is its number in the input. */
+static void take_line(struct run *run, char *text, size_t len)
 {
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	unsigned long line = ++run->line;
+	char *tab;
 
-	while ((n = getline(&buf, &cap, in)) >= 0) {
-		size_t len = (size_t)n;
-
-		run->line++;
-		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			len--;
-		if (!blank(buf, len))
-			one_line(run, buf, len);
+	if (run->worker && (tab = memchr(text, '\t', len))) {
+		line = strtoul(text, NULL, 10);
+		len -= (size_t)(tab + 1 - text);
+		text = tab + 1;
 	}
-	free(buf);
+	if (!batch_blank(text, len))
+		one_line(run, line, text, len);
 }
 
-static FILE *open_input(const char *path, struct error *err)
-{
-	FILE *in;
+/* ---- the loop ----------------------------------------------------------- */
 
-	if (!strcmp(path, "-"))
-		return stdin;
-	if ((in = fopen(path, "r")))
-		return in;
-	err_set(err, errno == ENOENT ? ERR_NOINPUT : errno == EACCES ? ERR_NOPERM : ERR_OSERR,
-		"cannot read the batch file %.200s: %s", path, strerror(errno));
-	return NULL;
+/* When no line is ready, every outcome is collected first; then, with a
+ * session open, a line is waited for --timeout seconds before the
+ * session is ended with QUIT. */
+static void read_lines(struct run *run)
+{
+	int idle_ms = (int)run->o->sess.timeout * 1000;
+	enum batch_read got;
+	size_t len;
+	char *text;
+
+	for (;;) {
+		got = batch_lines_next(run->in, 0, &text, &len);
+		if (got == BATCH_NONE) {
+			batch_conn_drain(run->conn);
+			got = batch_lines_next(run->in, batch_conn_is_open(run->conn) ? idle_ms : -1,
+					       &text, &len);
+		}
+		if (got == BATCH_EOF)
+			break;
+		if (got == BATCH_NONE)
+			batch_conn_close(run->conn);
+		else
+			take_line(run, text, len);
+	}
+	batch_conn_close(run->conn);
 }
 
-static void summary(const struct run *run)
+/* The counts (by the parent alone with workers), then the failure that
+ * stopped the run, once however many workers met it. */
+static void summary(const struct run *run, struct batch_shared *sh, const struct error *stop)
 {
-	if (run->o->sess.output == OUT_QUIET)
+	char line[2048];
+
+	if (run->o->sess.output == OUT_QUIET && !run->worker)
 		return;
-	fprintf(stderr, "envoi: batch: %lu sent, %lu partial, %lu failed\n", run->sent,
-		run->partial, run->failed);
-	if (run->stopped && !run->any_reached) {
-		char line[2048];
-
-		err_format(&run->stop, line, sizeof line);
+	if (!run->worker)
+		fprintf(stderr, "envoi: batch: %lu sent, %lu partial, %lu failed\n", run->sent,
+			run->partial, run->failed);
+	if (stop && !atomic_exchange(&sh->stop_said, true)) {
+		err_format(stop, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
 	}
+}
+
+int batch_loop(struct options *o, const char *password, struct batch_shared *sh, int in_fd,
+	       FILE *out, bool worker)
+{
+	struct run run = {.o = o, .out = out, .worker = worker};
+	struct batch_rate rate = {0};
+	const struct error *stop;
+	int status;
+
+	if (batch_rate_init(&rate, worker ? 0 : o->rate_n, o->rate_window_ms) < 0 ||
+	    !(run.in = batch_lines_new(in_fd)) ||
+	    !(run.conn = batch_conn_new(o, password, sh, &rate, report, &run))) {
+		batch_lines_free(run.in);
+		batch_rate_free(&rate);
+		fprintf(stderr, "envoi: batch: out of memory\n");
+		return err_exit_code(ERR_OSERR);
+	}
+	read_lines(&run);
+	stop = batch_conn_stopped(run.conn);
+	summary(&run, sh, stop && !atomic_load(&sh->any_reached) ? stop : NULL);
+	if (stop && !atomic_load(&sh->any_reached))
+		status = err_exit_code(stop->cls);
+	else
+		status = run.partial || run.failed ? 79 : 0;
+	batch_conn_free(run.conn);
+	batch_lines_free(run.in);
+	batch_rate_free(&rate);
+	return status;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static int open_input(const char *path, struct error *err)
+{
+	int fd;
+
+	if (!strcmp(path, "-"))
+		return STDIN_FILENO;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+		return fd;
+	return err_set(err, errno == ENOENT ? ERR_NOINPUT : errno == EACCES ? ERR_NOPERM : ERR_OSERR,
+		       "cannot read the batch file %.200s: %s", path, strerror(errno));
 }
 
 static int fail(const struct error *err)
@@ -285,31 +259,39 @@ static int fail(const struct error *err)
 	return err_exit_code(err->cls);
 }
 
+/* The password, fetched once for the run (every session logs in). */
+static int get_password(const struct options *o, char **password, struct error *err)
+{
+	struct password_source src;
+	char origin[300];
+
+	*password = NULL;
+	if (!o->sess.user)
+		return 0;
+	src = cli_password_source(&o->sess);
+	return password_get_from(&src, password, origin, sizeof origin, err);
+}
+
 int batch_run(struct options *o)
 {
-	struct run run = {.o = o};
+	struct batch_shared sh = {0};
 	struct error err = {0};
-	FILE *in = open_input(o->batch, &err);
+	char *password;
+	int fd = open_input(o->batch, &err), status;
 
-	if (!in)
+	if (fd < 0)
 		return fail(&err);
-	if (o->rate_n && !(run.stamps = calloc(o->rate_n, sizeof *run.stamps)))
-		err_set(&err, ERR_OSERR, "out of memory");
-	if (err.cls == ERR_OK)
-		run.sender = batch_oneshot_sender(o, &err);
-	if (!run.sender) {
-		if (in != stdin)
-			fclose(in);
-		free(run.stamps);
+	if (get_password(o, &password, &err) < 0) {
+		if (fd != STDIN_FILENO)
+			close(fd);
 		return fail(&err);
 	}
-	read_lines(&run, in);
-	if (in != stdin)
-		fclose(in);
-	run.sender->close(run.sender);
-	free(run.stamps);
-	summary(&run);
-	if (run.stopped && !run.any_reached)
-		return err_exit_code(run.stop.cls);
-	return run.partial || run.failed ? 79 : 0;
+	if (o->connections > 1)
+		status = batch_pool_run(o, password, fd);
+	else
+		status = batch_loop(o, password, &sh, fd, stdout, false);
+	password_free(password);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return status;
 }

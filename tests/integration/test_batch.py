@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import resource
+import select
 import shutil
 import socketserver
 import threading
@@ -107,12 +108,63 @@ class Batch(unittest.TestCase):
         results = [json.loads(x) for x in r.stdout.decode().splitlines()]
         return r, results
 
-    def fault(self, scenario, connections, alarm=60):
+    def fault(self, scenario, connections, alarm=60, login=False, idle=20):
+        """The fault server's arguments for envoi; login: STARTTLS and AUTH;
+        idle: seconds the server waits for a command before it hangs up."""
         d = os.path.join(self.dir, f"fault-{len(self.faults)}")
-        port = servers.fault_start(scenario, d, os.path.join(self.dir, "certs"),
-                                   "--connections", str(connections), "--alarm", str(alarm))
+        certs = os.path.join(self.dir, "certs")
+        port = servers.fault_start(scenario, d, certs, "--connections", str(connections),
+                                   "--alarm", str(alarm), "--idle", str(idle))
         self.faults.append(d)
+        if login:
+            return ["-S", f"127.0.0.1:{port}", "--tls=starttls", "--ca-file",
+                    os.path.join(certs, "ca.pem"), "-u", "tester"]
         return ["-S", f"127.0.0.1:{port}", "--tls=none"]
+
+    def fault_summary(self):
+        """The last fault server's summary, once it has stopped."""
+        servers.fault_stop(self.faults[-1])
+        return servers.fault_logs(self.faults[-1])[1]
+
+    @staticmethod
+    def rcpts_by_connection(summary):
+        """{connection number: [first recipient of each message it took]}."""
+        return {c["n"]: [m["rcpts"][0] for m in c["messages"]] for c in summary["connections"]}
+
+    def coprocess(self, args):
+        """envoi --batch=- with unbuffered pipes (select sees every byte)."""
+        p = subprocess.Popen([tap.ENVOI, "--batch=-", *args], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.clean_env(),
+                             bufsize=0)
+
+        def cleanup():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            for f in (p.stdin, p.stdout, p.stderr):
+                f.close()
+        self.addCleanup(cleanup)
+        return p
+
+    def result(self, p, timeout=30):
+        """The coprocess's next result line; fails (never hangs) when none
+        comes within timeout."""
+        line = b""
+        deadline = time.time() + timeout
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.time()))
+            if not ready:
+                self.fail(f"no result within {timeout} s (got {line!r})")
+            byte = p.stdout.read(1)
+            if not byte:
+                self.fail(f"envoi closed its output (got {line!r})")
+            line += byte
+        return json.loads(line)
+
+    def ask(self, p, obj):
+        """Writes one line to the coprocess and reads one result."""
+        p.stdin.write((json.dumps(obj) + "\n").encode())
+        return self.result(p)
 
     def delivered(self, token, count, timeout=30):
         deadline = time.time() + timeout
@@ -146,7 +198,7 @@ class Batch(unittest.TestCase):
             self.assertTrue(x["queue_id"])
             self.assertGreater(x["bytes"], 0)
             self.assertIsInstance(x["elapsed_ms"], int)
-        self.assertEqual(len({x["connection"] for x in res}), 3)
+        self.assertEqual({x["connection"] for x in res}, {1})  # one session carried them all
         self.assertEqual([rc["address"] for rc in res[1]["recipients"]], ["c@example.com"])
         self.assertTrue(res[1]["recipients"][0]["reply"].startswith("250"))
         two = self.delivered(f"{token} two", 1)[0]
@@ -214,6 +266,9 @@ class Batch(unittest.TestCase):
                  ok]
         r, res = self.run_batch(lines, "-f", "a@example.com")
         self.assertEqual(r.returncode, 79, r.stderr)
+        # a bad line's result comes the moment it is read, before the
+        # outcome of a message in flight: compare in line order
+        res.sort(key=lambda x: x["line"])
         got = [(x["line"], x["status"], x["exit_code"]) for x in res]
         self.assertEqual(got, [(1, "sent", 0), (2, "failed", 65), (3, "failed", 64),
                                (4, "failed", 64), (5, "failed", 64), (6, "failed", 64),
@@ -246,33 +301,26 @@ class Batch(unittest.TestCase):
                                  "--closed"], capture_output=True, text=True).stdout.strip()
         lines = [json.dumps({"id": i, "to": "b@example.com"}) for i in range(3)]
         lines.insert(1, "not json")
-        r, res = self.run_batch(lines, "-f", "a@example.com",
-                                server=["-S", f"127.0.0.1:{closed}", "--tls=none"])
-        self.assertEqual(r.returncode, 69, r.stderr)
-        self.assertEqual([(x["line"], x["exit_code"]) for x in res],
-                         [(1, 69), (2, 65), (3, 69), (4, 69)])
+        for connections in ("1", "2"):
+            r, res = self.run_batch(lines, "-f", "a@example.com", "--connections=" + connections,
+                                    server=["-S", f"127.0.0.1:{closed}", "--tls=none"])
+            self.assertEqual(r.returncode, 69, (connections, r.stderr))
+            self.assertEqual(sorted((x["line"], x["exit_code"]) for x in res),
+                             [(1, 69), (2, 65), (3, 69), (4, 69)], connections)
+            self.assertEqual({x["connection"] for x in res}, {None})
+            # said once, however many sessions met it
+            self.assertEqual(r.stderr.decode().count("connection refused"), 1, r.stderr)
 
     def test_results_flushed_line_by_line(self):
         """A coprocess: each result is read before the next line is written."""
-        p = subprocess.Popen([tap.ENVOI, "--batch=-", *self.exim_args(), "-f", "a@example.com",
-                              "b@example.com"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.clean_env())
-        try:
-            for i in range(3):
-                p.stdin.write((json.dumps({"id": i, "subject": f"coproc {i}"}) + "\n").encode())
-                p.stdin.flush()
-                line = p.stdout.readline()
-                self.assertEqual(json.loads(line)["id"], i)
-                self.assertEqual(json.loads(line)["status"], "sent")
-            p.stdin.write(b"\n{bad\n")
-            p.stdin.flush()
-            self.assertEqual(json.loads(p.stdout.readline())["line"], 5)
-            p.stdin.close()
-            self.assertEqual(p.wait(timeout=60), 79)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        p = self.coprocess([*self.exim_args(), "-f", "a@example.com", "b@example.com"])
+        for i in range(3):
+            x = self.ask(p, {"id": i, "subject": f"coproc {i}"})
+            self.assertEqual((x["id"], x["status"]), (i, "sent"))
+        p.stdin.write(b"\n{bad\n")
+        self.assertEqual(self.result(p)["line"], 5)
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=60), 79)
 
     def test_big_messages_in_one_batch(self):
         """1,000 recipients and a 50 MB attachment, one after the other.
@@ -317,6 +365,222 @@ class Batch(unittest.TestCase):
         r = subprocess.run([tap.ENVOI, "-S", "127.0.0.1:1", "--batch=/nonexistent"],
                            capture_output=True, env=self.clean_env(), timeout=30)
         self.assertEqual(r.returncode, 66)
+
+    # ---- one session for many messages (branch batchsess) ----
+
+    def test_one_session_one_login_for_many(self):
+        server = self.fault("ok", 3, login=True)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(10)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in res], [1] * 10)
+        summary = self.fault_summary()
+        self.assertEqual(len(summary["connections"]), 1)
+        conn = summary["connections"][0]
+        self.assertEqual([c.split()[0] for c in conn["commands"]].count("AUTH"), 1)
+        self.assertTrue(conn["auth"]["ok"])
+        self.assertEqual(self.rcpts_by_connection(summary)[1],
+                         [f"m{i}@example.com" for i in range(10)])
+        self.assertEqual(conn["end"], "quit")
+        self.assertEqual(conn["violations"], [])
+
+    def test_421_mid_batch_resends_what_was_not_taken(self):
+        server = self.fault("batch_421_third_mail", 2)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(6)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual({x["id"]: (x["status"], x["connection"]) for x in res},
+                         {0: ("sent", 1), 1: ("sent", 1), 2: ("sent", 2), 3: ("sent", 2),
+                          4: ("sent", 2), 5: ("sent", 2)})
+        got = self.rcpts_by_connection(self.fault_summary())
+        self.assertEqual(got, {1: ["m0@example.com", "m1@example.com"],
+                               2: [f"m{i}@example.com" for i in range(2, 6)]})
+
+    def test_dropped_after_data_is_75_and_not_resent(self):
+        server = self.fault("batch_drop_after_second_data", 2)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 79, r.stderr)
+        by_id = {x["id"]: x for x in res}
+        self.assertEqual(len(res), 5)
+        self.assertEqual((by_id[1]["status"], by_id[1]["exit_code"], by_id[1]["connection"]),
+                         ("failed", 75, 1))
+        self.assertIn("may have been delivered", by_id[1]["error"])
+        self.assertEqual({i: (by_id[i]["status"], by_id[i]["connection"]) for i in (0, 2, 3, 4)},
+                         {0: ("sent", 1), 2: ("sent", 2), 3: ("sent", 2), 4: ("sent", 2)})
+        got = self.rcpts_by_connection(self.fault_summary())
+        # the server has message 1 (it read the data): never a second copy
+        self.assertEqual(got, {1: ["m0@example.com", "m1@example.com"],
+                               2: ["m2@example.com", "m3@example.com", "m4@example.com"]})
+
+    def test_idle_session_ended_then_reopened(self):
+        server = self.fault("ok", 2)
+        p = self.coprocess([*server, "--timeout=1", "-f", "a@example.com"])
+        first = self.ask(p, {"id": 1, "to": "m1@example.com"})
+        self.assertEqual((first["status"], first["connection"]), ("sent", 1))
+        time.sleep(2.5)  # longer than --timeout without a line
+        second = self.ask(p, {"id": 2, "to": "m2@example.com"})
+        self.assertEqual((second["status"], second["connection"]), ("sent", 2))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        summary = self.fault_summary()
+        ends = [(c["n"], c["commands"][-1], c["end"]) for c in summary["connections"]]
+        self.assertEqual(ends, [(1, "QUIT", "quit"), (2, "QUIT", "quit")])
+
+    def test_session_closed_by_the_server_while_idle(self):
+        """The server hangs up on an idle session before --timeout: the
+        next message goes on a new one, transparently."""
+        server = self.fault("ok", 2, idle=1)
+        p = self.coprocess([*server, "--timeout=20", "-f", "a@example.com"])
+        first = self.ask(p, {"id": 1, "to": "m1@example.com"})
+        self.assertEqual((first["status"], first["connection"]), ("sent", 1))
+        time.sleep(2)  # the server has hung up (without a 421)
+        second = self.ask(p, {"id": 2, "to": "m2@example.com"})
+        self.assertEqual((second["status"], second["connection"]), ("sent", 2))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        self.assertEqual(self.rcpts_by_connection(self.fault_summary()),
+                         {1: ["m1@example.com"], 2: ["m2@example.com"]})
+
+    def test_session_kept_while_lines_come_within_timeout(self):
+        server = self.fault("ok", 2)
+        p = self.coprocess([*server, "--timeout=3", "-f", "a@example.com"])
+        for i in range(3):
+            x = self.ask(p, {"id": i, "to": f"m{i}@example.com"})
+            self.assertEqual((x["status"], x["connection"]), ("sent", 1))
+            time.sleep(1)
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        self.assertEqual(len(self.fault_summary()["connections"]), 1)
+
+    def test_retry_per_message(self):
+        """The 1st MAIL gets 451: --retry=1 sends that message again (same
+        session); without --retry it fails 75 and the next still goes."""
+        for retry, first in (("--retry=1", ("sent", 0)), ("--retry=0", ("failed", 75))):
+            server = self.fault("batch_451_first_mail", 1)
+            lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(2)]
+            r, res = self.run_batch(lines, "-f", "a@example.com", retry, server=server)
+            by_id = {x["id"]: (x["status"], x["exit_code"]) for x in res}
+            self.assertEqual(by_id, {0: first, 1: ("sent", 0)}, retry)
+            got = self.rcpts_by_connection(self.fault_summary())
+            taken = ["m0@example.com", "m1@example.com"] if first[0] == "sent" else ["m1@example.com"]
+            self.assertEqual(sorted(got[1]), taken)
+
+    def test_server_that_never_takes_it(self):
+        """Every session ends at MAIL FROM (421): the message goes on 4
+        sessions, then fails 75; the run never loops."""
+        server = self.fault("421_at_mail", 6)
+        r, res = self.run_batch([json.dumps({"to": "m@example.com"})], "-f", "a@example.com",
+                                server=server)
+        self.assertEqual(r.returncode, 79, r.stderr)
+        self.assertEqual((res[0]["status"], res[0]["exit_code"], res[0]["connection"]),
+                         ("failed", 75, 4))
+        self.assertEqual(len(self.fault_summary()["connections"]), 4)
+
+    def test_dsn_per_message_on_one_session(self):
+        """A line's dsn-notify is its own, though the session is shared."""
+        server = self.fault("ok_dsn_utf8", 2)
+        lines = [json.dumps({"to": "m0@example.com"}),
+                 json.dumps({"to": "m1@example.com", "dsn-notify": "SUCCESS"}),
+                 json.dumps({"to": "m2@example.com"})]
+        r, res = self.run_batch(lines, "-f", "a@example.com", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in res], [1, 1, 1])
+        summary = self.fault_summary()
+        params = [(m["rcpts"][0], m["rcpt_params"][0].get("NOTIFY"))
+                  for m in summary["connections"][0]["messages"]]
+        self.assertEqual(params, [("m0@example.com", None), ("m1@example.com", "SUCCESS"),
+                                  ("m2@example.com", None)])
+
+    def test_max_per_connection(self):
+        server = self.fault("ok", 4)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(5)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--max-per-connection=2",
+                                server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in sorted(res, key=lambda x: x["line"])],
+                         [1, 1, 2, 2, 3])
+        summary = self.fault_summary()
+        self.assertEqual(self.rcpts_by_connection(summary),
+                         {1: ["m0@example.com", "m1@example.com"],
+                          2: ["m2@example.com", "m3@example.com"], 3: ["m4@example.com"]})
+        self.assertEqual([c["end"] for c in summary["connections"]], ["quit"] * 3)
+
+    def test_connections_parallel_sessions(self):
+        token = uuid.uuid4().hex
+        n = 12
+        lines = [json.dumps({"id": i, "subject": f"{token} n{i}."}) for i in range(n)]
+        lines.insert(5, "{bad")
+        r, res = self.run_batch(lines, "-f", "a@example.com", "b@example.com",
+                                "--connections=3")
+        self.assertEqual(r.returncode, 79, r.stderr)
+        self.assertEqual(sorted(x["line"] for x in res), list(range(1, n + 2)))
+        good = [x for x in res if x["line"] != 6]
+        self.assertEqual({x["status"] for x in good}, {"sent"})
+        self.assertEqual({x["connection"] for x in good}, {1, 2, 3})
+        self.assertEqual(sorted(x["id"] for x in good), list(range(n)))
+        self.assertEqual(next(x for x in res if x["line"] == 6)["exit_code"], 65)
+        got = self.delivered(token, n)
+        time.sleep(1)  # a duplicate would arrive by now
+        got = self.delivered(token, n + 1, timeout=0)
+        subjects = sorted(str(m["Subject"]).split()[-1] for m in got)
+        self.assertEqual(subjects, sorted(f"n{i}." for i in range(n)))
+        self.assertIn(f"{n} sent, 0 partial, 1 failed", r.stderr.decode())
+
+    def test_connections_three_sessions_on_the_server(self):
+        server = self.fault("ok", 4)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(9)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--connections=3", server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = self.rcpts_by_connection(self.fault_summary())
+        self.assertEqual(len(got), 3)
+        self.assertEqual(sorted(a for v in got.values() for a in v),
+                         sorted(f"m{i}@example.com" for i in range(9)))
+
+    def test_rate_across_connections(self):
+        server = self.fault("bulk_rcpts", 4)
+        lines = [json.dumps({"to": "ok@example.com"}) for _ in range(6)]
+        start = time.time()
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--rate=2/s", "--connections=2",
+                                server=server)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(res), 6)
+        # 2 per second in all: the 5th waits for the 3rd's second, which
+        # waited for the 1st's; each worker alone would allow 3 in 1 s
+        self.assertGreaterEqual(time.time() - start, 2.0)
+
+    def test_connections_results_flushed_line_by_line(self):
+        p = self.coprocess([*self.exim_args(), "-f", "a@example.com", "b@example.com",
+                            "--connections=2"])
+        for i in range(4):
+            x = self.ask(p, {"id": i, "subject": f"coproc parallel {i}"})
+            self.assertEqual((x["id"], x["status"]), (i, "sent"))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=60), 0)
+
+    def test_dead_worker_lines_reported(self):
+        server = self.fault("stall_after_data", 2)
+        p = self.coprocess([*server, "-f", "a@example.com", "--connections=2", "--timeout=30"])
+        p.stdin.write((json.dumps({"id": "stuck", "to": "m@example.com"}) + "\n").encode())
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the message's data has reached the server
+            with open(os.path.join(self.faults[-1], "log.txt"), errors="replace") as f:
+                if "DATA:" in f.read():
+                    break
+            time.sleep(0.1)
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)],
+                                  capture_output=True, text=True).stdout.split()
+        self.assertEqual(len(children), 2)
+        for pid in children:
+            os.kill(int(pid), 9)
+        x = self.result(p)
+        self.assertEqual((x["id"], x["status"], x["exit_code"]), ("stuck", "failed", 75))
+        self.assertIn("may have been delivered", x["error"])
+        p.stdin.write(b'{"to": "n@example.com"}\n')
+        p.stdin.close()
+        x = self.result(p)
+        self.assertEqual((x["line"], x["exit_code"]), (2, 70))
+        self.assertEqual(p.wait(timeout=30), 79)
 
     def test_twenty_thousand_lines_flat_memory(self):
         if tap.SANITIZED:

@@ -797,6 +797,36 @@ sc("greeting_slow_lines", exit="75", special=drip_greeting_lines, args="--timeou
    doc="16 greeting lines 1.8 s apart with --timeout=2: the whole reply is one step (75 after about 2 s, not 27 s)")
 
 
+# ---- branch batchsess: one session carrying many messages (--batch) ----
+# The fault strikes on connection 1 only; connection 2 is a normal server,
+# so the test sees which messages envoi sent again on the new session.
+
+
+def nth_on_first_connection(stage, n, action):
+    """A hook doing action at the n-th `stage` of connection 1."""
+    def hook(sess, *args):
+        count = getattr(sess, "batch_counts", {})
+        sess.batch_counts = count
+        count[stage] = count.get(stage, 0) + 1
+        return action if sess.n == 1 and count[stage] == n else None
+    return hook
+
+
+sc("batch_421_third_mail", connections=2, starttls=False,
+   on={"mail": nth_on_first_connection("mail", 3, ["421 4.7.0 Too many messages, closing", DROP])},
+   doc="connection 1 answers its 3rd MAIL FROM with 421 and closes; connection 2 is normal "
+   "(test_batch: the 3rd message and those after it go on a second session)")
+sc("batch_drop_after_second_data", connections=2, starttls=False,
+   on={"enddata": nth_on_first_connection("enddata", 2, DROP)},
+   doc="connection 1 takes the 2nd message's data, then closes without a reply; connection 2 is "
+   "normal (test_batch: that message is 75 and never sent again, the next go on a second session)")
+sc("batch_451_first_mail", exit="75", starttls=False,
+   on={"mail": nth_on_first_connection("mail", 1, "451 4.7.1 Greylisted, try again")},
+   doc="the first MAIL FROM of connection 1 gets 451, later ones 250 (test_batch: --retry "
+   "sends that message again)")
+# --- end of the batchsess branch's block -------------------------------------
+
+
 # --------------------------------------------------------------------------
 # server machinery
 
