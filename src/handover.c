@@ -176,8 +176,26 @@ int handover_list(const struct options *o, bool sendmail_style)
 
 /* ---- --flush ------------------------------------------------------ */
 
+/* One account group's session: opened for the first entry that needs
+ * it, reused for the next, reopened when it ends. Its parameters
+ * borrow from the options of the entry that opened it (owner), kept
+ * until the session ends. */
+struct group_session {
+	struct options *owner;  /* malloc'd; NULL when no session */
+	struct conn_params cp;
+	struct smtp_params p;
+	struct smtp_hooks hooks;
+	struct smtp_info info;
+	struct smtp *x;
+	char *password;
+	bool have_pw;
+	struct error down;      /* why the session cannot be had, class 0: it can */
+	unsigned opened;        /* sessions opened for the group */
+};
+
 struct flush_ctx {
 	const struct options *run; /* the flush's own options */
+	char *env_password;        /* ENVOI_PASSWORD as the flush found it, or NULL */
 };
 
 /* An entry's options: its account's settings read again, its message
@@ -278,42 +296,127 @@ static void say(const struct options *run, const struct queue_entry *e,
 		out->verdict == QV_SENT ? "" : ": ", out->verdict == QV_SENT ? "" : out->reply);
 }
 
-static void send_one(const struct options *run, struct queue_entry *e, char **password,
-		     bool *have_pw, struct queue_outcome *out)
+/* Ends the group's session (QUIT when in step) and lets its owner go. */
+static void group_close(struct group_session *g)
 {
-	struct options eo;
-	struct error err = {0};
-	struct smtp_result r = {0};
-	int rc = entry_options(&eo, run, e, &err);
-
-	/* One password for the group: its entries share the account. */
-	if (rc == 0 && eo.sess.user && !*have_pw) {
-		struct password_source src = cli_password_source(&eo.sess);
-
-		*have_pw = (rc = password_get(&src, password, &err)) == 0;
+	smtp_quit(g->x);
+	g->x = NULL;
+	smtp_info_free(&g->info);
+	memset(&g->info, 0, sizeof g->info);
+	if (g->owner) {
+		cli_free(g->owner);
+		free(g->owner);
 	}
-	password_wipe_sources(&eo.sess.password);
-	if (rc == 0)
-		rc = handover_send(&eo, *password, &r, &err);
-	judge(rc, &err, &r, e, out);
-	if (out->verdict != QV_DEFERRED)
-		log_outcome(&eo, out->verdict == QV_SENT ? "sent" : "failed",
-			    out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL, e->id);
-	say(run, e, out);
-	smtp_result_free(&r);
-	cli_free(&eo);
+	g->owner = NULL;
 }
 
+/* The group's password, fetched once: its entries share the account.
+ * A failure stops the group (every entry would fail alike). */
+static int group_password(struct group_session *g, struct options *eo, struct error *err)
+{
+	struct password_source src = cli_password_source(&eo->sess);
+
+	if (!eo->sess.user || g->have_pw)
+		return 0;
+	if (password_get(&src, &g->password, err) < 0) {
+		g->down = *err;
+		return -1;
+	}
+	g->have_pw = true;
+	return 0;
+}
+
+/* Opens the group's session with eo's settings; eo then belongs to the
+ * session (its strings are the parameters'). A failure stops the group:
+ * the server cannot be had now. */
+static int group_open(struct group_session *g, const struct options *run, struct options *eo,
+		      struct error *err)
+{
+	g->cp = engine_conn_params(&eo->sess);
+	g->p = engine_params(&eo->sess, &g->cp);
+	g->hooks = (struct smtp_hooks){
+		.trace = run->sess.output == OUT_VERBOSE ? report_trace : NULL,
+		.warn = on_warn, .ctx = &eo->sess,
+	};
+	g->owner = eo;
+	report_insecure(&eo->sess);
+	if (smtp_open(&g->x, &g->p, g->password, NULL, &g->hooks, &g->info, err) < 0) {
+		g->x = NULL;
+		g->down = *err;
+		return -1;
+	}
+	g->opened++;
+	return 0;
+}
+
+/* One entry's transaction on the group's session, opened when there is
+ * none. After a failure the session goes on (RSET) when it is in step;
+ * one that ended is reopened for the next entry. */
+static int group_transact(struct group_session *g, const struct options *run,
+			  struct options *eo, struct smtp_result *r, struct error *err)
+{
+	struct smtp_message m;
+	const char **rcpts = NULL;
+	struct error ignored;
+	int rc = engine_message(&eo->msg, &m, &rcpts, err);
+
+	if (rc == 0 && !g->x)
+		rc = group_open(g, run, eo, err);
+	if (rc == 0 && (rc = smtp_transact(g->x, &m, r, err)) < 0 &&
+	    (r->session_lost || !smtp_in_step(g->x) || smtp_reset(g->x, &ignored) < 0))
+		group_close(g);
+	free(rcpts);
+	return rc;
+}
+
+static void send_one(struct flush_ctx *fc, struct group_session *g, struct queue_entry *e,
+		     struct queue_outcome *out)
+{
+	struct options *eo = calloc(1, sizeof *eo);
+	struct error err = {0};
+	struct smtp_result r = {0};
+	int rc = eo ? 0 : err_set(&err, ERR_OSERR, "out of memory");
+
+	/* Each group reads ENVOI_PASSWORD afresh: the first one wiped it. */
+	if (eo && fc->env_password)
+		setenv("ENVOI_PASSWORD", fc->env_password, 1);
+	if (rc == 0)
+		rc = entry_options(eo, fc->run, e, &err);
+	if (rc == 0 && g->down.cls)
+		rc = (err = g->down, -1);
+	if (rc == 0)
+		rc = group_password(g, eo, &err);
+	if (eo)
+		password_wipe_sources(&eo->sess.password);
+	if (rc == 0)
+		rc = group_transact(g, fc->run, eo, &r, &err);
+	judge(rc, &err, &r, e, out);
+	if (eo && out->verdict != QV_DEFERRED)
+		log_outcome(eo, out->verdict == QV_SENT ? "sent" : "failed",
+			    out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL, e->id);
+	say(fc->run, e, out);
+	smtp_result_free(&r);
+	if (eo && eo != g->owner) {
+		cli_free(eo);
+		free(eo);
+	}
+}
+
+/* A group's entries over as few sessions as they allow: one, unless
+ * the server ends it. */
 static void send_group(void *ctx, struct queue_entry *const *v, size_t n,
 		       struct queue_outcome *out)
 {
 	struct flush_ctx *fc = ctx;
-	char *password = NULL;
-	bool have_pw = false;
+	struct group_session g = {0};
 
 	for (size_t i = 0; i < n; i++)
-		send_one(fc->run, v[i], &password, &have_pw, &out[i]);
-	password_free(password);
+		send_one(fc, &g, v[i], &out[i]);
+	group_close(&g);
+	password_free(g.password);
+	if (fc->run->sess.output == OUT_VERBOSE)
+		fprintf(stderr, "envoi: flush: %zu message%s over %u session%s\n", n,
+			n == 1 ? "" : "s", g.opened, g.opened == 1 ? "" : "s");
 }
 
 static void note_expired(void *ctx, const struct queue_entry *e, const struct queue_outcome *o,
@@ -340,12 +443,22 @@ int handover_flush(struct options *o)
 	struct queue_tally t;
 	struct error err = {0};
 	char dir[4096], line[1024];
+	const char *env = getenv("ENVOI_PASSWORD");
+	int rc;
 
 	if (handover_queue_dir(o, dir, sizeof dir) < 0) {
 		fprintf(stderr, "envoi: no queue: HOME is unset (give --queue-dir)\n");
 		return 78;
 	}
-	if (queue_flush(dir, o->queue_lifetime, send_group, note_expired, &fc, &t, &err) < 0) {
+	/* Kept for every group (each may use it), out of the environment
+	 * while the flush runs, wiped at its end. */
+	if (env && *env && !(fc.env_password = strdup(env)))
+		return err_exit_code(ERR_OSERR);
+	password_wipe_sources(&o->sess.password);
+	rc = queue_flush(dir, o->queue_lifetime, send_group, note_expired, &fc, &t, &err);
+	password_free(fc.env_password);
+	password_wipe_sources(&o->sess.password);
+	if (rc < 0) {
 		err_format(&err, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
 		return err_exit_code(err.cls);

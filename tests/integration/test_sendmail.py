@@ -389,6 +389,65 @@ class Sendmail(unittest.TestCase):
         self.assertIn("rcpt tempfail-x@example.com\n", text)
         self.assertNotIn("rcpt ok@example.com", text)
 
+    def log_mark(self):
+        return os.path.getsize(self.env["LOG"])
+
+    def connections_since(self, mark, port=None):
+        """Sessions Exim opened since mark (its log, +smtp_connection), on
+        port when given."""
+        time.sleep(0.5)
+        with open(self.env["LOG"], "rb") as f:
+            f.seek(mark)
+            text = f.read().decode(errors="replace")
+        lines = [l for l in text.splitlines() if "SMTP connection from" in l and "connection count" in l]
+        if port:
+            lines = [l for l in lines if f"I=[127.0.0.1]:{port} " in l]
+        return len(lines)
+
+    def test_flush_sends_a_group_over_one_session(self):
+        tokens = [f"one-session-{i}-" + uuid.uuid4().hex for i in range(5)]
+        self.queue_while_down(tokens[:2])
+        self.queue_while_down(tokens[2:3], rcpt="tempfail-x@example.com")  # deferred: RSET, go on
+        self.queue_while_down(tokens[3:])
+        mark = self.log_mark()
+        r = subprocess.run([tap.ENVOI, "--flush", "-v"], capture_output=True, env=self.run_env(),
+                           timeout=60)
+        self.assertEqual(r.returncode, 75, r.stderr.decode())
+        self.assertEqual(self.connections_since(mark), 1)
+        self.assertIn("5 messages over 1 session\n", r.stderr.decode())
+        self.assertIn(b"RSET", r.stderr)
+        for t in tokens[:2] + tokens[3:]:
+            self.assertEqual(len(self.delivered(t, 1)), 1, t)
+        (env,) = self.entries()
+        with open(env) as f:
+            self.assertIn("rcpt tempfail-x@example.com\n", f.read())
+        with open(self.log) as f:
+            self.assertEqual(sum("outcome=sent" in line and "entry=" in line for line in f), 4)
+
+    def test_flush_reads_envoi_password_for_every_account_group(self):
+        # Two accounts (two groups) that log in with ENVOI_PASSWORD: the
+        # first group must not leave the second without it.
+        e = self.env
+        def accounts(port):
+            return "".join(f"[account {n}]\nfrom = {n}@{n}.example\nserver = 127.0.0.1:{port}\n"
+                           f"user = {e['USER']}\nca-file = {e['CA']}\n" for n in ("one", "two"))
+        pw = {"ENVOI_PASSWORD": e["PASS"]}
+        self.write_config(port=closed_port(), extra=accounts(closed_port()))
+        tokens = []
+        for n in ("one", "two"):
+            tokens.append(f"pw-{n}-" + uuid.uuid4().hex)
+            r = self.sendmail("-i", "-f", f"{n}@{n}.example", "a@example.com",
+                              data=self.message(tokens[-1]), env=self.run_env(**pw))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertIn(b"queued as", r.stderr)
+        self.write_config(extra=accounts(e["SUBMIT_PORT"]))
+        r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env(**pw),
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        for t in tokens:
+            self.assertEqual(len(self.delivered(t, 1)), 1, t)
+        self.assertEqual(self.entries(), [])
+
     def test_expired_entry_moves_to_failed(self):
         self.queue_while_down(["old"])
         time.sleep(2.2)
