@@ -10,6 +10,7 @@ import base64
 import email
 import email.policy
 import glob
+import json
 import os
 import shutil
 import socket
@@ -340,6 +341,27 @@ class Sendmail(unittest.TestCase):
         r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env())
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertEqual(len(self.delivered(token, 1)), 1)
+
+    def test_queue_json_says_queued_with_exit_0(self):
+        # The object agrees with the exit code: queued, with envoi's id;
+        # what kept it from the server is its class and error.
+        self.write_config(port=closed_port())
+        r = subprocess.run([tap.ENVOI, "--queue", "--json", "-m", "hi", "a@example.com"],
+                           capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        (line,) = r.stdout.decode().splitlines()
+        obj = json.loads(line)
+        (env,) = self.entries()
+        self.assertEqual((obj["status"], obj["exit_code"], obj["queue_id"]),
+                         ("queued", 0, os.path.basename(env)[:-4]))
+        self.assertEqual(obj["class"], "cannot connect")
+        # A queue that cannot be written: the failure it was, with its code.
+        self.write_config(port=closed_port(), extra="queue-dir = /dev/null/queue\n")
+        r = subprocess.run([tap.ENVOI, "--queue", "--json", "-m", "hi", "a@example.com"],
+                           capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 69, r.stderr.decode())
+        (line,) = r.stdout.decode().splitlines()
+        self.assertEqual((json.loads(line)["status"], json.loads(line)["exit_code"]), ("failed", 69))
 
     def test_two_concurrent_flushes_send_each_entry_once(self):
         tokens = [f"conc-{i}-" + uuid.uuid4().hex for i in range(20)]
