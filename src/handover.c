@@ -113,6 +113,43 @@ int handover_enqueue(const struct options *o, char *id, struct error *err)
 	return rc;
 }
 
+/* Copies the file open at ctx (an int *) into fd. */
+static int copy_file(void *ctx, int fd, struct error *err)
+{
+	int in = *(int *)ctx;
+	char buf[65536];
+	ssize_t n;
+
+	if (lseek(in, 0, SEEK_SET) < 0)
+		return err_set(err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
+		for (ssize_t off = 0, w; off < n; off += w)
+			if ((w = write(fd, buf + off, (size_t)(n - off))) <= 0)
+				return err_set(err, ERR_CANTCREAT, "cannot write to the queue: %s",
+					       strerror(errno));
+	}
+	return 0;
+}
+
+int handover_enqueue_file(const struct options *o, const char *sender, char *const *rcpts,
+			  size_t n, int fd, const char *why, char *id, struct error *err)
+{
+	char dir[4096], config[PATH_MAX];
+	struct queue_env env = {.account = o->account, .sender = (char *)sender,
+				.rcpts = (char **)rcpts, .nrcpts = n, .created = time(NULL),
+				.error = (char *)why};
+
+	if (handover_queue_dir(o, dir, sizeof dir) < 0)
+		return err_set(err, ERR_CANTCREAT, "no queue directory (HOME is unset)");
+	if (o->config_path)
+		env.config = realpath(o->config_path, config) ? config : o->config_path;
+	return queue_add(dir, &env, copy_file, &fd, id, err);
+}
+
 static char *server_name(const struct session *s, char *buf, size_t size)
 {
 	if (!s->host)
@@ -149,6 +186,21 @@ void handover_log(const struct options *o, const char *outcome, int exit_code,
 		  const struct error *err, const struct smtp_result *r, const char *queue_id)
 {
 	log_outcome(o, outcome, exit_code, err, r, queue_id, NULL);
+}
+
+void handover_log_envelope(const struct options *o, const char *outcome, const char *cls,
+			   int exit_code, const char *sender, const char *const *rcpts, size_t n,
+			   uint64_t size, const char *queue_id)
+{
+	char server[400];
+	struct sendlog_rec rec = {
+		.account = o->account, .server = server_name(&o->sess, server, sizeof server),
+		.sender = sender, .rcpts = rcpts, .nrcpts = n, .size = size, .outcome = outcome,
+		.cls = cls, .exit_code = exit_code, .queue_id = queue_id,
+	};
+
+	if (o->log)
+		sendlog_write(o->log, &rec);
 }
 
 int handover_list(const struct options *o, bool sendmail_style)
