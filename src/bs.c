@@ -72,7 +72,6 @@ enum cmd_read { CMD_LINE, CMD_LONG, CMD_EOF = IN_EOF, CMD_TIMEOUT = IN_TIMEOUT }
 static int read_command(struct bs_in *in, char *buf, size_t *len)
 {
 	size_t n = 0;
-	bool long_line = false;
 
 	for (;;) {
 		int c = in_byte(in);
@@ -83,13 +82,12 @@ static int read_command(struct bs_in *in, char *buf, size_t *len)
 			break;
 		if (n < BS_LINE_MAX - 1)
 			buf[n++] = (char)c;
-		else
-			long_line = true;
 	}
 	if (n && buf[n - 1] == '\r')
 		n--;
-	/* with CRLF, at most BS_LINE_MAX bytes */
-	if (long_line || n > BS_LINE_MAX - 2)
+	/* With its CRLF at most BS_LINE_MAX bytes; a longer line filled buf
+	 * and lost its CR, so it is caught here too. */
+	if (n > BS_LINE_MAX - 2)
 		return CMD_LONG;
 	buf[n] = '\0';
 	*len = n;

@@ -36,9 +36,12 @@ class BsSession:
     """sendmail -bs driven as an SMTP client drives a server: one command,
     then its reply (every line of it)."""
 
-    def __init__(self, cmd, env):
+    def __init__(self, cmd, env, kill_after=120):
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env)
+        # A session that hangs fails its test instead of the whole suite.
+        self.timer = threading.Timer(kill_after, self.p.kill)
+        self.timer.start()
 
     def write(self, data):
         self.p.stdin.write(data)
@@ -71,6 +74,7 @@ class BsSession:
         self.stderr = self.p.stderr.read().decode()
         self.p.stdout.close()
         self.p.stderr.close()
+        self.timer.cancel()
         return self.p.wait(timeout=60)
 
 
@@ -287,8 +291,8 @@ class Sendmail(unittest.TestCase):
 
     # ---- sendmail -bs ---------------------------------------------------
 
-    def bs(self, *args, env=None):
-        return BsSession([self.link, "-bs", *args], env or self.run_env())
+    def bs(self, *args, env=None, kill_after=120):
+        return BsSession([self.link, "-bs", *args], env or self.run_env(), kill_after)
 
     def bs_send(self, c, sender, rcpts, body):
         """One transaction; returns the reply to the final dot."""
@@ -417,7 +421,7 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(self.delivered("big@example.com", 0, timeout=1), [])
 
     def test_bs_caller_going_silent_meets_the_deadline(self):
-        c = self.bs("-O", "Timeout.command=2s")
+        c = self.bs("-O", "Timeout.command=2s", kill_after=15)
         c.read()
         c.cmd("EHLO caller.example")
         start = time.time()
