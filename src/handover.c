@@ -233,7 +233,8 @@ int handover_list(const struct options *o, bool sendmail_style)
  * borrow from the options of the entry that opened it (owner), kept
  * until the session ends. */
 struct group_session {
-	struct options *owner;  /* malloc'd; NULL when no session */
+	struct options *owner;  /* the options of the entry that opened the last
+	                           session (malloc'd), NULL before the first */
 	struct conn_params cp;
 	struct smtp_params p;
 	struct smtp_hooks hooks;
@@ -348,13 +349,19 @@ static void say(const struct options *run, const struct queue_entry *e,
 		out->verdict == QV_SENT ? "" : ": ", out->verdict == QV_SENT ? "" : out->reply);
 }
 
-/* Ends the group's session (QUIT when in step) and lets its owner go. */
-static void group_close(struct group_session *g)
+/* Ends the group's session (QUIT when in step). Its owner stays: the
+ * entry being settled may be it. */
+static void group_end_session(struct group_session *g)
 {
 	smtp_quit(g->x);
 	g->x = NULL;
 	smtp_info_free(&g->info);
 	memset(&g->info, 0, sizeof g->info);
+}
+
+/* Lets the owner of the last session go. */
+static void group_drop_owner(struct group_session *g)
+{
 	if (g->owner) {
 		cli_free(g->owner);
 		free(g->owner);
@@ -390,6 +397,7 @@ static int group_open(struct group_session *g, const struct options *run, struct
 		.trace = run->sess.output == OUT_VERBOSE ? report_trace : NULL,
 		.warn = on_warn, .ctx = &eo->sess,
 	};
+	group_drop_owner(g);
 	g->owner = eo;
 	report_insecure(&eo->sess);
 	if (smtp_open(&g->x, &g->p, g->password, NULL, &g->hooks, &g->info, err) < 0) {
@@ -416,7 +424,7 @@ static int group_transact(struct group_session *g, const struct options *run,
 		rc = group_open(g, run, eo, err);
 	if (rc == 0 && (rc = smtp_transact(g->x, &m, r, err)) < 0 &&
 	    (r->session_lost || !smtp_in_step(g->x) || smtp_reset(g->x, &ignored) < 0))
-		group_close(g);
+		group_end_session(g);
 	free(rcpts);
 	return rc;
 }
@@ -464,7 +472,8 @@ static void send_group(void *ctx, struct queue_entry *const *v, size_t n,
 
 	for (size_t i = 0; i < n; i++)
 		send_one(fc, &g, v[i], &out[i]);
-	group_close(&g);
+	group_end_session(&g);
+	group_drop_owner(&g);
 	password_free(g.password);
 	if (fc->run->sess.output == OUT_VERBOSE)
 		fprintf(stderr, "envoi: flush: %zu message%s over %u session%s\n", n,
