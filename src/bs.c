@@ -555,21 +555,43 @@ static int read_data(struct bs *b, struct spool *s)
 	}
 }
 
-/* Writes the ready message (fd, from its start) for the relay. */
+/* Whether a header line starts a field that names hidden recipients
+ * (RFC 5322 3.6.3): never sent. */
+static bool hidden_field(const char *line)
+{
+	return strncasecmp(line, "Bcc:", 4) == 0 || strncasecmp(line, "Bcc ", 4) == 0 ||
+	       strncasecmp(line, "Resent-Bcc:", 11) == 0 || strncasecmp(line, "Resent-Bcc ", 11) == 0;
+}
+
+/* Writes the ready message (fd, from its start) for the relay, without
+ * its Bcc and Resent-Bcc fields. */
 static int write_ready(void *ctx, struct sink *out)
 {
-	int fd = *(int *)ctx;
-	char buf[65536];
+	FILE *f = fdopen(dup(*(int *)ctx), "r");
+	char *line = NULL;
+	size_t cap = 0;
 	ssize_t n;
+	bool header = true, skipping = false;
+	int rc = 0;
 
-	if (lseek(fd, 0, SEEK_SET) < 0)
+	if (!f || fseek(f, 0, SEEK_SET) < 0) {
+		if (f)
+			fclose(f);
 		return err_set(out->err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		if (sink_write(out, buf, (size_t)n) < 0)
-			return -1;
-	if (n < 0)
-		return err_set(out->err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
-	return 0;
+	}
+	while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
+		if (header && (line[0] == '\n' || line[0] == '\r'))
+			header = skipping = false;
+		else if (header && line[0] != ' ' && line[0] != '\t')
+			skipping = hidden_field(line);
+		if (!skipping)
+			rc = sink_write(out, line, (size_t)n);
+	}
+	if (rc == 0 && ferror(f))
+		rc = err_set(out->err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
+	free(line);
+	fclose(f);
+	return rc;
 }
 
 /* The spooled data made ready as a message on standard input is: a

@@ -319,7 +319,8 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(c.cmd("RSET"), ["250 reset"])
         self.assertEqual(c.cmd("RCPT TO:<reset@example.com>")[0][:3], "503")
         second = self.bs_send(c, "app@example.org", ["c@example.com"],
-                              f"From: App <app@example.org>\nSubject: {tokens[1]}\n\nsecond\n")
+                              f"From: App <app@example.org>\nBcc: c@example.com,\n  x@example.com\n"
+                              f"Subject: {tokens[1]}\n\nsecond\n")
         self.assertRegex(second, r"^250 OK id=\S+$")
         self.assertEqual(c.cmd("QUIT"), ["221 bye"])
         self.assertEqual(c.close(), 0)
@@ -332,6 +333,8 @@ class Sendmail(unittest.TestCase):
         self.assertIn(b"\n.one dot\n.\nend\n", got[0].raw.replace(b"\r\n", b"\n"))
         (m2,) = self.delivered(tokens[1], 1)
         self.assertEqual((m2["Envelope-to"], m2["From"]), ("c@example.com", "App <app@example.org>"))
+        self.assertIsNone(m2["Bcc"])  # never sent, as with -t
+        self.assertNotIn(b"x@example.com", m2.raw)
         self.assertEqual(self.delivered("reset@example.com", 0, timeout=1), [])
         with open(self.log) as f:
             self.assertEqual(sum("outcome=sent" in l for l in f), 2)
