@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """sendmail mode, the queue and the send log, against a private Exim
 (tests/servers/exim-start): envoi run through a link named sendmail with
-cron's exact command line and every flag the contract lists; messages
-queued while the server is down and flushed once it is back (each
-delivered exactly once, also with two flushes at once); permanent
+cron's exact command line and every flag the contract lists; sendmail -bs
+as an SMTP client drives it (BsSession), and as Symfony Mailer does;
+messages queued while the server is down and flushed once it is back
+(each delivered exactly once, over one session per account, also with
+two flushes at once); permanent
 refusals and expired entries in failed/; the log's fields, and never a
 password in the log or the queue."""
 import base64
