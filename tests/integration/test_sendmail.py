@@ -494,10 +494,12 @@ class Sendmail(unittest.TestCase):
         self.assertIn("rcpt tempfail-x@example.com\n", text)
         self.assertNotIn("ok@example.com", text)
 
-    def test_bs_refuses_recipient_arguments(self):
-        r = self.sendmail("-bs", "a@example.com")
-        self.assertEqual(r.returncode, 64)
-        self.assertEqual(len(r.stderr.decode().splitlines()), 1)
+    def test_bs_refuses_recipient_arguments_and_a_bad_timeout(self):
+        for args in (("-bs", "a@example.com"), ("-bs", "-O", "Timeout.command=soon")):
+            r = self.sendmail(*args)
+            self.assertEqual(r.returncode, 64, args)
+            self.assertEqual(len(r.stderr.decode().splitlines()), 1, r.stderr)
+            self.assertEqual(r.stdout, b"")
 
     # ---- the queue -----------------------------------------------------
 
