@@ -121,7 +121,7 @@ struct bs {
 	bool lost;           /* the relay ended mid-transaction, no queue to fall back on */
 	struct address sender;
 	uint64_t size_said;  /* SIZE= */
-	bool eightbit;
+	bool eightbit;       /* BODY=8BITMIME, passed on when the relay offers it */
 	struct bs_rcpt rcpts[BS_RCPT_MAX];
 	size_t nrcpts;
 	char why[600];       /* why the relay cannot take it now */
@@ -399,11 +399,9 @@ static void cmd_mail(struct bs *b, char *arg)
 		snprintf(b->why, sizeof b->why, "the relay deferred the sender: %s", r.text);
 		b->why_cls = ERR_TEMPFAIL;
 		b->in_mail = b->queue_only = true;
-		{
-			reply(b, "250 sender ok; the relay deferred it (%s), the message will be queued",
-				     r.text);
-			return;
-		}
+		reply(b, "250 sender ok; the relay deferred it (%s), the message will be queued",
+		      r.text);
+		return;
 	}
 	b->in_mail = r.code / 100 == 2;
 	relay_reply(b, &r);
@@ -419,23 +417,52 @@ static void add_rcpt(struct bs *b, struct address *a, bool queued)
 	addr_free(a);
 }
 
-static void cmd_rcpt(struct bs *b, char *arg)
+/* RCPT on the relay, its reply passed on; a deferral is taken for the
+ * queue, a session that ended turns the transaction over to the queue. */
+static void relay_rcpt(struct bs *b, struct address *a)
 {
 	struct smtp_live_reply r;
 	struct error err = {0};
+
+	if (smtp_live_rcpt(b->x, a->mailbox, &r, &err) < 0) {
+		relay_close(b);
+		if (fall_back(b, &err)) {
+			add_rcpt(b, a, true);
+			reply(b, "250 recipient ok; the relay ended the session, the message will be "
+			      "queued");
+		} else {
+			addr_free(a);
+			b->lost = true;
+			reply(b, "451 the relay ended the session: %s", b->why);
+		}
+		return;
+	}
+	if (r.code / 100 == 4 && queue_on(b)) {
+		snprintf(b->why, sizeof b->why, "the relay deferred the recipient: %s", r.text);
+		b->why_cls = ERR_TEMPFAIL;
+		add_rcpt(b, a, true);
+		reply(b, "250 recipient ok; the relay deferred it (%s), it will be queued", r.text);
+		return;
+	}
+	if (r.code / 100 == 2)
+		add_rcpt(b, a, false);
+	else
+		addr_free(a);
+	relay_reply(b, &r);
+}
+
+static void cmd_rcpt(struct bs *b, char *arg)
+{
 	struct address a;
 	char *path, *params;
 
-	if (!b->in_mail) {
-		reply(b, "503 MAIL first");
-		return;
-	}
-	if (b->lost) {
-		reply(b, "451 the relay ended the session: %s", b->why);
-		return;
-	}
-	if (b->nrcpts == BS_RCPT_MAX) {
-		reply(b, "452 too many recipients (at most %d per message)", BS_RCPT_MAX);
+	if (!b->in_mail || b->lost || b->nrcpts == BS_RCPT_MAX) {
+		if (!b->in_mail)
+			reply(b, "503 MAIL first");
+		else if (b->lost)
+			reply(b, "451 the relay ended the session: %s", b->why);
+		else
+			reply(b, "452 too many recipients (at most %d per message)", BS_RCPT_MAX);
 		return;
 	}
 	if (split_path(b, arg, "TO:", &path, &params) < 0)
@@ -449,35 +476,9 @@ static void cmd_rcpt(struct bs *b, char *arg)
 	if (b->queue_only) {
 		add_rcpt(b, &a, true);
 		reply(b, "250 recipient ok, for the queue");
-		return;
+	} else {
+		relay_rcpt(b, &a);
 	}
-	if (smtp_live_rcpt(b->x, a.mailbox, &r, &err) < 0) {
-		relay_close(b);
-		if (fall_back(b, &err)) {
-			add_rcpt(b, &a, true);
-			reply(b, "250 recipient ok; the relay ended the session, the message will be "
-			      "queued");
-			return;
-		}
-		addr_free(&a);
-		b->lost = true;
-		{
-			reply(b, "451 the relay ended the session: %s", b->why);
-			return;
-		}
-	}
-	if (r.code / 100 == 4 && queue_on(b)) {
-		snprintf(b->why, sizeof b->why, "the relay deferred the recipient: %s", r.text);
-		b->why_cls = ERR_TEMPFAIL;
-		add_rcpt(b, &a, true);
-		reply(b, "250 recipient ok; the relay deferred it (%s), it will be queued", r.text);
-		return;
-	}
-	if (r.code / 100 == 2)
-		add_rcpt(b, &a, false);
-	else
-		addr_free(&a);
-	relay_reply(b, &r);
 }
 
 /* ---- DATA ---------------------------------------------------------------- */
@@ -500,7 +501,6 @@ struct spool {
 	FILE *f;
 	uint64_t size;     /* as it goes on the wire (CRLF) */
 	bool too_large;
-	bool eightbit;
 };
 
 /* Part of a data line (dot-unstuffed), and its end when eol, into the
@@ -512,8 +512,6 @@ static void spool_put(struct spool *s, const char *p, size_t n, bool eol)
 		s->too_large = true;
 		return;
 	}
-	for (size_t i = 0; i < n && !s->eightbit; i++)
-		s->eightbit = (unsigned char)p[i] >= 0x80;
 	fwrite(p, 1, n, s->f);
 	if (eol)
 		fputc('\n', s->f);
@@ -764,7 +762,6 @@ static void take_data(struct bs *b, FILE *f)
 		reply(b, "451 cannot spool the message: %s", strerror(errno));
 		txn_abandon(b);
 	} else {
-		b->eightbit |= s.eightbit;
 		deliver(b, f);
 		txn_clear(b);
 	}
