@@ -397,7 +397,8 @@ static int group_open(struct group_session *g, const struct options *run, struct
 		.trace = run->sess.output == OUT_VERBOSE ? report_trace : NULL,
 		.warn = on_warn, .ctx = &eo->sess,
 	};
-	group_drop_owner(g);
+	if (g->owner != eo) /* the same entry may open a second session */
+		group_drop_owner(g);
 	g->owner = eo;
 	report_insecure(&eo->sess);
 	if (smtp_open(&g->x, &g->p, g->password, NULL, &g->hooks, &g->info, err) < 0) {
@@ -409,22 +410,45 @@ static int group_open(struct group_session *g, const struct options *run, struct
 	return 0;
 }
 
-/* One entry's transaction on the group's session, opened when there is
- * none. After a failure the session goes on (RSET) when it is in step;
- * one that ended is reopened for the next entry. */
+/* One transaction for m on the group's session, opened when there is
+ * none. Returns as smtp_transact; *again says the session ended before
+ * the server took the message (a 421 to MAIL or RCPT, a server that
+ * closed an idle session), so it may go over a new one. After any other
+ * failure the session goes on (RSET) when it is in step. */
+static int group_try(struct group_session *g, const struct options *run, struct options *eo,
+		     const struct smtp_message *m, struct smtp_result *r, bool *again,
+		     struct error *err)
+{
+	struct error ignored;
+	bool lost;
+	int rc;
+
+	*again = false;
+	if (!g->x && group_open(g, run, eo, err) < 0)
+		return -1;
+	smtp_result_free(r);
+	if ((rc = smtp_transact(g->x, m, r, err)) == 0)
+		return 0;
+	lost = r->session_lost || !smtp_in_step(g->x);
+	if (!lost && smtp_reset(g->x, &ignored) == 0)
+		return rc;
+	group_end_session(g);
+	*again = lost && err->cls == ERR_TEMPFAIL && !r->maybe_delivered;
+	return rc;
+}
+
+/* One entry's transaction, tried once more on a new session when the
+ * one it met had ended without taking it. */
 static int group_transact(struct group_session *g, const struct options *run,
 			  struct options *eo, struct smtp_result *r, struct error *err)
 {
 	struct smtp_message m;
 	const char **rcpts = NULL;
-	struct error ignored;
+	bool again = false;
 	int rc = engine_message(&eo->msg, &m, &rcpts, err);
 
-	if (rc == 0 && !g->x)
-		rc = group_open(g, run, eo, err);
-	if (rc == 0 && (rc = smtp_transact(g->x, &m, r, err)) < 0 &&
-	    (r->session_lost || !smtp_in_step(g->x) || smtp_reset(g->x, &ignored) < 0))
-		group_end_session(g);
+	if (rc == 0 && (rc = group_try(g, run, eo, &m, r, &again, err)) < 0 && again)
+		rc = group_try(g, run, eo, &m, r, &again, err);
 	free(rcpts);
 	return rc;
 }

@@ -341,6 +341,23 @@ class Sendmail(unittest.TestCase):
         with open(self.log) as f:
             self.assertEqual(sum("outcome=sent" in l for l in f), 2)
 
+    def test_bs_reopens_a_relay_session_that_ended(self):
+        fdir = self.fault_server("one_message_per_session")
+        try:
+            c = self.bs()
+            c.read()
+            c.cmd("EHLO caller.example")
+            for i in range(2):
+                self.assertRegex(self.bs_send(c, "app@example.org", ["a@example.com"],
+                                              f"Subject: {i}\n\nbody\n"), "^250 ", i)
+            c.cmd("QUIT")
+            self.assertEqual(c.close(), 0, c.stderr)
+        finally:
+            servers.fault_stop(fdir)
+        conns = servers.fault_logs(fdir)[1]["connections"]
+        self.assertEqual([len(c["messages"]) for c in conns], [1, 1])
+        self.assertEqual(self.entries(), [])
+
     def test_bs_relays_refusals_as_the_relay_said(self):
         c = self.bs()
         c.read()
@@ -698,6 +715,31 @@ class Sendmail(unittest.TestCase):
             self.assertIn("rcpt tempfail-x@example.com\n", f.read())
         with open(self.log) as f:
             self.assertEqual(sum("outcome=sent" in line and "entry=" in line for line in f), 4)
+
+    def fault_server(self, scenario):
+        certs = os.path.join(self.case, "certs")
+        servers.gen_certs(certs)
+        fdir = os.path.join(self.case, "fault-" + scenario)
+        port = servers.fault_start(scenario, fdir, certs)
+        self.write_config(port=port, extra=f"ca-file = {certs}/ca.pem\n")
+        return fdir
+
+    def test_flush_reopens_a_session_the_server_ended(self):
+        # The server takes one message per session, then answers the next
+        # MAIL with 421: that message was not taken and goes over a new
+        # session at once, not at the next flush.
+        tokens = [f"reopen-{i}-" + uuid.uuid4().hex for i in range(2)]
+        self.queue_while_down(tokens)
+        fdir = self.fault_server("one_message_per_session")
+        try:
+            r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env(),
+                               timeout=60)
+        finally:
+            servers.fault_stop(fdir)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(self.entries(), [])
+        conns = servers.fault_logs(fdir)[1]["connections"]
+        self.assertEqual([len(c["messages"]) for c in conns], [1, 1])
 
     def test_flush_reads_envoi_password_for_every_account_group(self):
         # Two accounts (two groups) that log in with ENVOI_PASSWORD: the
