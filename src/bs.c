@@ -641,7 +641,8 @@ static int enqueue(struct bs *b, int fd, const char **v, size_t n, uint64_t size
 }
 
 /* Everything left for the queue: 250 with its id, or 451 when it cannot
- * be queued. sent: the relay's reply for the others, or NULL. */
+ * be queued. sent: the reply for the others (the relay's, or envoi's
+ * 451), or NULL. */
 static void answer_queued(struct bs *b, int fd, uint64_t size, const char *sent)
 {
 	const char *v[BS_RCPT_MAX];
@@ -671,8 +672,9 @@ static void data_lost(struct bs *b, int fd, uint64_t size, bool data_sent, const
 	if (data_sent) {
 		handover_log_envelope(b->o, "failed", err_class_name(err->cls), 75, b->sender.mailbox,
 				      v, n, size, NULL);
-		reply(b, "451 no reply to the data came: the relay may have the message, so it is "
-		      "not queued");
+		/* the recipients deferred before stay queued all the same */
+		answer_queued(b, fd, size, "451 no reply to the data came: the relay may have the "
+			      "message, so it is not queued");
 	} else if (fall_back(b, err)) {
 		answer_queued(b, fd, size, NULL);
 	} else {
