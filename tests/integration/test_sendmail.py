@@ -378,6 +378,20 @@ class Sendmail(unittest.TestCase):
             self.assertNotIn(e["PASS"], f.read())
         self.assertNotIn(e["PASS"], c.stderr)
 
+    def test_bs_message_the_relay_may_have_is_451_not_queued(self):
+        fdir = self.fault_server("drop_after_data")
+        try:
+            c = self.bs()
+            c.read()
+            c.cmd("EHLO caller.example")
+            reply = self.bs_send(c, "app@example.org", ["a@example.com"], "Subject: x\n\nbody\n")
+            c.cmd("QUIT")
+            self.assertEqual(c.close(), 0)
+        finally:
+            servers.fault_stop(fdir)
+        self.assertRegex(reply, r"^451 no reply to the data came")
+        self.assertEqual(self.entries(), [])
+
     def test_bs_relays_refusals_as_the_relay_said(self):
         c = self.bs()
         c.read()
