@@ -112,6 +112,43 @@ int handover_enqueue(const struct options *o, char *id, struct error *err)
 	return rc;
 }
 
+/* Copies the file open at ctx (an int *) into fd. */
+static int copy_file(void *ctx, int fd, struct error *err)
+{
+	int in = *(int *)ctx;
+	char buf[65536];
+	ssize_t n;
+
+	if (lseek(in, 0, SEEK_SET) < 0)
+		return err_set(err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(err, ERR_IOERR, "cannot read the message back: %s", strerror(errno));
+		for (ssize_t off = 0, w; off < n; off += w)
+			if ((w = write(fd, buf + off, (size_t)(n - off))) <= 0)
+				return err_set(err, ERR_CANTCREAT, "cannot write to the queue: %s",
+					       strerror(errno));
+	}
+	return 0;
+}
+
+int handover_enqueue_file(const struct options *o, const char *sender, char *const *rcpts,
+			  size_t n, int fd, const char *why, char *id, struct error *err)
+{
+	char dir[4096], config[PATH_MAX];
+	struct queue_env env = {.account = o->account, .sender = (char *)sender,
+				.rcpts = (char **)rcpts, .nrcpts = n, .created = time(NULL),
+				.error = (char *)why};
+
+	if (handover_queue_dir(o, dir, sizeof dir) < 0)
+		return err_set(err, ERR_CANTCREAT, "no queue directory (HOME is unset)");
+	if (o->config_path)
+		env.config = realpath(o->config_path, config) ? config : o->config_path;
+	return queue_add(dir, &env, copy_file, &fd, id, err);
+}
+
 static char *server_name(const struct session *s, char *buf, size_t size)
 {
 	if (!s->host)
@@ -150,6 +187,21 @@ void handover_log(const struct options *o, const char *outcome, int exit_code,
 	log_outcome(o, outcome, exit_code, err, r, queue_id, NULL);
 }
 
+void handover_log_envelope(const struct options *o, const char *outcome, const char *cls,
+			   int exit_code, const char *sender, const char *const *rcpts, size_t n,
+			   uint64_t size, const char *queue_id)
+{
+	char server[400];
+	struct sendlog_rec rec = {
+		.account = o->account, .server = server_name(&o->sess, server, sizeof server),
+		.sender = sender, .rcpts = rcpts, .nrcpts = n, .size = size, .outcome = outcome,
+		.cls = cls, .exit_code = exit_code, .queue_id = queue_id,
+	};
+
+	if (o->log)
+		sendlog_write(o->log, &rec);
+}
+
 int handover_list(const struct options *o, bool sendmail_style)
 {
 	char dir[4096];
@@ -175,8 +227,27 @@ int handover_list(const struct options *o, bool sendmail_style)
 
 /* ---- --flush ------------------------------------------------------ */
 
+/* One account group's session: opened for the first entry that needs
+ * it, reused for the next, reopened when it ends. Its parameters
+ * borrow from the options of the entry that opened it (owner), kept
+ * until the session ends. */
+struct group_session {
+	struct options *owner;  /* the options of the entry that opened the last
+	                           session (malloc'd), NULL before the first */
+	struct conn_params cp;
+	struct smtp_params p;
+	struct smtp_hooks hooks;
+	struct smtp_info info;
+	struct smtp *x;
+	char *password;
+	bool have_pw;
+	struct error down;      /* why the session cannot be had, class 0: it can */
+	unsigned opened;        /* sessions opened for the group */
+};
+
 struct flush_ctx {
 	const struct options *run; /* the flush's own options */
+	char *env_password;        /* ENVOI_PASSWORD as the flush found it, or NULL */
 };
 
 /* An entry's options: its account's settings read again, its message
@@ -280,42 +351,157 @@ static void say(const struct options *run, const struct queue_entry *e,
 		out->verdict == QV_SENT ? "" : ": ", out->verdict == QV_SENT ? "" : out->reply);
 }
 
-static void send_one(const struct options *run, struct queue_entry *e, char **password,
-		     bool *have_pw, struct queue_outcome *out)
+/* Ends the group's session (QUIT when in step). Its owner stays: the
+ * entry being settled may be it. */
+static void group_end_session(struct group_session *g)
 {
-	struct options eo;
-	struct error err = {0};
-	struct smtp_result r = {0};
-	int rc = entry_options(&eo, run, e, &err);
-
-	/* One password for the group: its entries share the account. */
-	if (rc == 0 && eo.sess.user && !*have_pw) {
-		struct password_source src = cli_password_source(&eo.sess);
-
-		*have_pw = (rc = password_get(&src, password, &err)) == 0;
-	}
-	password_wipe_sources(&eo.sess.password);
-	if (rc == 0)
-		rc = handover_send(&eo, *password, &r, &err);
-	judge(rc, &err, &r, e, out);
-	if (out->verdict != QV_DEFERRED)
-		log_outcome(&eo, out->verdict == QV_SENT ? "sent" : "failed",
-			    out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL, e->id);
-	say(run, e, out);
-	smtp_result_free(&r);
-	cli_free(&eo);
+	smtp_quit(g->x);
+	g->x = NULL;
+	smtp_info_free(&g->info);
+	memset(&g->info, 0, sizeof g->info);
 }
 
+/* Lets the owner of the last session go. */
+static void group_drop_owner(struct group_session *g)
+{
+	if (g->owner) {
+		cli_free(g->owner);
+		free(g->owner);
+	}
+	g->owner = NULL;
+}
+
+/* The group's password, fetched once: its entries share the account.
+ * A failure stops the group (every entry would fail alike). */
+static int group_password(struct group_session *g, struct options *eo, struct error *err)
+{
+	struct password_source src = cli_password_source(&eo->sess);
+
+	if (!eo->sess.user || g->have_pw)
+		return 0;
+	if (password_get(&src, &g->password, err) < 0) {
+		g->down = *err;
+		return -1;
+	}
+	g->have_pw = true;
+	return 0;
+}
+
+/* Opens the group's session with eo's settings; eo then belongs to the
+ * session (its strings are the parameters'). A failure stops the group:
+ * the server cannot be had now. */
+static int group_open(struct group_session *g, const struct options *run, struct options *eo,
+		      struct error *err)
+{
+	g->cp = engine_conn_params(&eo->sess);
+	g->p = engine_params(&eo->sess, &g->cp);
+	g->hooks = (struct smtp_hooks){
+		.trace = run->sess.output == OUT_VERBOSE ? report_trace : NULL,
+		.warn = on_warn, .ctx = &eo->sess,
+	};
+	if (g->owner != eo) /* the same entry may open a second session */
+		group_drop_owner(g);
+	g->owner = eo;
+	report_insecure(&eo->sess);
+	if (smtp_open(&g->x, &g->p, g->password, NULL, &g->hooks, &g->info, err) < 0) {
+		g->x = NULL;
+		g->down = *err;
+		return -1;
+	}
+	g->opened++;
+	return 0;
+}
+
+/* One transaction for m on the group's session, opened when there is
+ * none. Returns as smtp_transact; *again says the session ended before
+ * the server took the message (a 421 to MAIL or RCPT, a server that
+ * closed an idle session), so it may go over a new one. After any other
+ * failure the session goes on (RSET) when it is in step. */
+static int group_try(struct group_session *g, const struct options *run, struct options *eo,
+		     const struct smtp_message *m, struct smtp_result *r, bool *again,
+		     struct error *err)
+{
+	struct error ignored;
+	bool lost;
+	int rc;
+
+	*again = false;
+	if (!g->x && group_open(g, run, eo, err) < 0)
+		return -1;
+	smtp_result_free(r);
+	if ((rc = smtp_transact(g->x, m, r, err)) == 0)
+		return 0;
+	lost = r->session_lost || !smtp_in_step(g->x);
+	if (!lost && smtp_reset(g->x, &ignored) == 0)
+		return rc;
+	group_end_session(g);
+	*again = lost && err->cls == ERR_TEMPFAIL && !r->maybe_delivered;
+	return rc;
+}
+
+/* One entry's transaction, tried once more on a new session when the
+ * one it met had ended without taking it. */
+static int group_transact(struct group_session *g, const struct options *run,
+			  struct options *eo, struct smtp_result *r, struct error *err)
+{
+	struct smtp_message m;
+	bool again = false;
+	int rc = engine_message(&eo->msg, &m, err);
+
+	if (rc == 0 && (rc = group_try(g, run, eo, &m, r, &again, err)) < 0 && again)
+		rc = group_try(g, run, eo, &m, r, &again, err);
+	return rc;
+}
+
+static void send_one(struct flush_ctx *fc, struct group_session *g, struct queue_entry *e,
+		     struct queue_outcome *out)
+{
+	struct options *eo = calloc(1, sizeof *eo);
+	struct error err = {0};
+	struct smtp_result r = {0};
+	int rc = eo ? 0 : err_set(&err, ERR_OSERR, "out of memory");
+
+	/* Each group reads ENVOI_PASSWORD afresh: the first one wiped it. */
+	if (eo && fc->env_password)
+		setenv("ENVOI_PASSWORD", fc->env_password, 1);
+	if (rc == 0)
+		rc = entry_options(eo, fc->run, e, &err);
+	if (rc == 0 && g->down.cls)
+		rc = (err = g->down, -1);
+	if (rc == 0)
+		rc = group_password(g, eo, &err);
+	if (eo)
+		password_wipe_sources(&eo->sess.password);
+	if (rc == 0)
+		rc = group_transact(g, fc->run, eo, &r, &err);
+	judge(rc, &err, &r, e, out);
+	if (eo && out->verdict != QV_DEFERRED)
+		log_outcome(eo, out->verdict == QV_SENT ? "sent" : "failed",
+			    out->verdict == QV_SENT ? 0 : 79, rc ? &err : NULL, &r, NULL, e->id);
+	say(fc->run, e, out);
+	smtp_result_free(&r);
+	if (eo && eo != g->owner) {
+		cli_free(eo);
+		free(eo);
+	}
+}
+
+/* A group's entries over as few sessions as they allow: one, unless
+ * the server ends it. */
 static void send_group(void *ctx, struct queue_entry *const *v, size_t n,
 		       struct queue_outcome *out)
 {
 	struct flush_ctx *fc = ctx;
-	char *password = NULL;
-	bool have_pw = false;
+	struct group_session g = {0};
 
 	for (size_t i = 0; i < n; i++)
-		send_one(fc->run, v[i], &password, &have_pw, &out[i]);
-	password_free(password);
+		send_one(fc, &g, v[i], &out[i]);
+	group_end_session(&g);
+	group_drop_owner(&g);
+	password_free(g.password);
+	if (fc->run->sess.output == OUT_VERBOSE)
+		fprintf(stderr, "envoi: flush: %zu message%s over %u session%s\n", n,
+			n == 1 ? "" : "s", g.opened, g.opened == 1 ? "" : "s");
 }
 
 static void note_expired(void *ctx, const struct queue_entry *e, const struct queue_outcome *o,
@@ -342,12 +528,22 @@ int handover_flush(struct options *o)
 	struct queue_tally t;
 	struct error err = {0};
 	char dir[4096], line[1024];
+	const char *env = getenv("ENVOI_PASSWORD");
+	int rc;
 
 	if (handover_queue_dir(o, dir, sizeof dir) < 0) {
 		fprintf(stderr, "envoi: no queue: HOME is unset (give --queue-dir)\n");
 		return 78;
 	}
-	if (queue_flush(dir, o->queue_lifetime, send_group, note_expired, &fc, &t, &err) < 0) {
+	/* Kept for every group (each may use it), out of the environment
+	 * while the flush runs, wiped at its end. */
+	if (env && *env && !(fc.env_password = strdup(env)))
+		return err_exit_code(ERR_OSERR);
+	password_wipe_sources(&o->sess.password);
+	rc = queue_flush(dir, o->queue_lifetime, send_group, note_expired, &fc, &t, &err);
+	password_free(fc.env_password);
+	password_wipe_sources(&o->sess.password);
+	if (rc < 0) {
 		err_format(&err, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
 		return err_exit_code(err.cls);

@@ -6,6 +6,8 @@
 #define ENVOI_HANDOVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "cli.h"
 #include "error.h"
@@ -28,6 +30,18 @@ int handover_queue_dir(const struct options *o, char *buf, size_t size);
 /* Puts o->msg (as it would be sent) into the queue with its envelope and
  * account. Returns 0 with the id in id (64 bytes), or -1 with err. */
 int handover_enqueue(const struct options *o, char *id, struct error *err);
+
+/* Puts the message in fd (a file, read from its start) into the queue
+ * with this envelope (sendmail -bs). why: the failure that kept it.
+ * Returns 0 with the id in id (64 bytes), or -1 with err. */
+int handover_enqueue_file(const struct options *o, const char *sender, char *const *rcpts,
+			  size_t n, int fd, const char *why, char *id, struct error *err);
+
+/* The log line of one outcome for a message known by its envelope
+ * (sendmail -bs): cls is the class name ("sent" on success). */
+void handover_log_envelope(const struct options *o, const char *outcome, const char *cls,
+			   int exit_code, const char *sender, const char *const *rcpts, size_t n,
+			   uint64_t size, const char *queue_id);
 
 /* Writes the log line of one outcome when o->log is set. r may be NULL;
  * queue_id overrides the server's id when not NULL. */

@@ -239,6 +239,14 @@ static void name_password_origin(struct error *err, const char *origin)
  * it could deliver it twice (deliver_smtp sets it for main). */
 static bool may_have_gone;
 
+/* --queue will keep the message after this failure: the JSON object
+ * then says so (main writes it), not the failure. */
+static bool will_queue(const struct options *o, const struct error *err)
+{
+	return o->queue == 1 && handover_queueable(err->cls) && !may_have_gone && !o->dry_run &&
+	       !o->pickup_dir;
+}
+
 /* The password, the message and the send; then the report. */
 static int deliver_smtp(struct options *o, struct error *err)
 {
@@ -269,7 +277,7 @@ static int deliver_smtp(struct options *o, struct error *err)
 	if (!s->probe && (rc == 0 || o->queue != 1 || !handover_queueable(err->cls) || may_have_gone))
 		handover_log(o, rc == 0 ? "sent" : "failed", rc == 0 ? 0 : err_exit_code(err->cls),
 			     rc == 0 ? NULL : err, &out.r, NULL);
-	if (s->json)
+	if (s->json && !(rc < 0 && will_queue(o, err)))
 		report_json(stdout, s, &out.info, &out.r, rc == 0 ? NULL : err, clock_ms() - start);
 	else if (rc == 0 && s->probe)
 		report_probe(stdout, s, &out.info);
@@ -281,15 +289,19 @@ static int deliver_smtp(struct options *o, struct error *err)
 }
 
 /* *json_done: the --json object is out (deliver_smtp writes one for
- * success and failure alike). */
+ * success and failure alike, except for a failure --queue keeps: the
+ * object then says queued, after the queueing). */
 static int deliver(struct options *o, struct error *err, bool *json_done)
 {
+	int rc;
+
 	if (o->dry_run)
 		return dry_run(&o->msg, err);
 	if (o->pickup_dir)
 		return pickup(o, err, json_done);
-	*json_done = o->sess.json;
-	return deliver_smtp(o, err);
+	rc = deliver_smtp(o, err);
+	*json_done = o->sess.json && !(rc < 0 && will_queue(o, err));
+	return rc;
 }
 
 /* --queue: a message the server could not take for now is kept; the
@@ -303,6 +315,8 @@ static int enqueue(struct options *o, struct error *err)
 	if (o->sess.output != OUT_QUIET)
 		fprintf(stderr, "envoi: queued as %s\n", id);
 	handover_log(o, "queued", 0, err, NULL, id);
+	if (o->sess.json)
+		report_json_queued(stdout, &o->sess, err, id);
 	return 0;
 }
 
@@ -341,8 +355,7 @@ int main(int argc, char **argv)
 		warn_piped_message(&o.msg);
 	if (rc == 0)
 		rc = deliver(&o, &err, &json_done);
-	if (rc < 0 && o.queue == 1 && handover_queueable(err.cls) && !may_have_gone && !o.dry_run &&
-	    !o.pickup_dir)
+	if (rc < 0 && will_queue(&o, &err))
 		rc = enqueue(&o, &err);
 	if (rc < 0) {
 		char line[2048];

@@ -53,8 +53,7 @@ struct queue_outcome {
 };
 
 /* Sends a group of locked entries that share account and configuration
- * file; fills out[i] for each. Today one transaction per entry; a
- * session engine can carry the whole group over one connection. */
+ * file (so one session can carry them all); fills out[i] for each. */
 typedef void (*queue_send_fn)(void *ctx, struct queue_entry *const *v, size_t n,
 			      struct queue_outcome *out);
 

@@ -170,6 +170,19 @@ void report_json_error(FILE *out, const struct error *err)
 	fflush(out);
 }
 
+void report_json_queued(FILE *out, const struct session *s, const struct error *why,
+			const char *id)
+{
+	fputs("{\"status\":\"queued\",\"exit_code\":0,\"queue_id\":", out);
+	json_string(out, id);
+	fputc(',', out);
+	json_error_fields(out, why);
+	fputs("\"server\":", out);
+	json_string(out, s->host);
+	fprintf(out, ",\"port\":%u,\"recipients\":[]}\n", s->port);
+	fflush(out);
+}
+
 void report_json_written(FILE *out, const char *path, long elapsed_ms)
 {
 	fputs("{\"status\":\"written\",\"exit_code\":0,\"file\":", out);

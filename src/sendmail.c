@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include "aliases.h"
+#include "bs.h"
 #include "cli.h"
 #include "config.h"
 #include "handover.h"
 #include "password.h"
+#include "queue.h"
 #include "sminput.h"
 
 bool sm_selected(int argc, char **argv)
@@ -124,13 +126,15 @@ static int parse_word(struct sm_args *a, int argc, char **argv, int *i, struct e
 
 			return unknown(err, flag);
 		}
-		if (p[1]) {
+		if (p[1])
 			*slot = p + 1;
-			return 0;
-		}
-		if (++*i >= argc)
+		else if (++*i >= argc)
 			return err_set(err, ERR_USAGE, "sendmail option -%c needs a value", *p);
-		*slot = argv[*i];
+		else
+			*slot = argv[*i];
+		/* The one -O option envoi has a use for: -bs's deadline. */
+		if (*p == 'O' && strncasecmp(*slot, "Timeout.command=", 16) == 0)
+			a->command_timeout = *slot + 16;
 		return 0;
 	}
 	return 0;
@@ -443,6 +447,29 @@ static int send_message(struct sm_args *a, struct options *o)
 	return rc;
 }
 
+/* -bs: SMTP with the caller on standard input and output. */
+static int serve(const struct sm_args *a, struct options *o)
+{
+	struct bs_opts bo = {.fullname = a->fullname, .in = 0, .out = 1};
+	struct error err = {0};
+	unsigned long secs;
+
+	if (a->command_timeout) {
+		if (queue_parse_lifetime(a->command_timeout, &secs, &err) < 0 || secs > 86400) {
+			err_set(&err, ERR_USAGE, "invalid -O Timeout.command=%.40s: give a number with "
+				"s, m or h, at most a day", a->command_timeout);
+			return fail(&err);
+		}
+		bo.timeout = (unsigned)secs;
+	}
+	if (a->nrcpts || a->t) {
+		err_set(&err, ERR_USAGE, "sendmail -bs takes its recipients from RCPT, not from "
+			"arguments or -t");
+		return fail(&err);
+	}
+	return bs_serve(o, &bo);
+}
+
 int sendmail_main(int argc, char **argv)
 {
 	struct sm_args a;
@@ -454,13 +481,10 @@ int sendmail_main(int argc, char **argv)
 		free(a.rcpts);
 		return fail(&err);
 	}
-	if (a.mode == SM_SERVE) {
-		free(a.rcpts);
-		err_set(&err, ERR_USAGE, "sendmail -bs (SMTP on standard input) is not supported yet");
-		return fail(&err);
-	}
 	if (options_for(&a, &o, &err) < 0)
 		rc = fail(&err);
+	else if (a.mode == SM_SERVE)
+		rc = serve(&a, &o);
 	else if (a.mode == SM_LIST)
 		rc = handover_list(&o, true);
 	else if (a.mode == SM_FLUSH)

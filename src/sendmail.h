@@ -13,6 +13,7 @@ enum sm_mode { SM_SEND, SM_LIST, SM_FLUSH, SM_SERVE };
 struct sm_args {
 	bool t, i, verbose;
 	const char *sender, *fullname, *dsn_notify, *dsn_ret, *config;
+	const char *command_timeout; /* -O Timeout.command=TIME (for -bs) */
 	enum sm_mode mode;
 	char **rcpts;    /* points into argv */
 	int nrcpts;

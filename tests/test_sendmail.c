@@ -132,3 +132,18 @@ Test(sendmail, exit_codes_are_sysexits)
 	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
 		cr_expect_eq(sm_exit_code(map[i][0]), map[i][1], "%d", map[i][0]);
 }
+
+Test(sendmail, bs_and_its_command_timeout_option)
+{
+	char *argv[] = {"sendmail", "-bs", "-O", "DeliveryMode=b", "-OTimeout.command=30s",
+			"-O", "Timeout.queuereturn=5d", NULL};
+	struct sm_args a;
+	struct error err;
+
+	cr_assert_eq(parse(&a, argv, &err), 0, "%s", err.text);
+	cr_expect_eq(a.mode, SM_SERVE);
+	cr_assert_not_null(a.command_timeout);
+	cr_expect_str_eq(a.command_timeout, "30s");
+	cr_expect_eq(a.nrcpts, 0);
+	free(a.rcpts);
+}

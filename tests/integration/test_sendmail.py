@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """sendmail mode, the queue and the send log, against a private Exim
 (tests/servers/exim-start): envoi run through a link named sendmail with
-cron's exact command line and every flag the contract lists; messages
-queued while the server is down and flushed once it is back (each
-delivered exactly once, also with two flushes at once); permanent
+cron's exact command line and every flag the contract lists; sendmail -bs
+as an SMTP client drives it (BsSession), and as Symfony Mailer does;
+messages queued while the server is down and flushed once it is back
+(each delivered exactly once, over one session per account, also with
+two flushes at once); permanent
 refusals and expired entries in failed/; the log's fields, and never a
 password in the log or the queue."""
 import base64
 import email
 import email.policy
 import glob
+import json
 import os
 import shutil
 import socket
@@ -29,6 +32,52 @@ def closed_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class BsSession:
+    """sendmail -bs driven as an SMTP client drives a server: one command,
+    then its reply (every line of it)."""
+
+    def __init__(self, cmd, env, kill_after=120):
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env)
+        # A session that hangs fails its test instead of the whole suite.
+        self.timer = threading.Timer(kill_after, self.p.kill)
+        self.timer.start()
+
+    def write(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def read(self):
+        lines = []
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise EOFError("no reply; stderr: " + self.p.stderr.read().decode())
+            assert line.endswith(b"\r\n"), line
+            lines.append(line[:-2].decode())
+            if line[3:4] != b"-":
+                return lines
+
+    def cmd_bytes(self, line):
+        self.write(line + b"\r\n")
+        return self.read()
+
+    def cmd(self, line):
+        return self.cmd_bytes(line.encode())
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        self.p.stdout.read()
+        self.stderr = self.p.stderr.read().decode()
+        self.p.stdout.close()
+        self.p.stderr.close()
+        self.timer.cancel()
+        return self.p.wait(timeout=60)
 
 
 class Sendmail(unittest.TestCase):
@@ -242,10 +291,266 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(r.returncode, 69, r.stderr.decode())
         self.assertEqual(self.entries(), [])
 
-    def test_bs_is_refused_for_now(self):
-        r = self.sendmail("-bs")
-        self.assertEqual(r.returncode, 64)
-        self.assertEqual(len(r.stderr.decode().splitlines()), 1)
+    # ---- sendmail -bs ---------------------------------------------------
+
+    def bs(self, *args, env=None, kill_after=120):
+        return BsSession([self.link, "-bs", *args], env or self.run_env(), kill_after)
+
+    def bs_send(self, c, sender, rcpts, body):
+        """One transaction; returns the reply to the final dot."""
+        self.assertEqual(c.cmd(f"MAIL FROM:<{sender}>")[0][:3], "250")
+        for r in rcpts:
+            self.assertEqual(c.cmd(f"RCPT TO:<{r}>")[0][:3], "250")
+        self.assertEqual(c.cmd("DATA")[0][:3], "354")
+        return c.cmd(body.rstrip("\n").replace("\n", "\r\n") + "\r\n.")[0]
+
+    def test_bs_two_transactions_over_one_relay_session(self):
+        tokens = ["bs-" + uuid.uuid4().hex for _ in range(3)]
+        mark = self.log_mark()
+        c = self.bs()
+        self.assertRegex(c.read()[0], r"^220 ")
+        ehlo = c.cmd("EHLO caller.example")
+        self.assertEqual([l[4:] for l in ehlo[1:]], ["8BITMIME", "SIZE 67108864"])
+        self.assertNotIn("PIPELINING", " ".join(ehlo))
+        first = self.bs_send(c, "app@example.org", ["a@example.com", "b@example.com"],
+                             f"Subject: {tokens[0]}\nTo: a@example.com\n\n..one dot\n..\nend\n")
+        self.assertRegex(first, r"^250 OK id=\S+$")
+        # A transaction reset half-way: nothing goes to its recipient.
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org>")[0][:3], "250")
+        self.assertEqual(c.cmd("RCPT TO:<reset@example.com>")[0][:3], "250")
+        self.assertEqual(c.cmd("RSET"), ["250 reset"])
+        self.assertEqual(c.cmd("RCPT TO:<reset@example.com>")[0][:3], "503")
+        second = self.bs_send(c, "app@example.org", ["c@example.com"],
+                              f"From: App <app@example.org>\nBcc: c@example.com,\n  x@example.com\n"
+                              f"Subject: {tokens[1]}\n\nsecond\n")
+        self.assertRegex(second, r"^250 OK id=\S+$")
+        self.assertEqual(c.cmd("QUIT"), ["221 bye"])
+        self.assertEqual(c.close(), 0)
+        self.assertEqual(self.connections_since(mark), 1)
+        got = self.delivered(tokens[0], 2)
+        self.assertEqual(sorted(m["Envelope-to"] for m in got), ["a@example.com", "b@example.com"])
+        self.assertEqual(got[0]["From"], "app@example.org")  # added, as for standard input
+        self.assertIsNotNone(got[0]["Date"])
+        self.assertIsNotNone(got[0]["Message-ID"])
+        self.assertIn(b"\n.one dot\n.\nend\n", got[0].raw.replace(b"\r\n", b"\n"))
+        (m2,) = self.delivered(tokens[1], 1)
+        self.assertEqual((m2["Envelope-to"], m2["From"]), ("c@example.com", "App <app@example.org>"))
+        self.assertIsNone(m2["Bcc"])  # never sent, as with -t
+        self.assertNotIn(b"x@example.com", m2.raw)
+        self.assertEqual(self.delivered("reset@example.com", 0, timeout=1), [])
+        with open(self.log) as f:
+            self.assertEqual(sum("outcome=sent" in l for l in f), 2)
+
+    def test_bs_reopens_a_relay_session_that_ended(self):
+        fdir = self.fault_server("one_message_per_session")
+        try:
+            c = self.bs()
+            c.read()
+            c.cmd("EHLO caller.example")
+            for i in range(2):
+                self.assertRegex(self.bs_send(c, "app@example.org", ["a@example.com"],
+                                              f"Subject: {i}\n\nbody\n"), "^250 ", i)
+            c.cmd("QUIT")
+            self.assertEqual(c.close(), 0, c.stderr)
+        finally:
+            servers.fault_stop(fdir)
+        conns = servers.fault_logs(fdir)[1]["connections"]
+        self.assertEqual([len(c["messages"]) for c in conns], [1, 1])
+        self.assertEqual(self.entries(), [])
+
+    def test_bs_logs_in_once_for_every_transaction(self):
+        e = self.env
+        self.write_config(port=e["SUBMIT_PORT"], extra=f"user = {e['USER']}\nca-file = {e['CA']}\n")
+        tokens = ["bs-login-" + uuid.uuid4().hex for _ in range(2)]
+        mark = self.log_mark()
+        c = self.bs(env=self.run_env(ENVOI_PASSWORD=e["PASS"]))
+        c.read()
+        c.cmd("EHLO caller.example")
+        for t in tokens:
+            self.assertRegex(self.bs_send(c, "me@example.org", ["a@example.com"],
+                                          f"Subject: {t}\n\nbody\n"), "^250 OK id=")
+        c.cmd("QUIT")
+        self.assertEqual(c.close(), 0, c.stderr)
+        self.assertEqual(self.connections_since(mark), 1)
+        for t in tokens:
+            self.assertEqual(len(self.delivered(t, 1)), 1)
+        with open(self.log) as f:
+            self.assertNotIn(e["PASS"], f.read())
+        self.assertNotIn(e["PASS"], c.stderr)
+
+    def test_bs_message_the_relay_may_have_is_451_not_queued(self):
+        fdir = self.fault_server("drop_after_data")
+        try:
+            c = self.bs()
+            c.read()
+            c.cmd("EHLO caller.example")
+            reply = self.bs_send(c, "app@example.org", ["a@example.com"], "Subject: x\n\nbody\n")
+            c.cmd("QUIT")
+            self.assertEqual(c.close(), 0)
+        finally:
+            servers.fault_stop(fdir)
+        self.assertRegex(reply, r"^451 no reply to the data came")
+        self.assertEqual(self.entries(), [])
+
+    def test_bs_relays_refusals_as_the_relay_said(self):
+        c = self.bs()
+        c.read()
+        c.cmd("EHLO caller.example")
+        self.assertRegex(c.cmd("MAIL FROM:<reject-me@example.org>")[0], r"^550 .*test hook")
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org>")[0][:3], "250")
+        self.assertRegex(c.cmd("RCPT TO:<reject-x@example.com>")[0], r"^550 .*test hook")
+        self.assertEqual(c.cmd("DATA")[0], "503 no valid recipients")
+        self.assertEqual(c.cmd("RCPT TO:<ok@example.com>")[0][:3], "250")
+        token = "bs-refused-" + uuid.uuid4().hex
+        self.assertEqual(c.cmd("DATA")[0][:3], "354")
+        self.assertRegex(c.cmd(f"Subject: {token}\r\n\r\nx\r\n.")[0], r"^250 ")
+        self.assertEqual(c.cmd("QUIT"), ["221 bye"])
+        self.assertEqual(c.close(), 0)
+        (m,) = self.delivered(token, 1)
+        self.assertEqual(m["Envelope-to"], "ok@example.com")
+
+    def test_bs_sequence_and_line_limits(self):
+        c = self.bs()
+        c.read()
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org>")[0][:3], "503")  # before EHLO
+        self.assertEqual(c.cmd("EHLO")[0][:3], "501")
+        c.cmd("HELO caller.example")
+        self.assertEqual(c.cmd("RCPT TO:<a@example.com>")[0][:3], "503")
+        self.assertEqual(c.cmd("DATA")[0][:3], "503")
+        self.assertEqual(c.cmd("NOOP"), ["250 ok"])
+        # 513 bytes with CRLF: refused, and the session goes on.
+        self.assertEqual(c.cmd("NOOP " + "x" * 506)[0][:3], "500")
+        self.assertEqual(c.cmd("NOOP " + "x" * 505), ["250 ok"])  # 512: the limit
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org> " + "x" * 5000)[0][:3], "500")
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org> SIZE=67108865")[0][:3], "552")
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org> AUTH=<>")[0][:3], "555")
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org>")[0][:3], "250")
+        self.assertEqual(c.cmd("MAIL FROM:<app@example.org>")[0][:3], "503")  # nested
+        self.assertEqual(c.cmd("VRFY root")[0][:3], "502")
+        self.assertEqual(c.cmd("BOGUS")[0][:3], "500")
+        self.assertEqual(c.cmd("QUIT"), ["221 bye"])
+        self.assertEqual(c.close(), 0)
+
+    def test_bs_injection_never_reaches_the_relay(self):
+        mark = self.log_mark()
+        c = self.bs()
+        c.read()
+        c.cmd("EHLO caller.example")
+        c.cmd("MAIL FROM:<app@example.org>")
+        for bad, code in ((b"RCPT TO:<a@example.com>\rRCPT TO:<evil1@example.com>", "500"),
+                          (b"RCPT TO:<evil2@example.com\x00>", "500"),
+                          (b"RCPT TO:<evil3@example.com> NOTIFY=NEVER", "555"),
+                          (b"RCPT TO:<evil4@example.com>>", "555"),
+                          (b"RCPT TO:<@relay.example:evil5@example.com>", "553"),
+                          (b"RCPT TO:<evil 6@example.com>", "553"),
+                          (b"RCPT TO:<root>", "553")):
+            self.assertEqual(c.cmd_bytes(bad)[0][:3], code, bad)
+        token = "bs-inject-" + uuid.uuid4().hex
+        self.assertEqual(c.cmd("RCPT TO:<good@example.com>")[0][:3], "250")
+        c.cmd("DATA")
+        self.assertRegex(c.cmd(f"Subject: {token}\r\n\r\nRCPT TO:<evil7@example.com>\r\n.")[0], "^250")
+        c.cmd("QUIT")
+        self.assertEqual(c.close(), 0)
+        (m,) = self.delivered(token, 1)
+        self.assertEqual(m["Envelope-to"], "good@example.com")
+        time.sleep(0.5)
+        with open(self.env["LOG"], "rb") as f:
+            f.seek(mark)
+            self.assertNotIn(b"evil", f.read())
+
+    def test_bs_oversized_message_is_552_and_session_goes_on(self):
+        c = self.bs()
+        c.read()
+        c.cmd("EHLO caller.example")
+        c.cmd("MAIL FROM:<app@example.org>")
+        c.cmd("RCPT TO:<big@example.com>")
+        self.assertEqual(c.cmd("DATA")[0][:3], "354")
+        line = b"y" * 998 + b"\r\n"
+        c.write(b"Subject: big\r\n\r\n" + line * (64 * 1024 * 1024 // len(line) + 10) + b".\r\n")
+        self.assertEqual(c.read()[0][:3], "552")
+        token = "bs-after-big-" + uuid.uuid4().hex
+        self.assertRegex(self.bs_send(c, "app@example.org", ["a@example.com"],
+                                      f"Subject: {token}\n\nsmall\n"), "^250")
+        c.cmd("QUIT")
+        self.assertEqual(c.close(), 0)
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+        self.assertEqual(self.delivered("big@example.com", 0, timeout=1), [])
+
+    def test_bs_caller_going_silent_meets_the_deadline(self):
+        c = self.bs("-O", "Timeout.command=2s", kill_after=15)
+        c.read()
+        c.cmd("EHLO caller.example")
+        start = time.time()
+        self.assertRegex(c.read()[0], r"^421 nothing came for 2 seconds")
+        self.assertLess(time.time() - start, 10)
+        self.assertEqual(c.close(), 75)
+
+    def test_bs_end_of_input_inside_a_transaction_is_75(self):
+        c = self.bs()
+        c.read()
+        c.cmd("EHLO caller.example")
+        c.cmd("MAIL FROM:<app@example.org>")
+        c.cmd("RCPT TO:<a@example.com>")
+        c.cmd("DATA")
+        c.write(b"Subject: cut\r\n\r\nhalf\r\n")
+        self.assertEqual(c.close(), 75)
+        self.assertEqual(self.delivered("half", 0, timeout=1), [])
+        c = self.bs()
+        c.read()
+        c.cmd("NOOP")
+        self.assertEqual(c.close(), 0)  # between transactions: nothing lost
+
+    def test_bs_relay_down_queues_and_answers_250(self):
+        self.write_config(port=closed_port())
+        token = "bs-down-" + uuid.uuid4().hex
+        c = self.bs()
+        c.read()
+        c.cmd("EHLO caller.example")
+        reply = self.bs_send(c, "app@example.org", ["a@example.com", "b@example.com"],
+                             f"Subject: {token}\n\nqueued\n")
+        self.assertRegex(reply, r"^250 queued as [0-9]{14}-[0-9a-z]{8} \(cannot connect")
+        # The recipient limit, checked here where RCPTs cost nothing.
+        c.cmd("MAIL FROM:<app@example.org>")
+        c.write(b"".join(b"RCPT TO:<r%d@example.com>\r\n" % i for i in range(1001)))
+        replies = [c.read()[0][:3] for _ in range(1001)]
+        self.assertEqual(replies, ["250"] * 1000 + ["452"])
+        c.cmd("RSET")
+        c.cmd("QUIT")
+        self.assertEqual(c.close(), 0)
+        (env,) = self.entries()
+        self.assertIn(reply.split()[3], env)
+        self.write_config()
+        r = self.sendmail("-q")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(self.delivered(token, 2)), 2)
+
+    def test_bs_deferred_recipient_is_queued_alone(self):
+        token = "bs-defer-" + uuid.uuid4().hex
+        c = self.bs()
+        c.read()
+        c.cmd("EHLO caller.example")
+        c.cmd("MAIL FROM:<app@example.org>")
+        self.assertRegex(c.cmd("RCPT TO:<tempfail-x@example.com>")[0],
+                         r"^250 recipient ok; the relay deferred it \(451 ")
+        c.cmd("RCPT TO:<ok@example.com>")
+        c.cmd("DATA")
+        self.assertRegex(c.cmd(f"Subject: {token}\r\n\r\nx\r\n.")[0],
+                         r"^250 OK id=\S+; queued as \S+ for 1 deferred recipient$")
+        c.cmd("QUIT")
+        self.assertEqual(c.close(), 0)
+        self.assertEqual(len(self.delivered(token, 1)), 1)
+        (env,) = self.entries()
+        with open(env) as f:
+            text = f.read()
+        self.assertIn("rcpt tempfail-x@example.com\n", text)
+        self.assertNotIn("ok@example.com", text)
+
+    def test_bs_refuses_recipient_arguments_and_a_bad_timeout(self):
+        for args in (("-bs", "a@example.com"), ("-bs", "-O", "Timeout.command=soon")):
+            r = self.sendmail(*args)
+            self.assertEqual(r.returncode, 64, args)
+            self.assertEqual(len(r.stderr.decode().splitlines()), 1, r.stderr)
+            self.assertEqual(r.stdout, b"")
 
     # ---- the queue -----------------------------------------------------
 
@@ -341,6 +646,27 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertEqual(len(self.delivered(token, 1)), 1)
 
+    def test_queue_json_says_queued_with_exit_0(self):
+        # The object agrees with the exit code: queued, with envoi's id;
+        # what kept it from the server is its class and error.
+        self.write_config(port=closed_port())
+        r = subprocess.run([tap.ENVOI, "--queue", "--json", "-m", "hi", "a@example.com"],
+                           capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        (line,) = r.stdout.decode().splitlines()
+        obj = json.loads(line)
+        (env,) = self.entries()
+        self.assertEqual((obj["status"], obj["exit_code"], obj["queue_id"]),
+                         ("queued", 0, os.path.basename(env)[:-4]))
+        self.assertEqual(obj["class"], "cannot connect")
+        # A queue that cannot be written: the failure it was, with its code.
+        self.write_config(port=closed_port(), extra="queue-dir = /dev/null/queue\n")
+        r = subprocess.run([tap.ENVOI, "--queue", "--json", "-m", "hi", "a@example.com"],
+                           capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 69, r.stderr.decode())
+        (line,) = r.stdout.decode().splitlines()
+        self.assertEqual((json.loads(line)["status"], json.loads(line)["exit_code"]), ("failed", 69))
+
     def test_two_concurrent_flushes_send_each_entry_once(self):
         tokens = [f"conc-{i}-" + uuid.uuid4().hex for i in range(20)]
         self.queue_while_down(tokens)
@@ -388,6 +714,87 @@ class Sendmail(unittest.TestCase):
             text = f.read()
         self.assertIn("rcpt tempfail-x@example.com\n", text)
         self.assertNotIn("rcpt ok@example.com", text)
+
+    def log_mark(self):
+        return os.path.getsize(self.env["LOG"])
+
+    def connections_since(self, mark):
+        """Sessions Exim opened since mark (its log, +smtp_connection)."""
+        time.sleep(0.5)
+        with open(self.env["LOG"], "rb") as f:
+            f.seek(mark)
+            text = f.read().decode(errors="replace")
+        lines = [l for l in text.splitlines() if "SMTP connection from" in l and "connection count" in l]
+        return len(lines)
+
+    def test_flush_sends_a_group_over_one_session(self):
+        tokens = [f"one-session-{i}-" + uuid.uuid4().hex for i in range(5)]
+        self.queue_while_down(tokens[:2])
+        self.queue_while_down(tokens[2:3], rcpt="tempfail-x@example.com")  # deferred: RSET, go on
+        self.queue_while_down(tokens[3:])
+        mark = self.log_mark()
+        r = subprocess.run([tap.ENVOI, "--flush", "-v"], capture_output=True, env=self.run_env(),
+                           timeout=60)
+        self.assertEqual(r.returncode, 75, r.stderr.decode())
+        self.assertEqual(self.connections_since(mark), 1)
+        self.assertIn("5 messages over 1 session\n", r.stderr.decode())
+        self.assertIn(b"RSET", r.stderr)
+        for t in tokens[:2] + tokens[3:]:
+            self.assertEqual(len(self.delivered(t, 1)), 1, t)
+        (env,) = self.entries()
+        with open(env) as f:
+            self.assertIn("rcpt tempfail-x@example.com\n", f.read())
+        with open(self.log) as f:
+            self.assertEqual(sum("outcome=sent" in line and "entry=" in line for line in f), 4)
+
+    def fault_server(self, scenario):
+        certs = os.path.join(self.case, "certs")
+        servers.gen_certs(certs)
+        fdir = os.path.join(self.case, "fault-" + scenario)
+        port = servers.fault_start(scenario, fdir, certs)
+        self.write_config(port=port, extra=f"ca-file = {certs}/ca.pem\n")
+        return fdir
+
+    def test_flush_reopens_a_session_the_server_ended(self):
+        # The server takes one message per session, then answers the next
+        # MAIL with 421: that message was not taken and goes over a new
+        # session at once, not at the next flush.
+        tokens = [f"reopen-{i}-" + uuid.uuid4().hex for i in range(2)]
+        self.queue_while_down(tokens)
+        fdir = self.fault_server("one_message_per_session")
+        try:
+            r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env(),
+                               timeout=60)
+        finally:
+            servers.fault_stop(fdir)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(self.entries(), [])
+        conns = servers.fault_logs(fdir)[1]["connections"]
+        self.assertEqual([len(c["messages"]) for c in conns], [1, 1])
+
+    def test_flush_reads_envoi_password_for_every_account_group(self):
+        # Two accounts (two groups) that log in with ENVOI_PASSWORD: the
+        # first group must not leave the second without it.
+        e = self.env
+        def accounts(port):
+            return "".join(f"[account {n}]\nfrom = {n}@{n}.example\nserver = 127.0.0.1:{port}\n"
+                           f"user = {e['USER']}\nca-file = {e['CA']}\n" for n in ("one", "two"))
+        pw = {"ENVOI_PASSWORD": e["PASS"]}
+        self.write_config(port=closed_port(), extra=accounts(closed_port()))
+        tokens = []
+        for n in ("one", "two"):
+            tokens.append(f"pw-{n}-" + uuid.uuid4().hex)
+            r = self.sendmail("-i", "-f", f"{n}@{n}.example", "a@example.com",
+                              data=self.message(tokens[-1]), env=self.run_env(**pw))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertIn(b"queued as", r.stderr)
+        self.write_config(extra=accounts(e["SUBMIT_PORT"]))
+        r = subprocess.run([tap.ENVOI, "--flush"], capture_output=True, env=self.run_env(**pw),
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        for t in tokens:
+            self.assertEqual(len(self.delivered(t, 1)), 1, t)
+        self.assertEqual(self.entries(), [])
 
     def test_expired_entry_moves_to_failed(self):
         self.queue_while_down(["old"])
@@ -621,8 +1028,7 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(m2["From"], "bounce@example.org")
 
     def test_symfony_mailer_sendmail_transport_t(self):
-        # Symfony Mailer's SendmailTransport with "-t -i" (its -bs default
-        # needs sendmail -bs, which envoi does not have yet).
+        # Symfony Mailer's SendmailTransport with "-t -i" (its other mode).
         autoload = "/usr/share/php/Symfony/Component/Mailer/autoload.php"
         if not shutil.which("php") or not os.path.exists(autoload):
             self.skipTest("php-symfony-mailer is not installed (scripts/setup installs it)")
@@ -642,6 +1048,38 @@ class Sendmail(unittest.TestCase):
         for m in got:
             self.assertIsNone(m["Bcc"])
             self.assertEqual(m["From"], "App <app@example.org>")
+
+    def test_symfony_mailer_sendmail_transport_bs(self):
+        # Symfony Mailer's default: SendmailTransport speaking SMTP to
+        # "sendmail -bs". Two messages over one envoi (and one relay
+        # session), each arriving once, with its From and without Bcc.
+        autoload = "/usr/share/php/Symfony/Component/Mailer/autoload.php"
+        if not shutil.which("php") or not os.path.exists(autoload):
+            self.skipTest("php-symfony-mailer is not installed (scripts/setup installs it)")
+        tokens = ["symfony-bs-" + uuid.uuid4().hex for _ in range(2)]
+        code = (f"require_once '{autoload}';\n"
+                "require_once '/usr/share/php/Symfony/Component/Mime/autoload.php';\n"
+                "use Symfony\\Component\\Mailer\\Transport\\SendmailTransport;\n"
+                "use Symfony\\Component\\Mime\\Email;\n"
+                f"$t = new SendmailTransport('{self.link} -bs');\n"
+                "$t->send((new Email())->from('App <app@example.org>')->to('s@example.com')"
+                f"->bcc('hidden@example.com')->subject('{tokens[0]}')->text('first'));\n"
+                "$t->send((new Email())->from('app@example.org')->to('t@example.com')"
+                f"->subject('{tokens[1]}')->text('second'));\n")
+        mark = self.log_mark()
+        r = subprocess.run(["php", "-r", code], capture_output=True, env=self.run_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
+        got = self.delivered(tokens[0], 2)
+        self.assertEqual(sorted(m["Envelope-to"] for m in got), ["hidden@example.com", "s@example.com"])
+        for m in got:
+            self.assertIsNone(m["Bcc"])
+            self.assertEqual(m["From"], "App <app@example.org>")
+        (m2,) = self.delivered(tokens[1], 1)
+        self.assertEqual((m2["Envelope-to"], m2["From"]), ("t@example.com", "app@example.org"))
+        self.assertEqual(len(self.delivered(tokens[0], 3, timeout=2)), 2)
+        with open(self.log) as f:
+            self.assertEqual(sum("outcome=sent" in l for l in f), 2)
+        self.assertEqual(self.connections_since(mark), 1)
 
     def git(self, repo, *args, data=None):
         env = dict(self.run_env(), GIT_AUTHOR_NAME="A U Thor", GIT_AUTHOR_EMAIL="author@example.org",

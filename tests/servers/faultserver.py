@@ -825,6 +825,25 @@ sc("batch_451_first_mail", exit="75", starttls=False,
    doc="the first MAIL FROM of connection 1 gets 451, later ones 250 (test_batch: --retry "
    "sends that message again)")
 # --- end of the batchsess branch's block -------------------------------------
+# ---- branch bsflush: sessions that carry several transactions ----
+
+
+def close_after_first_message(sess, addr, params):
+    """The second MAIL of a connection gets 421 and the connection ends,
+    as a server does that closes a session idle too long."""
+    if sess.summary["messages"]:
+        return ["421 4.4.2 faultserver.test idle too long, closing", DROP]
+    return None
+
+
+sc("one_message_per_session", connections=2,
+   per_connection=["close_after_first_mail", "ok"],
+   doc="1st connection takes one message, then 421 to the next MAIL; 2nd connection normal "
+       "(a session reopened: sendmail -bs, --flush)")
+sc("close_after_first_mail", on={"mail": close_after_first_message},
+   doc="takes one message per connection, then 421 to MAIL and closes")
+
+# --- end of the bsflush branch's block -------------------------------------
 
 
 # --------------------------------------------------------------------------
