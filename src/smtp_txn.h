@@ -7,6 +7,7 @@
 
 struct txn {
 	struct smtp *x;
+	void *tag;              /* the caller's, handed back with the outcome */
 	const struct smtp_message *m;
 	struct smtp_result *r;
 	struct error *err;      /* the transaction's outcome, filled once */
@@ -16,6 +17,17 @@ struct txn {
 	bool auth_refused;      /* a login pipelined with MAIL was refused */
 	const char *last_text;  /* the recipient reply stored last */
 	size_t distinct_2xx;    /* 2xx texts stored */
+	/* in the window */
+	size_t owed;            /* replies owed to its commands */
+	bool bdat;              /* its data command is BDAT */
+	int data_code;          /* the reply to DATA, 0 before it */
+	bool written;           /* everything it sends has gone out */
+	bool session_err;       /* the session ended in one of its own steps */
+	enum smtp_state lost_at; /* ...awaiting the reply to this */
+	bool done;              /* rc, err and r hold the outcome */
+	int rc;
+	struct smtp_result result; /* r and err point here in the window */
+	struct error error;
 };
 
 int txn_refuse_utf8(struct txn *t);
