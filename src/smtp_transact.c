@@ -428,6 +428,14 @@ static void settle(struct txn *t, int rc)
 	t->done = true;
 }
 
+/* Whether t's data went out to a recipient accepted or never answered
+ * with no verdict. Not when its sender was refused: the server was clean
+ * (no transaction open, see queue_rset), so nothing of t was taken. */
+static bool data_in_doubt(const struct txn *t)
+{
+	return txn_maybe_delivered(t->r) && !(t->mail_read && !t->mail_ok);
+}
+
 /* Every reply t was owed has been read: its outcome. */
 static void txn_finish(struct txn *t)
 {
@@ -435,7 +443,7 @@ static void txn_finish(struct txn *t)
 
 	if (!t->failed)
 		rc = t->r->accepted == 0 ? txn_no_recipient(t) : txn_partial(t);
-	t->r->maybe_delivered = txn_maybe_delivered(t->r);
+	t->r->maybe_delivered = data_in_doubt(t);
 	settle(t, rc);
 }
 
@@ -668,15 +676,14 @@ void txn_begin(struct txn *t)
 		smtp_set_state(x, S_READY);
 }
 
-/* Whether t may have been delivered although no verdict came: its data
- * went out to a recipient accepted or not yet answered. Not when its
- * sender was refused (the server was clean: nothing of it was taken),
- * nor behind a 421: the server answers the oldest command with it and
- * closes, so nothing sent after that command was processed. A 421
- * instead of the verdict on t's own data leaves t in doubt. */
+/* Whether t may have been delivered although the session ended before
+ * its verdict: its data in doubt, and not behind a 421: the server
+ * answers the oldest command with it and closes, so nothing sent after
+ * that command was processed. A 421 instead of the verdict on t's own
+ * data leaves t in doubt. */
 static bool may_have_been_delivered(const struct txn *t)
 {
-	if (!txn_maybe_delivered(t->r) || (t->mail_read && !t->mail_ok))
+	if (!data_in_doubt(t))
 		return false;
 	return !t->x->ended_by_421 || (t->session_err && t->lost_at == S_END_OF_DATA);
 }
