@@ -377,9 +377,13 @@ static void judge_data(struct txn *t)
 }
 
 /* The reply to the end of the data (BDAT LAST, or the dot after DATA).
- * The dot ends the transaction whatever the reply (RFC 5321 4.1.1.4).
- * A refused BDAT LAST need not (RFC 3030 says the client must then be
- * ready to RSET), so the next transaction starts with one. */
+ * The dot ends the transaction whatever the reply (RFC 5321 4.1.1.4;
+ * OpenSMTPD takes a MAIL after a refused dot). A refused BDAT LAST need
+ * not: Exim 4.96 (ours and Debian's stock) answers the next MAIL with
+ * "503 sender already given" after a BDAT LAST refused because every
+ * RCPT was, and then takes the RCPTs and BDAT that follow under the old
+ * sender; Postfix 3.7 clears the transaction. So the next transaction
+ * starts with RSET (RFC 3030 4: the server must be ready for one). */
 static void judge_final(struct txn *t)
 {
 	struct smtp *x = t->x;
