@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn_transport.h"
@@ -42,10 +43,17 @@ static struct { int k; const char *rcpt; } swaps[MAX_SWAPS];
 static size_t nswaps;
 static struct slot ring[RING];
 
+static struct timespec t0;
+
+/* The transcript on stderr, each line with the milliseconds since start. */
 static void on_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
 {
+	struct timespec now;
+
 	(void)ctx;
-	fprintf(stderr, "%c %.*s\n", (char)dir, (int)len, line);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	fprintf(stderr, "%8.1f %c %.*s\n", (double)(now.tv_sec - t0.tv_sec) * 1e3 +
+		(double)(now.tv_nsec - t0.tv_nsec) / 1e6, (char)dir, (int)len, line);
 }
 
 static int write_body(void *ctx, struct sink *out)
@@ -150,6 +158,7 @@ int main(int argc, char **argv)
 	struct smtp *x;
 	int n = 10, next = 0, done = 0, bad = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (parse(argc, argv, &p, &cp, &hooks, &n) != 0)
 		return 2;
 	if (smtp_open(&x, &p, getenv("WINDOW_PASSWORD"), build(0), &hooks, &info, &err) < 0) {
