@@ -1350,6 +1350,27 @@ Test(smtp, window_rset_only_where_needed)
 	expect_transcript();
 }
 
+/* The verdict on message 0, read after message 1's MAIL went out, says
+ * nothing about message 1: message 2 still starts with RSET. */
+Test(smtp, window_late_verdict_of_an_earlier_message_keeps_the_rset)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	answers(false, "250 queued as ONE");
+	group(2, true);
+	answers(true, "250 queued as TWO");
+	answers(true, "250 queued as THREE");
+	add("C: QUIT");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(collect(i), 0, "%s", err.text);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
 /* A 421 to a MAIL: that message and every later one are session_lost and
  * not in doubt (the server closed after the 421: what followed was never
  * read); the earlier ones keep their outcome. */
