@@ -262,12 +262,24 @@ static int wire_flush(struct sink *s)
 
 /* The message's writer failed: the transport's failure ends the session
  * for all; its own (a file unreadable) fails t, and the session with it,
- * since the server is left in the middle of t's data. */
+ * since the server is left in the middle of t's data (the connection is
+ * dropped without ending it, so nothing of t is delivered). The
+ * transactions before t went out whole and the server answers them
+ * before it waits for the rest of t: their replies are read first, so
+ * that their outcomes are known rather than in doubt. */
 static int content_failed(struct txn *t)
 {
-	if (t->x->broken)
+	struct smtp *x = t->x;
+
+	if (x->broken)
 		return step_failed(t);
 	failed(t);
+	/* what was written goes too: a chunk cut short delivers nothing */
+	if (smtp_flush(x, &t->scratch) < 0)
+		return -1;
+	while (x->owed > 0 && x->expect[x->expect_head].txn != t && !x->auth_pending)
+		if (smtp_read_next(x) < 0)
+			return -1;
 	abandon(t);
 	return -1;
 }

@@ -1471,6 +1471,42 @@ Test(smtp, window_connection_lost_before_data_is_not_in_doubt)
 	free(text);
 }
 
+static int write_then_fail(void *ctx, struct sink *out)
+{
+	(void)ctx;
+	if (sink_write(out, "Subject: t\r\n", 12) < 0)
+		return -1;
+	return err_set(out->err, ERR_NOINPUT, "the attachment vanished");
+}
+
+/* A message whose own data fails half-way ends the session (the server
+ * waits for the rest of its chunk), but the messages before it went out
+ * whole: their verdicts are read, not left in doubt. */
+Test(smtp, window_data_failure_reads_the_earlier_verdicts)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	SCRIPT("C: RSET", "C: MAIL FROM:<s2@example.com>", "C: RCPT TO:<r2@example.com>",
+	       "C: BDAT 18 LAST", "C: Subject: t");
+	answers(false, "250 queued as ONE");
+	answers(true, "250 queued as TWO");
+	open_window();
+	submit(0);
+	submit(1);
+	wm[2].write = write_then_fail;
+	submit(2);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect(res.delivered && !res.session_lost);
+	cr_expect_eq(collect(1), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "TWO");
+	expect_fail(collect(2), ERR_NOINPUT);
+	cr_expect(!res.maybe_delivered && !res.session_lost);
+	cr_expect(!smtp_can_submit(wx));
+	smtp_quit(wx);
+	expect_transcript();
+}
+
 /* PIPELINING without CHUNKING: the next group follows the dot without
  * waiting for its reply (RFC 2920 3.1), an RSET first since that verdict
  * is not known yet; DATA ends each group. */
