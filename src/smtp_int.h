@@ -1,7 +1,8 @@
 /* smtp_int.h - what the engine's files share (smtp.c: the session;
  * smtp_io.c: commands, replies and the queue of expected replies;
- * smtp_auth.c: AUTH; smtp_transact.c and smtp_rcpt.c: one transaction).
- * Not for use outside the engine. */
+ * smtp_auth.c: AUTH; smtp_transact.c and smtp_rcpt.c: one transaction;
+ * smtp_window.c: the transactions in flight). Not for use outside the
+ * engine. */
 #ifndef ENVOI_SMTP_INT_H
 #define ENVOI_SMTP_INT_H
 

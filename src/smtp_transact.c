@@ -1,7 +1,9 @@
 /* smtp_transact.c - one transaction (RFC 5321 3.3, 2920, 3030, 6531,
- * 3461): MAIL, RCPT, then DATA or BDAT. With PIPELINING the commands go
- * out in groups and each reply is matched to its command through the
- * queue of expected replies; the first failure seen is the outcome. */
+ * 3461): [RSET,] MAIL, RCPT, then DATA or BDAT. With PIPELINING the
+ * commands go out in groups and each reply is matched to its command and
+ * its transaction through the queue of expected replies (several
+ * transactions may be in flight: smtp_window.c); the first failure seen
+ * is a transaction's outcome. */
 #include "smtp_txn.h"
 
 #include <stdarg.h>
