@@ -3,11 +3,13 @@
  * real servers (tests/integration/test_window.py, bench).
  *
  *   window_drive [-v] [-t none|starttls|implicit] [-c CAFILE] [-u USER]
- *                [-n N] [-f FROM] [-r RCPT]... [-x K:RCPT]... [-T TOKEN]
+ *                [-n N] [-f FROM] [-r RCPT]... [-x K:RCPT]... [-e E] [-T TOKEN]
  *                HOST PORT
  *
  * FROM and RCPT may hold one %d, replaced by the message's number (from
- * 0). -x gives message K the recipient RCPT instead (repeatable). The
+ * 0). -x gives message K the recipient RCPT instead (repeatable). -e adds
+ * E recipients to every message, reject-0@example.com and on (the test
+ * servers refuse them): many replies for few deliveries. The
  * password is $WINDOW_PASSWORD. Each message is "Subject: TOKEN i" with a
  * short body. Output, one line per message in order:
  *
@@ -33,7 +35,7 @@
 struct slot {
 	int i;
 	char from[256], rcpt[MAX_RCPTS][256], body[256];
-	const char *rcpts[MAX_RCPTS];
+	const char **rcpts;     /* MAX_RCPTS + nextra */
 	struct smtp_message m;
 };
 
@@ -42,6 +44,8 @@ static size_t nrcpt_pat;
 static struct { int k; const char *rcpt; } swaps[MAX_SWAPS];
 static size_t nswaps;
 static struct slot ring[RING];
+static char (*extra)[48];
+static size_t nextra;
 
 static struct timespec t0;
 
@@ -88,8 +92,12 @@ static struct smtp_message *build(int i)
 	for (size_t k = 0; n == 0 && k < nrcpt_pat; k++)
 		fill(rcpt_pat[k], i, s->rcpt[k], sizeof s->rcpt[0]);
 	n = n ? n : nrcpt_pat;
+	if (!s->rcpts && !(s->rcpts = calloc(MAX_RCPTS + nextra, sizeof *s->rcpts)))
+		abort();
 	for (size_t k = 0; k < n; k++)
 		s->rcpts[k] = s->rcpt[k];
+	for (size_t k = 0; k < nextra; k++)
+		s->rcpts[n++] = extra[k];
 	snprintf(s->body, sizeof s->body, "Subject: %s %d\r\n\r\nmessage %d of %s\r\n",
 		 token, i, i, token);
 	s->m = (struct smtp_message){.from = s->from, .rcpts = s->rcpts, .nrcpts = n,
@@ -109,7 +117,7 @@ static void print(int rc, const struct slot *s, const struct smtp_result *r, con
 static int usage(void)
 {
 	fprintf(stderr, "usage: window_drive [-v] [-t none|starttls|implicit] [-c CAFILE] [-u USER] "
-		"[-n N] [-f FROM] [-r RCPT]... [-x K:RCPT]... [-T TOKEN] HOST PORT\n");
+		"[-n N] [-f FROM] [-r RCPT]... [-x K:RCPT]... [-e E] [-T TOKEN] HOST PORT\n");
 	return 2;
 }
 
@@ -118,7 +126,7 @@ static int parse(int argc, char **argv, struct smtp_params *p, struct conn_param
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "vt:c:u:n:f:r:x:T:")) != -1) {
+	while ((c = getopt(argc, argv, "vt:c:u:n:f:r:x:e:T:")) != -1) {
 		char *colon;
 
 		switch (c) {
@@ -134,6 +142,7 @@ static int parse(int argc, char **argv, struct smtp_params *p, struct conn_param
 		case 'x': if (nswaps == MAX_SWAPS || !(colon = strchr(optarg, ':'))) return usage();
 			  swaps[nswaps].k = atoi(optarg);
 			  swaps[nswaps++].rcpt = colon + 1; break;
+		case 'e': nextra = (size_t)atoi(optarg); break;
 		case 'T': token = optarg; break;
 		default: return usage();
 		}
@@ -142,6 +151,10 @@ static int parse(int argc, char **argv, struct smtp_params *p, struct conn_param
 		return usage();
 	if (!nrcpt_pat)
 		rcpt_pat[nrcpt_pat++] = "rcpt-%d@example.com";
+	if (nextra && !(extra = calloc(nextra, sizeof *extra)))
+		return 2;
+	for (size_t k = 0; k < nextra; k++)
+		snprintf(extra[k], sizeof extra[k], "reject-%zu@example.com", k);
 	cp->host = p->host = argv[optind];
 	cp->port = p->port = (unsigned)atoi(argv[optind + 1]);
 	return 0;

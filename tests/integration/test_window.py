@@ -27,9 +27,11 @@ REFUSED = "reject-1@example.com"
 class Window:
     """What the servers' classes share; subclasses set cls.env, cls.maildir."""
 
-    def drive(self, port, n, token, refused=(), user=True, tls="starttls", rcpt=None):
-        """Runs the driver; returns its outcome lines as lists of fields."""
-        args = [DRIVE, "-n", str(n), "-T", token, "-t", tls, "-f", f"{token}-from-%d@example.com"]
+    def drive(self, port, n, token, refused=(), user=True, tls="starttls", rcpt=None, extra=0):
+        """Runs the driver; returns its outcome lines as lists of fields.
+        extra: that many more recipients per message, all refused."""
+        args = [DRIVE, "-n", str(n), "-T", token, "-t", tls, "-f", f"{token}-from-%d@example.com",
+                "-e", str(extra)]
         if rcpt:
             args += ["-r", rcpt]
         if tls != "none":
@@ -42,12 +44,15 @@ class Window:
         r = subprocess.run(args + ["127.0.0.1", str(port)], capture_output=True, env=env,
                            timeout=240)
         lines = [l.split(" ", 8) for l in r.stdout.decode().splitlines()]
-        self.assertEqual(r.returncode, 1 if refused else 0, r.stdout.decode() + r.stderr.decode())
+        self.assertEqual(r.returncode, 1 if refused or extra else 0,
+                         r.stdout.decode() + r.stderr.decode())
         self.assertEqual([int(l[0]) for l in lines], list(range(n)), "one outcome per message, in order")
         for l in lines:
             i, rc, code, delivered, maybe, lost = (int(f) for f in l[:6])
             if i in refused:
                 self.assertEqual((rc, code, delivered, maybe, lost), (-1, 88, 0, 0, 0), l)
+            elif extra:
+                self.assertEqual((rc, code, delivered, maybe, lost), (-1, 87, 1, 1, 0), l)
             else:
                 self.assertEqual((rc, delivered, maybe, lost), (0, 1, 1, 0), l)
         return lines
@@ -103,6 +108,12 @@ class Exim(Window, unittest.TestCase):
     def test_more_messages_than_the_window(self):
         self.drive(self.env["SUBMIT_PORT"], 300, "ex-many", refused=(0, 150, 299))
         self.check_delivered("ex-many", 300, refused=(0, 150, 299))
+
+    def test_many_refused_recipients_no_deadlock(self):
+        # 12,000 refusals (some 600 KB of replies) while the messages'
+        # data keeps going out: replies are read while writing.
+        self.drive(self.env["SUBMIT_PORT"], 30, "ex-rcpts", extra=400)
+        self.check_delivered("ex-rcpts", 30)
 
     def test_implicit_tls(self):
         self.drive(self.env["IMPLICIT_PORT"], 20, "ex-implicit", tls="implicit", refused=(19,))
