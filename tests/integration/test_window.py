@@ -147,7 +147,8 @@ class Postfix(Window, unittest.TestCase):
         time.sleep(0.3)
         log = self.log_since(mark)
         self.assertNotIn("improper command pipelining", log)
-        ends = re.findall(r"disconnect from \S+ (.*)$", log, re.M)
+        service = {"SUBMIT_PORT": "submit", "NOCHUNK_PORT": "nochunk", "NOPIPE_PORT": "nopipe"}[port]
+        ends = re.findall(rf"/{service}/smtpd\[\d+\]: disconnect from \S+ (.*)$", log, re.M)
         self.assertEqual(len(ends), 1, log)
         self.assertIn(f" mail={n} ", f" {ends[0]} ")
         self.assertIn(" quit=1 ", f" {ends[0]} ")
