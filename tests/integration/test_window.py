@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The engine's window of transactions in flight (smtp_submit and
-smtp_collect) against real servers, through tests/window_drive: one
-session, many messages, a middle one whose every recipient is refused.
+smtp_collect) against real servers (Exim ours and Debian's stock, Postfix,
+OpenSMTPD), through tests/window_drive: one session, many messages, a
+middle one whose every recipient is refused.
 Every other message must be delivered exactly once, under its own
 envelope sender (a MAIL pipelined into a transaction the server still
 held would put it under the previous sender), and, for Postfix, no
@@ -27,6 +28,8 @@ REFUSED = "reject-1@example.com"
 class Window:
     """What the servers' classes share; subclasses set cls.env, cls.maildir."""
 
+    refused_rcpt = REFUSED
+
     def drive(self, port, n, token, refused=(), user=True, tls="starttls", rcpt=None, extra=0):
         """Runs the driver; returns its outcome lines as lists of fields.
         extra: that many more recipients per message, all refused."""
@@ -39,7 +42,7 @@ class Window:
         if user:
             args += ["-u", self.env["USER"]]
         for k in refused:
-            args += ["-x", f"{k}:{REFUSED}"]
+            args += ["-x", f"{k}:{self.refused_rcpt}"]
         env = dict(os.environ, WINDOW_PASSWORD=self.env.get("PASS", ""))
         r = subprocess.run(args + ["127.0.0.1", str(port)], capture_output=True, env=env,
                            timeout=240)
@@ -118,6 +121,29 @@ class Exim(Window, unittest.TestCase):
     def test_implicit_tls(self):
         self.drive(self.env["IMPLICIT_PORT"], 20, "ex-implicit", tls="implicit", refused=(19,))
         self.check_delivered("ex-implicit", 20, refused=(19,))
+
+
+class EximStock(Window, unittest.TestCase):
+    """Exim with Debian's stock configuration: plaintext, no AUTH, one
+    local recipient; an empty address is refused (501) at RCPT."""
+    refused_rcpt = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="envoi-window-eximstock-")
+        cls.server = servers.EximStock(cls.dir)
+        cls.env = cls.server.env
+        cls.maildir = cls.env["MAILDIR"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_middle_message_refused(self):
+        self.drive(self.env["PORT"], 30, "es-mid", refused=(12,), user=False, tls="none",
+                   rcpt=self.env["RCPT"])
+        self.check_delivered("es-mid", 30, refused=(12,))
 
 
 class Postfix(Window, unittest.TestCase):
