@@ -82,6 +82,9 @@ struct smtp {
 	bool ended_set;
 	bool ended_by_421;  /* the server said 421: commands after the one it
 	                       answered were not processed */
+	bool write_failed;  /* a write failed: replies already sent may still
+	                       be read */
+	bool read_failed;   /* a read failed (or a 421 came): nothing more to read */
 };
 
 /* smtp_io.c. Every function that can fail returns 0 or -1 with err

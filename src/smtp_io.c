@@ -62,6 +62,7 @@ int smtp_write(struct smtp *x, const void *buf, size_t len, struct error *err)
 {
 	if (x->t->ops->write(x->t, buf, len, err) == 0)
 		return 0;
+	x->write_failed = true;
 	smtp_session_ended(x, err);
 	return -1;
 }
@@ -70,6 +71,7 @@ int smtp_flush(struct smtp *x, struct error *err)
 {
 	if (x->t->ops->flush(x->t, err) == 0)
 		return 0;
+	x->write_failed = true;
 	smtp_session_ended(x, err);
 	return -1;
 }
@@ -184,16 +186,20 @@ int smtp_read_reply(struct smtp *x, struct expect *e, struct error *err)
 	*e = x->owed ? x->expect[x->expect_head] : none;
 	x->broken = true;
 	if (read_lines(x, e->what, err) < 0) {
+		x->read_failed = true;
 		smtp_session_ended(x, err);
 		return -1;
 	}
 	if (x->reply.code == 421) {
 		smtp_fail(x, err, ERR_TEMPFAIL, "the server is closing the connection");
-		x->ended_by_421 = true;
+		x->ended_by_421 = x->read_failed = true;
+		/* read after a failed write, it says why the write failed */
+		x->ended_set &= !x->write_failed;
 		smtp_session_ended(x, err);
 		return -1;
 	}
-	x->broken = false;
+	/* a reply read after a failed write leaves the session ended */
+	x->broken = x->ended_set;
 	if (x->owed) {
 		x->expect_head = (x->expect_head + 1) % EXPECT_MAX;
 		x->owed--;

@@ -226,7 +226,7 @@ static void judge_rset(struct txn *t)
 	smtp_session_ended(x, &why);
 	if (!t->failed)
 		*t->err = why;
-	t->session_err = !t->failed;
+	t->session_err |= !t->failed;
 	t->lost_at = S_RSET;
 	failed(t);
 }
@@ -473,7 +473,7 @@ int smtp_read_next(struct smtp *x)
 
 	if (smtp_read_reply(x, &e, t ? where(t) : &scratch) < 0) {
 		if (t) {
-			t->session_err = !t->failed;
+			t->session_err |= !t->failed;
 			t->lost_at = head.what;
 			failed(t);
 		}
@@ -481,7 +481,10 @@ int smtp_read_next(struct smtp *x)
 	}
 	if (t) {
 		dispatch(t, &e);
-		if (t->owed == 0 && t->written && !t->done && !x->broken)
+		/* all its replies in: its outcome, also when read after a
+		 * failed write (smtp_window.c's salvage), not when this reply
+		 * ended the session */
+		if (t->owed == 0 && t->written && !t->done && (!x->broken || x->write_failed))
 			txn_finish(t);
 	}
 	return x->broken ? -1 : 0;
@@ -743,8 +746,9 @@ void txn_session_ended(struct txn *t)
 	} else if (t->mail_ok && all_answered(t) && t->r->accepted == 0) {
 		settle(t, txn_no_recipient(t));
 	} else {
+		/* a 421 is the reason, also for a write that failed after it */
 		t->r->session_lost = true;
-		if (!t->session_err)
+		if (!t->session_err || x->ended_by_421)
 			*t->err = why;
 		settle(t, -1);
 	}

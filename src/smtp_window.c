@@ -30,7 +30,7 @@ void smtp_window_free(struct smtp_window *w)
 /* The session may carry another transaction. */
 static bool usable(const struct smtp *x)
 {
-	return x->t && !x->broken && !x->server_waits && !x->login_refused;
+	return x->t && !x->broken && !x->ended_set && !x->server_waits && !x->login_refused;
 }
 
 bool smtp_can_submit(const struct smtp *x)
@@ -68,6 +68,22 @@ int smtp_submit(struct smtp *x, const struct smtp_message *m, void *tag, struct 
 	return 0;
 }
 
+/* After a failed write (the server closed, perhaps after a 421 or at a
+ * limit) the replies it sent before may be waiting still: each one read
+ * is an outcome known rather than in doubt. Reads only what has arrived.
+ * Returns true when a reply was read. */
+static bool salvage(struct smtp *x)
+{
+	struct error ignored;
+
+	if (!x->write_failed || x->read_failed || !x->t || x->owed == 0)
+		return false;
+	if (x->t->ops->pending(x->t) == 0 && x->t->ops->wait_readable(x->t, 0, &ignored) <= 0)
+		return false;
+	smtp_read_next(x);
+	return !x->read_failed;
+}
+
 /* The session is over: every pending transaction without an outcome
  * gets one. */
 static void settle_all(struct smtp *x)
@@ -91,8 +107,12 @@ int smtp_collect(struct smtp *x, void **tag, struct smtp_result *r, struct error
 		return err_set(err, ERR_SOFTWARE, "no transaction to collect");
 	t = &w->slot[w->head];
 	while (!t->done) {
-		if (x->broken || !x->t || x->owed == 0 || smtp_read_next(x) < 0)
+		if (x->broken || !x->t || x->owed == 0) {
+			if (!salvage(x))
+				settle_all(x);
+		} else if (smtp_read_next(x) < 0) {
 			settle_all(x);
+		}
 	}
 	*tag = t->tag;
 	smtp_result_free(r);

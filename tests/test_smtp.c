@@ -1507,6 +1507,41 @@ Test(smtp, window_data_failure_reads_the_earlier_verdicts)
 	expect_transcript();
 }
 
+/* A write fails (here: the server stopped reading) while the verdict on
+ * an earlier message has arrived unread: it is still read, so that
+ * message is delivered, not in doubt; the one being written is
+ * session_lost. */
+Test(smtp, window_write_failure_still_reads_the_verdicts_that_came)
+{
+	static char names[70][32];
+	static const char *rcpts[70];
+
+	for (int i = 0; i < 70; i++) {
+		snprintf(names[i], sizeof names[i], "m%d@example.com", i);
+		rcpts[i] = names[i];
+	}
+	script.window = 3; /* reply lines; the EHLO reply has 3 */
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	SCRIPT("C: RSET", "C: MAIL FROM:<s1@example.com>");
+	for (int i = 0; i < 64; i++)
+		add("C: RCPT TO:<%s>", names[i]);
+	SCRIPT("S: 250 ok", "S: 250 ok", "S: 250-18 byte chunk", "S: 250 queued as ONE");
+	open_window();
+	wm[1].rcpts = rcpts;
+	wm[1].nrcpts = 70;
+	submit(0);
+	submit(1);
+	cr_expect(!smtp_can_submit(wx));
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect(res.delivered && !res.session_lost);
+	cr_expect_str_eq(res.queue_id, "ONE");
+	expect_fail(collect(1), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && !res.maybe_delivered);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
 /* PIPELINING without CHUNKING: the next group follows the dot without
  * waiting for its reply (RFC 2920 3.1), an RSET first since that verdict
  * is not known yet; DATA ends each group. */

@@ -212,5 +212,70 @@ class OpenSMTPD(Window, unittest.TestCase):
         self.check_delivered("os-mid", 30, refused=(7,))
 
 
+class Faults(unittest.TestCase):
+    """The session ends mid-window (tests/servers/faultserver.py, branch
+    window's scenarios): the messages before keep their verdicts, a
+    message whose data went out with no verdict may have been delivered
+    (75, never to be sent again), and one the server never took is
+    session_lost (to go over a new session). The server's own record says
+    which it took."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="envoi-window-faults-")
+        cls.certs = os.path.join(cls.base, "certs")
+        servers.gen_certs(cls.certs)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def run_scenario(self, scenario, n):
+        """(outcomes {i: (exit, maybe, lost)}, messages the server took, pending at end)."""
+        d = os.path.join(self.base, f"{scenario}-{n}")
+        port = servers.fault_start(scenario, d, self.certs)
+        try:
+            r = subprocess.run([DRIVE, "-n", str(n), "-T", scenario, "-c",
+                                os.path.join(self.certs, "ca.pem"), "127.0.0.1", port],
+                               capture_output=True, timeout=120)
+        finally:
+            servers.fault_stop(d)
+        _, summary, _ = servers.fault_logs(d)
+        taken = sum(len(c.get("messages", [])) for c in summary.get("connections", []))
+        out, pending = {}, 0
+        for line in r.stdout.decode().splitlines():
+            f = line.split(" ", 8)
+            if f[0] == "pending-at-end":
+                pending = int(f[1])
+            else:
+                out[int(f[0])] = (int(f[2]), int(f[4]), int(f[5]))
+        self.assertEqual(len(out) + pending, n, r.stdout.decode() + r.stderr.decode())
+        return out, taken, pending
+
+    def check(self, scenario, third, later):
+        """third: the 3rd message's (exit, maybe, lost); later: the set of
+        (exit, maybe, lost) the ones after it may have."""
+        for n in (8, 200):
+            with self.subTest(n=n):
+                out, taken, _ = self.run_scenario(scenario, n)
+                self.assertEqual(out[0], (0, 1, 0))
+                self.assertEqual(out[1], (0, 1, 0))
+                self.assertEqual(out[2], third)
+                for i in range(3, len(out)):
+                    self.assertIn(out[i], later, f"message {i}")
+                self.assertLessEqual(taken, 3)
+
+    def test_drop_after_the_3rd_data(self):
+        # data of the later ones went out too, with no verdict: in doubt;
+        # one cut short by the failed write was not taken
+        self.check("window_drop_after_3rd_data", (75, 1, 1), {(75, 1, 1), (75, 0, 1)})
+
+    def test_421_at_the_3rd_mail(self):
+        self.check("window_421_at_3rd_mail", (75, 0, 1), {(75, 0, 1)})
+
+    def test_421_instead_of_the_3rd_verdict(self):
+        self.check("window_421_after_3rd_data", (75, 1, 1), {(75, 0, 1)})
+
+
 if __name__ == "__main__":
     tap.main()
