@@ -130,15 +130,16 @@ static void abandon(struct txn *t)
 /* ---- envelope ------------------------------------------------------- */
 
 /* RSET before MAIL while the server may still hold the previous
- * transaction (its MAIL accepted, or not known to be refused, and no
- * verdict on its data read yet, or a failed one). Pipelined, a MAIL sent
- * into a transaction still open gets "503 nested MAIL", while the RCPTs
+ * transaction: its MAIL accepted (or not yet answered) and no verdict
+ * read that ended it. Pipelined, a MAIL sent into a transaction still
+ * open is refused ("503 sender already given", Exim), while the RCPTs
  * and data after it are accepted into the old transaction: the message
- * would be delivered under the previous message's sender. After RSET
- * the server is clean whatever happened before (RFC 5321 4.1.1.5; RFC
- * 2920 lets RSET ride in the group). When the previous transaction is
- * known to have ended (its MAIL refused, its end of data answered) no
- * RSET is sent. */
+ * is delivered under the previous message's sender and reported refused
+ * (seen with Exim 4.96 when this RSET was left out). After RSET the
+ * server is clean whatever happened before (RFC 5321 4.1.1.5; RFC 2920
+ * lets RSET ride in the group). No RSET when the previous transaction is
+ * known to have ended: its MAIL refused, its data accepted, or the dot
+ * after DATA answered (see judge_final). */
 static int queue_rset(struct txn *t)
 {
 	smtp_set_state(t->x, S_RSET);
@@ -268,16 +269,18 @@ static int wire_flush(struct sink *s)
  * dropped without ending it, so nothing of t is delivered). The
  * transactions before t went out whole and the server answers them
  * before it waits for the rest of t: their replies are read first, so
- * that their outcomes are known rather than in doubt. */
-static int content_failed(struct txn *t)
+ * that their outcomes are known rather than in doubt. What was written
+ * of t goes out too unless it is a whole chunk (a message that grew
+ * past its BDAT size): a chunk cut short, or data without its dot,
+ * delivers nothing. */
+static int content_failed(struct txn *t, bool whole_chunk)
 {
 	struct smtp *x = t->x;
 
 	if (x->broken)
 		return step_failed(t);
 	failed(t);
-	/* what was written goes too: a chunk cut short delivers nothing */
-	if (smtp_flush(x, &t->scratch) < 0)
+	if (!whole_chunk && smtp_flush(x, &t->scratch) < 0)
 		return -1;
 	while (x->owed > 0 && x->expect[x->expect_head].txn != t && !x->auth_pending)
 		if (smtp_read_next(x) < 0)
@@ -301,12 +304,12 @@ static int write_chunk(struct txn *t)
 	smtp_set_state(t->x, S_CONTENT);
 	smtp_trace(t->x, SMTP_NOTE, "(message data)", 14);
 	if (t->m->write(t->m->ctx, &w.base) < 0)
-		return content_failed(t);
+		return content_failed(t, w.bytes == t->m->size);
 	if (w.bytes != t->m->size) {
 		err_set(where(t), ERR_DATA, "the message changed size while being sent "
 			"(%llu bytes announced, %llu written)",
 			(unsigned long long)t->m->size, (unsigned long long)w.bytes);
-		return content_failed(t);
+		return content_failed(t, false);
 	}
 	data_went(t);
 	return 0;
@@ -323,7 +326,7 @@ static int write_dotted(struct txn *t)
 	smtp_trace(t->x, SMTP_NOTE, "(message data)", 14);
 	dot_init(&d, &w.base);
 	if (t->m->write(t->m->ctx, &d.base) < 0 || dot_finish(&d) < 0)
-		return content_failed(t);
+		return content_failed(t, false);
 	t->x->server_waits = false;
 	if (smtp_expect(t->x, S_END_OF_DATA, 0, where(t)) < 0 || smtp_flush(t->x, where(t)) < 0)
 		return step_failed(t);

@@ -1507,6 +1507,34 @@ Test(smtp, window_data_failure_reads_the_earlier_verdicts)
 	expect_transcript();
 }
 
+static int write_grows(void *ctx, struct sink *out)
+{
+	(void)ctx;
+	if (sink_write(out, "Subject: t\r\n", 12) < 0)
+		return -1;
+	return sink_write(out, "\r\nhi\r\n", 6);
+}
+
+/* A message that grows past its BDAT size after the whole announced
+ * chunk was written: that chunk is never flushed (the server would take
+ * it, cut short), the session is dropped. */
+Test(smtp, window_grown_message_sends_no_whole_chunk)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	answers(false, "250 queued as ONE");
+	open_window();
+	submit(0);
+	wm[1].write = write_grows;
+	wm[1].size = 12;
+	submit(1);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	expect_fail(collect(1), ERR_DATA);
+	cr_expect(!res.data_sent && !res.maybe_delivered && !res.session_lost);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
 /* A write fails (here: the server stopped reading) while the verdict on
  * an earlier message has arrived unread: it is still read, so that
  * message is delivered, not in doubt; the one being written is
