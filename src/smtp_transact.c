@@ -543,9 +543,15 @@ static int read_ready(struct txn *t)
 
 /* ---- the transaction's commands -------------------------------------- */
 
-static bool asked(const struct smtp_rcpt *rc)
+/* Recipient i's status so far: the one place that reads it. */
+static enum smtp_rcpt_status rcpt_status(const struct txn *t, size_t i)
 {
-	return rc->status != SMTP_RCPT_NOT_SENT;
+	return t->r->rcpts[i].status;
+}
+
+static bool asked(const struct txn *t, size_t i)
+{
+	return rcpt_status(t, i) != SMTP_RCPT_NOT_SENT;
 }
 
 /* Without PIPELINING: each command waits for its reply. */
@@ -556,7 +562,7 @@ static int envelope_lockstep(struct txn *t)
 	if (wait_own(t) < 0)
 		return -1;
 	for (size_t i = 0; t->mail_ok && i < t->r->nrcpts; i++) {
-		if (!asked(&t->r->rcpts[i]))
+		if (!asked(t, i))
 			continue;
 		if (queue_rcpt(t, i) < 0 || smtp_flush(t->x, where(t)) < 0)
 			return step_failed(t);
@@ -589,7 +595,7 @@ static int envelope_pipelined(struct txn *t, int (*queue_data)(struct txn *), bo
 	if (queue_mail(t) < 0)
 		return -1;
 	for (size_t i = 0; i < t->r->nrcpts; i++) {
-		if (!asked(&t->r->rcpts[i]))
+		if (!asked(t, i))
 			continue;
 		if (queue_rcpt(t, i) < 0)
 			return -1;
@@ -715,7 +721,7 @@ static bool may_have_been_delivered(const struct txn *t)
 static bool all_answered(const struct txn *t)
 {
 	for (size_t i = 0; i < t->r->nrcpts; i++)
-		if (t->r->rcpts[i].status == SMTP_RCPT_UNASKED)
+		if (rcpt_status(t, i) == SMTP_RCPT_UNASKED)
 			return false;
 	return true;
 }
