@@ -287,7 +287,7 @@ int smtp_open(struct smtp **out, const struct smtp_params *p, const char *passwo
 
 bool smtp_in_step(const struct smtp *x)
 {
-	return x->t && !x->broken && x->owed == 0 && !x->server_waits;
+	return x->t && !x->broken && !x->ended_set && x->owed == 0 && !x->server_waits;
 }
 
 int smtp_reset(struct smtp *x, struct error *err)

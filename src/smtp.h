@@ -192,6 +192,10 @@ bool smtp_can_submit(const struct smtp *x);
 /* Transactions submitted and not yet collected. */
 size_t smtp_pending(const struct smtp *x);
 
+/* True when a transaction is pending and smtp_collect would not wait:
+ * the oldest one's outcome is known. */
+bool smtp_collect_ready(const struct smtp *x);
+
 /* Starts a transaction for m. m and everything it points to are borrowed
  * until its outcome is collected (its recipients until that result is
  * freed); tag is handed back with it. May read

@@ -1,7 +1,8 @@
 /* smtp_int.h - what the engine's files share (smtp.c: the session;
  * smtp_io.c: commands, replies and the queue of expected replies;
- * smtp_auth.c: AUTH; smtp_transact.c and smtp_rcpt.c: one transaction).
- * Not for use outside the engine. */
+ * smtp_auth.c: AUTH; smtp_transact.c and smtp_rcpt.c: one transaction;
+ * smtp_window.c: the transactions in flight). Not for use outside the
+ * engine. */
 #ifndef ENVOI_SMTP_INT_H
 #define ENVOI_SMTP_INT_H
 
@@ -11,6 +12,7 @@
 
 struct sasl;
 struct smtp_window;
+struct txn;
 
 /* The engine's states; state_names gives each its name for the trace and
  * for "no reply to X came". */
@@ -24,12 +26,26 @@ enum smtp_state {
 struct expect {
 	enum smtp_state what;   /* the command it answers */
 	size_t rcpt;            /* for S_RCPT: which recipient */
+	struct txn *txn;        /* the transaction it belongs to, NULL: none */
 };
 
-/* Commands sent and replies awaited: at most EXPECT_MAX in flight. The
- * pipelined envelope reads whenever more than its window is owed, so
- * this never fills. */
-#define EXPECT_MAX 1024
+/* Commands sent and replies awaited: at most EXPECT_MAX in flight.
+ * Before more commands go out the engine reads until at most
+ * SMTP_OWED_MAX are owed (and a slice of RCPT_SLICE follows at most), so
+ * this never fills. A server answers as it reads and stops reading while
+ * its replies are not taken: 1024 short replies (some 40 KB at most with
+ * the texts servers send) fit the socket buffers on both sides, so a
+ * client blocked writing never waits on a server blocked writing. */
+#define EXPECT_MAX 2048
+#define SMTP_OWED_MAX 1024
+
+/* smtp_submit's window: at most SMTP_WINDOW transactions submitted and
+ * not collected, and at most SMTP_WINDOW_BYTES of message data sent
+ * whose verdict is unknown (what a lost connection leaves in doubt). 256
+ * one-recipient messages owe 1024 replies (RSET, MAIL, RCPT, BDAT), the
+ * most SMTP_OWED_MAX allows. */
+#define SMTP_WINDOW 256
+#define SMTP_WINDOW_BYTES (8u * 1024 * 1024)
 
 struct smtp {
 	const struct smtp_params *p;
@@ -54,7 +70,21 @@ struct smtp {
 	bool broken;        /* a read, a write or a TLS handshake failed */
 	bool in_transaction; /* MAIL accepted, no end of data or RSET since */
 	bool dsn_warned;    /* the user knows DSN is not offered */
+	bool login_refused; /* a pipelined AUTH was refused: no more transactions */
 	struct smtp_window *window; /* smtp_submit's transactions, NULL until one */
+	struct txn *owner;  /* the transaction whose commands are being queued */
+	struct txn *last;   /* the transaction whose MAIL went out last, while
+	                       it is pending: only its replies say whether the
+	                       server holds a transaction open */
+	uint64_t bytes_unjudged; /* message data sent, verdict not yet read */
+	/* why the session ended (the first failure that broke it) */
+	struct error ended;
+	bool ended_set;
+	bool ended_by_421;  /* the server said 421: commands after the one it
+	                       answered were not processed */
+	bool write_failed;  /* a write failed: replies already sent may still
+	                       be read */
+	bool read_failed;   /* a read failed (or a 421 came): nothing more to read */
 };
 
 /* smtp_io.c. Every function that can fail returns 0 or -1 with err
@@ -79,8 +109,21 @@ int smtp_fail(struct smtp *x, struct error *err, enum err_class cls, const char 
 	__attribute__((format(printf, 4, 5)));
 const char *smtp_peer(const struct smtp *x);
 
+/* Records why the session ended, once (the first reason counts). */
+void smtp_session_ended(struct smtp *x, const struct error *why);
+
 /* smtp_window.c: frees the transactions in flight (NULL ok). */
 void smtp_window_free(struct smtp_window *w);
+
+/* smtp_transact.c: the window's transactions. txn_begin writes t's
+ * commands (and its data when the server allows it without waiting),
+ * reading replies as they come; t->done once its outcome is known.
+ * smtp_read_next reads the oldest reply owed and hands it to its
+ * transaction: 0, or -1 when the session ended (x->ended says why).
+ * txn_session_ended settles a transaction the session ended under. */
+void txn_begin(struct txn *t);
+int smtp_read_next(struct smtp *x);
+void txn_session_ended(struct txn *t);
 
 /* smtp_transact.c: checks m against the offer before anything is sent
  * (smtp_open checks the first message before the login). */

@@ -3,7 +3,7 @@
  * the queue of expected replies (libESMTP's "commands sent / replies
  * awaited": each command queued adds what it will be answered by, each
  * reply read takes the oldest). */
-#include "smtp_int.h"
+#include "smtp_txn.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,11 +49,21 @@ const char *smtp_peer(const struct smtp *x)
 	return x->t->ops->peer(x->t);
 }
 
+void smtp_session_ended(struct smtp *x, const struct error *why)
+{
+	x->broken = true;
+	if (x->ended_set)
+		return;
+	x->ended = *why;
+	x->ended_set = true;
+}
+
 int smtp_write(struct smtp *x, const void *buf, size_t len, struct error *err)
 {
 	if (x->t->ops->write(x->t, buf, len, err) == 0)
 		return 0;
-	x->broken = true;
+	x->write_failed = true;
+	smtp_session_ended(x, err);
 	return -1;
 }
 
@@ -61,19 +71,23 @@ int smtp_flush(struct smtp *x, struct error *err)
 {
 	if (x->t->ops->flush(x->t, err) == 0)
 		return 0;
-	x->broken = true;
+	x->write_failed = true;
+	smtp_session_ended(x, err);
 	return -1;
 }
 
-/* Adds a reply to await. */
+/* Adds a reply to await, owed to the transaction queueing commands. */
 int smtp_expect(struct smtp *x, enum smtp_state what, size_t rcpt, struct error *err)
 {
 	if (x->owed == EXPECT_MAX) {
-		x->broken = true;
-		return err_set(err, ERR_SOFTWARE, "more than %u SMTP replies awaited", EXPECT_MAX);
+		err_set(err, ERR_SOFTWARE, "more than %u SMTP replies awaited", EXPECT_MAX);
+		smtp_session_ended(x, err);
+		return -1;
 	}
-	x->expect[(x->expect_head + x->owed) % EXPECT_MAX] = (struct expect){what, rcpt};
+	x->expect[(x->expect_head + x->owed) % EXPECT_MAX] = (struct expect){what, rcpt, x->owner};
 	x->owed++;
+	if (x->owner)
+		x->owner->owed++;
 	return 0;
 }
 
@@ -167,18 +181,30 @@ static int read_lines(struct smtp *x, enum smtp_state awaited, struct error *err
  * dialogue out of step (x->broken). */
 int smtp_read_reply(struct smtp *x, struct expect *e, struct error *err)
 {
-	struct expect none = {S_IDLE, 0};
+	struct expect none = {S_IDLE, 0, NULL};
 
 	*e = x->owed ? x->expect[x->expect_head] : none;
 	x->broken = true;
-	if (read_lines(x, e->what, err) < 0)
+	if (read_lines(x, e->what, err) < 0) {
+		x->read_failed = true;
+		smtp_session_ended(x, err);
 		return -1;
-	if (x->reply.code == 421)
-		return smtp_fail(x, err, ERR_TEMPFAIL, "the server is closing the connection");
-	x->broken = false;
+	}
+	if (x->reply.code == 421) {
+		smtp_fail(x, err, ERR_TEMPFAIL, "the server is closing the connection");
+		x->ended_by_421 = x->read_failed = true;
+		/* read after a failed write, it says why the write failed */
+		x->ended_set &= !x->write_failed;
+		smtp_session_ended(x, err);
+		return -1;
+	}
+	/* a reply read after a failed write leaves the session ended */
+	x->broken = x->ended_set;
 	if (x->owed) {
 		x->expect_head = (x->expect_head + 1) % EXPECT_MAX;
 		x->owed--;
+		if (e->txn)
+			e->txn->owed--;
 	}
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 struct txn {
 	struct smtp *x;
+	void *tag;              /* the caller's, handed back with the outcome */
 	const struct smtp_message *m;
 	struct smtp_result *r;
 	struct error *err;      /* the transaction's outcome, filled once */
@@ -14,6 +15,17 @@ struct txn {
 	struct error scratch;   /* failures after the first: nobody reads them */
 	bool mail_read, mail_ok;
 	bool auth_refused;      /* a login pipelined with MAIL was refused */
+	/* in the window */
+	size_t owed;            /* replies owed to its commands */
+	bool bdat;              /* its data command is BDAT */
+	int data_code;          /* the reply to DATA, 0 before it */
+	bool written;           /* everything it sends has gone out */
+	bool session_err;       /* the session ended in one of its own steps */
+	enum smtp_state lost_at; /* ...awaiting the reply to this */
+	bool done;              /* rc, err and r hold the outcome */
+	int rc;
+	struct smtp_result result; /* r and err point here in the window */
+	struct error error;
 };
 
 int txn_refuse_utf8(struct txn *t);

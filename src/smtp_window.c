@@ -1,75 +1,128 @@
-/* smtp_window.c - smtp_submit and smtp_collect.
+/* smtp_window.c - smtp_submit and smtp_collect: a bounded window of
+ * transactions in flight on one session.
  *
- * For now each submitted transaction runs to its end at once (one
- * smtp_transact, RSET after a failure) and its outcome waits in a queue
- * until collected: the interface batch mode stands on, without the
- * latency hidden yet. */
+ * smtp_submit writes a transaction's commands (with PIPELINING and
+ * CHUNKING its data too) and returns without waiting; replies are read
+ * whenever they have arrived and whenever too many are owed, and each
+ * goes to its transaction through the queue of expected replies
+ * (smtp_read_next). smtp_collect reads until the oldest transaction's
+ * outcome is known. When the session ends, every transaction whose
+ * outcome is not known is settled by txn_session_ended. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_int.h"
+#include "smtp_txn.h"
 
-struct outcome {
-	void *tag;
-	int rc;
-	struct error err;
-	struct smtp_result r;
-};
-
-/* At most one outcome waits: submit refuses a second before collect. */
 struct smtp_window {
-	struct outcome done;
-	bool full;
+	struct txn slot[SMTP_WINDOW];
+	size_t head, n;         /* the oldest pending, and how many */
 };
 
 void smtp_window_free(struct smtp_window *w)
 {
-	if (w && w->full)
-		smtp_result_free(&w->done.r);
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		smtp_result_free(&w->slot[(w->head + i) % SMTP_WINDOW].result);
 	free(w);
+}
+
+/* The session may carry another transaction. */
+static bool usable(const struct smtp *x)
+{
+	return x->t && !x->broken && !x->ended_set && !x->server_waits && !x->login_refused;
 }
 
 bool smtp_can_submit(const struct smtp *x)
 {
-	return smtp_in_step(x) && !(x->window && x->window->full);
+	return usable(x) && smtp_pending(x) < SMTP_WINDOW;
 }
 
 size_t smtp_pending(const struct smtp *x)
 {
-	return x->window && x->window->full;
+	return x->window ? x->window->n : 0;
+}
+
+bool smtp_collect_ready(const struct smtp *x)
+{
+	return smtp_pending(x) && x->window->slot[x->window->head].done;
 }
 
 int smtp_submit(struct smtp *x, const struct smtp_message *m, void *tag, struct error *err)
 {
-	struct outcome *o;
+	struct smtp_window *w = x->window;
+	struct txn *t;
 
-	if (!smtp_can_submit(x))
-		return x->window && x->window->full
-			       ? err_set(err, ERR_SOFTWARE, "the window of transactions is full")
-			       : err_set(err, ERR_TEMPFAIL, "the session with %s has ended",
-					 smtp_peer(x));
-	if (!x->window && !(x->window = calloc(1, sizeof *x->window)))
+	if (x->login_refused)
+		return err_set(err, ERR_AUTH_FAILED, "the login to %s was refused", smtp_peer(x));
+	if (!usable(x))
+		return err_set(err, ERR_TEMPFAIL, "the session with %s has ended", x->info->peer);
+	if (smtp_pending(x) == SMTP_WINDOW)
+		return err_set(err, ERR_SOFTWARE, "the window of transactions is full");
+	if (!w && !(w = x->window = calloc(1, sizeof *w)))
 		return err_set(err, ERR_OSERR, "out of memory");
-	o = &x->window->done;
-	*o = (struct outcome){.tag = tag};
-	o->rc = smtp_transact(x, m, &o->r, &o->err);
-	if (o->rc < 0 && smtp_in_step(x) && x->in_transaction)
-		smtp_reset(x, &(struct error){0});
-	o->r.session_lost = !smtp_in_step(x);
-	x->window->full = true;
+	t = &w->slot[(w->head + w->n++) % SMTP_WINDOW];
+	memset(t, 0, sizeof *t);
+	*t = (struct txn){.x = x, .m = m, .tag = tag, .r = &t->result, .err = &t->error};
+	txn_begin(t);
 	return 0;
+}
+
+/* After a failed write (the server closed, perhaps after a 421 or at a
+ * limit) the replies it sent before may be waiting still: each one read
+ * is an outcome known rather than in doubt. Reads only what has arrived.
+ * Returns true when a reply was read. */
+static bool salvage(struct smtp *x)
+{
+	struct error ignored;
+
+	if (!x->write_failed || x->read_failed || !x->t || x->owed == 0)
+		return false;
+	if (x->t->ops->pending(x->t) == 0 && x->t->ops->wait_readable(x->t, 0, &ignored) <= 0)
+		return false;
+	smtp_read_next(x);
+	return !x->read_failed;
+}
+
+/* The session is over: every pending transaction without an outcome
+ * gets one. */
+static void settle_all(struct smtp *x)
+{
+	struct smtp_window *w = x->window;
+
+	for (size_t i = 0; i < w->n; i++) {
+		struct txn *t = &w->slot[(w->head + i) % SMTP_WINDOW];
+
+		if (!t->done)
+			txn_session_ended(t);
+	}
 }
 
 int smtp_collect(struct smtp *x, void **tag, struct smtp_result *r, struct error *err)
 {
-	struct outcome *o;
+	struct smtp_window *w = x->window;
+	struct txn *t;
 
 	if (!smtp_pending(x))
 		return err_set(err, ERR_SOFTWARE, "no transaction to collect");
-	o = &x->window->done;
-	*tag = o->tag;
-	*r = o->r;
-	*err = o->err;
-	x->window->full = false;
-	return o->rc;
+	t = &w->slot[w->head];
+	while (!t->done) {
+		if (x->broken || !x->t || x->owed == 0) {
+			if (!salvage(x))
+				settle_all(x);
+		} else if (smtp_read_next(x) < 0) {
+			settle_all(x);
+		}
+	}
+	*tag = t->tag;
+	smtp_result_free(r);
+	*r = t->result;
+	*err = t->error;
+	if (x->last == t)
+		x->last = NULL;
+	w->head = (w->head + 1) % SMTP_WINDOW;
+	w->n--;
+	if (smtp_in_step(x))
+		smtp_set_state(x, S_READY);
+	return t->rc;
 }

@@ -1207,3 +1207,528 @@ Test(smtp, e65_message_changed_size_under_bdat_no_quit)
 	expect_fail(send_msg(), ERR_DATA);
 	cr_expect(strstr(err.text, "changed size"), "%s", err.text);
 }
+
+/* ---- a window of transactions in flight (smtp_submit, smtp_collect) ---- */
+
+#define WN 300
+static char w_from[WN][32], w_rcpt[WN][32];
+static const char *w_rcpts[WN][1];
+static struct smtp_message wm[WN];
+static struct smtp *wx;
+
+/* Message i: from si@example.com to ri@example.com, the 18-byte body. */
+static void window_setup(void)
+{
+	for (int i = 0; i < WN; i++) {
+		snprintf(w_from[i], sizeof w_from[i], "s%d@example.com", i);
+		snprintf(w_rcpt[i], sizeof w_rcpt[i], "r%d@example.com", i);
+		w_rcpts[i][0] = w_rcpt[i];
+		wm[i] = msg;
+		wm[i].from = w_from[i];
+		wm[i].rcpts = w_rcpts[i];
+		wm[i].nrcpts = 1;
+	}
+}
+
+/* The client's pipelined group for message i, RSET first when rset. */
+static void group(int i, bool rset)
+{
+	if (rset)
+		add("C: RSET");
+	add("C: MAIL FROM:<s%d@example.com>", i);
+	add("C: RCPT TO:<r%d@example.com>", i);
+	SCRIPT(BDAT_BODY);
+}
+
+/* The server's replies to that group, the verdict on the data last. */
+static void answers(bool rset, const char *final)
+{
+	if (rset)
+		add("S: 250 reset");
+	SCRIPT("S: 250 ok", "S: 250 ok");
+	add("S: %s", final);
+}
+
+static void open_window(void)
+{
+	window_setup();
+	cr_assert_eq(smtp_open(&wx, &params, NULL, NULL, &hooks, &info, &err), 0, "%s", err.text);
+}
+
+static void submit(int i)
+{
+	cr_assert_eq(smtp_submit(wx, &wm[i], &wm[i], &err), 0, "%s", err.text);
+}
+
+/* Collects the oldest: it must be message i; returns smtp_collect's rc
+ * with res and err filled. */
+static int collect(int i)
+{
+	void *tag = NULL;
+	int rc = smtp_collect(wx, &tag, &res, &err);
+
+	cr_expect_eq(tag, &wm[i], "collected %p, want message %d", tag, i);
+	return rc;
+}
+
+/* Every group goes out before any reply is read; each reply reaches its
+ * own message. */
+Test(smtp, window_groups_go_out_before_any_reply)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	group(2, true);
+	answers(false, "250 queued as ONE");
+	answers(true, "250 queued as TWO");
+	answers(true, "250 queued as THREE");
+	add("C: QUIT");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	cr_expect_eq(smtp_pending(wx), 3);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "ONE");
+	cr_expect_str_eq(res.mail_from, "s0@example.com");
+	cr_expect_eq(collect(1), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "TWO");
+	cr_expect_str_eq(smtp_result_rcpt(&res, 0).mailbox, "r1@example.com");
+	cr_expect_eq(collect(2), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "THREE");
+	cr_expect(res.delivered && !res.session_lost);
+	cr_expect_eq(smtp_pending(wx), 0);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* A middle message whose every recipient is refused fails alone: the
+ * RSET before the next MAIL keeps the next one's sender its own. */
+Test(smtp, window_middle_failure_is_isolated)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	group(2, true);
+	answers(false, "250 queued as ONE");
+	SCRIPT("S: 250 reset", "S: 250 ok", "S: 550 no such user", "S: 554 no valid recipients");
+	answers(true, "250 queued as THREE");
+	add("C: QUIT");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	expect_fail(collect(1), ERR_ALL_RCPT);
+	cr_expect_eq(smtp_result_rcpt(&res, 0).code, 550);
+	cr_expect_eq(res.final_code, 554);
+	cr_expect(!res.delivered && !res.maybe_delivered && !res.session_lost);
+	cr_expect_eq(collect(2), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "THREE");
+	cr_expect_str_eq(res.mail_from, "s2@example.com");
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* RSET only where the server may hold the previous transaction: not
+ * after a verdict of 2xx, nor after a refused MAIL; after a refused BDAT
+ * LAST (whose MAIL was accepted) yes, even once it was collected. */
+Test(smtp, window_rset_only_where_needed)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	answers(false, "250 queued as ONE");
+	group(1, false);
+	answers(false, "554 content refused");
+	group(2, true);
+	SCRIPT("S: 250 reset", "S: 550 sender refused", "S: 503 no MAIL", "S: 503 no MAIL");
+	group(3, false);
+	answers(false, "250 queued as FOUR");
+	add("C: QUIT");
+	open_window();
+	for (int i = 0; i < 4; i++) {
+		submit(i);
+		collect(i);
+	}
+	cr_expect_str_eq(res.queue_id, "FOUR");
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* The verdict on message 0, read after message 1's MAIL went out, says
+ * nothing about message 1: message 2 still starts with RSET. */
+Test(smtp, window_late_verdict_of_an_earlier_message_keeps_the_rset)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	answers(false, "250 queued as ONE");
+	group(2, true);
+	answers(true, "250 queued as TWO");
+	answers(true, "250 queued as THREE");
+	add("C: QUIT");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(collect(i), 0, "%s", err.text);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* A 421 to a MAIL: that message and every later one are session_lost and
+ * not in doubt (the server closed after the 421: what followed was never
+ * read); the earlier ones keep their outcome. */
+Test(smtp, window_421_to_mail_mid_window)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	group(2, true);
+	answers(false, "250 queued as ONE");
+	SCRIPT("S: 250 reset", "S: 421 shutting down");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect(!res.session_lost);
+	expect_fail(collect(1), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && !res.maybe_delivered);
+	cr_expect_str_eq(err.reply, "421 shutting down");
+	expect_fail(collect(2), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && !res.maybe_delivered);
+	cr_expect(!smtp_can_submit(wx));
+	expect_fail(smtp_submit(wx, &wm[3], NULL, &err), ERR_TEMPFAIL);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* A 421 instead of the verdict on a message's data leaves that one in
+ * doubt; the later ones were not read by the server. */
+Test(smtp, window_421_after_data_is_in_doubt)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	answers(false, "421 shutting down");
+	open_window();
+	submit(0);
+	submit(1);
+	expect_fail(collect(0), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && res.maybe_delivered);
+	cr_expect(strstr(err.text, "may have been delivered"), "%s", err.text);
+	expect_fail(collect(1), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && !res.maybe_delivered);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* A connection lost mid-window: every message whose data went out with
+ * no verdict may have been delivered (75, said so); those refused before
+ * keep their refusal. */
+Test(smtp, window_connection_lost_mid_window)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	group(2, true);
+	group(3, true);
+	answers(false, "250 queued as ONE");
+	SCRIPT("S: 250 reset", "S: 550 sender refused", "S: 503 no MAIL", "S: 503 no MAIL",
+	       "S: 250 reset", "S: 250 ok", "X: eof");
+	open_window();
+	for (int i = 0; i < 4; i++)
+		submit(i);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	expect_fail(collect(1), ERR_SENDER);
+	cr_expect(!res.session_lost && !res.maybe_delivered);
+	expect_fail(collect(2), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && res.maybe_delivered);
+	cr_expect(strstr(err.text, "may have been delivered"), "%s", err.text);
+	cr_expect(strstr(err.hint, "check before sending it again"), "%s", err.hint);
+	expect_fail(collect(3), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && res.maybe_delivered);
+	cr_expect(!smtp_can_submit(wx));
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* Lost before a message's data went (a big one waits for its envelope's
+ * replies): session_lost, not in doubt: it may go over a new session. */
+Test(smtp, window_connection_lost_before_data_is_not_in_doubt)
+{
+	size_t big = 300 * 1024;
+	char *text = malloc(big + 1);
+
+	memset(text, 'a', big);
+	memcpy(text + big - 2, "\r\n", 2);
+	text[big] = '\0';
+	body.text = text;
+	msg.size = big;
+	SCRIPT(HELLO, CAPS_BOTH, "C: MAIL FROM:<s0@example.com>", "C: RCPT TO:<r0@example.com>",
+	       "X: eof");
+	open_window();
+	submit(0);
+	expect_fail(collect(0), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && !res.maybe_delivered && !res.data_sent);
+	smtp_abort(wx);
+	expect_transcript();
+	free(text);
+}
+
+static int write_then_fail(void *ctx, struct sink *out)
+{
+	(void)ctx;
+	if (sink_write(out, "Subject: t\r\n", 12) < 0)
+		return -1;
+	return err_set(out->err, ERR_NOINPUT, "the attachment vanished");
+}
+
+/* A message whose own data fails half-way ends the session (the server
+ * waits for the rest of its chunk), but the messages before it went out
+ * whole: their verdicts are read, not left in doubt. */
+Test(smtp, window_data_failure_reads_the_earlier_verdicts)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	group(1, true);
+	SCRIPT("C: RSET", "C: MAIL FROM:<s2@example.com>", "C: RCPT TO:<r2@example.com>",
+	       "C: BDAT 18 LAST", "C: Subject: t");
+	answers(false, "250 queued as ONE");
+	answers(true, "250 queued as TWO");
+	open_window();
+	submit(0);
+	submit(1);
+	wm[2].write = write_then_fail;
+	submit(2);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect(res.delivered && !res.session_lost);
+	cr_expect_eq(collect(1), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "TWO");
+	expect_fail(collect(2), ERR_NOINPUT);
+	cr_expect(!res.maybe_delivered && !res.session_lost);
+	cr_expect(!smtp_can_submit(wx));
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+static int write_grows(void *ctx, struct sink *out)
+{
+	(void)ctx;
+	if (sink_write(out, "Subject: t\r\n", 12) < 0)
+		return -1;
+	return sink_write(out, "\r\nhi\r\n", 6);
+}
+
+/* A message that grows past its BDAT size after the whole announced
+ * chunk was written: that chunk is never flushed (the server would take
+ * it, cut short), the session is dropped. */
+Test(smtp, window_grown_message_sends_no_whole_chunk)
+{
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	answers(false, "250 queued as ONE");
+	open_window();
+	submit(0);
+	wm[1].write = write_grows;
+	wm[1].size = 12;
+	submit(1);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	expect_fail(collect(1), ERR_DATA);
+	cr_expect(!res.data_sent && !res.maybe_delivered && !res.session_lost);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* A write fails (here: the server stopped reading) while the verdict on
+ * an earlier message has arrived unread: it is still read, so that
+ * message is delivered, not in doubt; the one being written is
+ * session_lost. */
+Test(smtp, window_write_failure_still_reads_the_verdicts_that_came)
+{
+	static char names[70][32];
+	static const char *rcpts[70];
+
+	for (int i = 0; i < 70; i++) {
+		snprintf(names[i], sizeof names[i], "m%d@example.com", i);
+		rcpts[i] = names[i];
+	}
+	script.window = 3; /* reply lines; the EHLO reply has 3 */
+	SCRIPT(HELLO, CAPS_BOTH);
+	group(0, false);
+	SCRIPT("C: RSET", "C: MAIL FROM:<s1@example.com>");
+	for (int i = 0; i < 64; i++)
+		add("C: RCPT TO:<%s>", names[i]);
+	SCRIPT("S: 250 ok", "S: 250 ok", "S: 250-18 byte chunk", "S: 250 queued as ONE");
+	open_window();
+	wm[1].rcpts = rcpts;
+	wm[1].nrcpts = 70;
+	submit(0);
+	submit(1);
+	cr_expect(!smtp_can_submit(wx));
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect(res.delivered && !res.session_lost);
+	cr_expect_str_eq(res.queue_id, "ONE");
+	expect_fail(collect(1), ERR_TEMPFAIL);
+	cr_expect(res.session_lost && !res.maybe_delivered);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* PIPELINING without CHUNKING: the next group follows the dot without
+ * waiting for its reply (RFC 2920 3.1), an RSET first since that verdict
+ * is not known yet; DATA ends each group. */
+Test(smtp, window_without_chunking_follows_the_dot)
+{
+	SCRIPT(HELLO, CAPS_PIPE, "C: MAIL FROM:<s0@example.com>", "C: RCPT TO:<r0@example.com>",
+	       "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go", DATA_BODY,
+	       "C: RSET", "C: MAIL FROM:<s1@example.com>", "C: RCPT TO:<r1@example.com>", "C: DATA",
+	       "S: 250 queued as ONE", "S: 250 reset", "S: 250 ok", "S: 550 no", "S: 354 go",
+	       "C: .", "C: RSET", "C: MAIL FROM:<s2@example.com>", "C: RCPT TO:<r2@example.com>",
+	       "C: DATA", "S: 554 no valid recipients", "S: 250 reset", "S: 250 ok", "S: 250 ok",
+	       "S: 354 go", DATA_BODY, "S: 250 queued as THREE", "C: QUIT");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "ONE");
+	expect_fail(collect(1), ERR_ALL_RCPT);
+	cr_expect_eq(collect(2), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "THREE");
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* Without PIPELINING each command waits for its reply; RSET after a
+ * transaction left open, none after a verdict. */
+Test(smtp, window_lockstep_without_pipelining)
+{
+	SCRIPT(HELLO, CAPS, "C: MAIL FROM:<s0@example.com>", "S: 250 ok",
+	       "C: RCPT TO:<r0@example.com>", "S: 550 no",
+	       "C: RSET", "S: 250 reset",
+	       "C: MAIL FROM:<s1@example.com>", "S: 250 ok",
+	       "C: RCPT TO:<r1@example.com>", "S: 250 ok",
+	       "C: DATA", "S: 354 go", DATA_BODY, "S: 250 queued as TWO",
+	       "C: MAIL FROM:<s2@example.com>", "S: 250 ok",
+	       "C: RCPT TO:<r2@example.com>", "S: 250 ok",
+	       "C: DATA", "S: 354 go", DATA_BODY, "S: 250 queued as THREE", "C: QUIT");
+	open_window();
+	for (int i = 0; i < 3; i++)
+		submit(i);
+	expect_fail(collect(0), ERR_ALL_RCPT);
+	cr_expect_eq(collect(1), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "TWO");
+	cr_expect_eq(collect(2), 0, "%s", err.text);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* The login rides in the first group; the first message's data waits for
+ * its answer, the next group does not wait for anything. */
+Test(smtp, window_login_in_the_first_group)
+{
+	params.user = "tester";
+	SCRIPT(HELLO, "S: 250-mx.example", "S: 250-PIPELINING", "S: 250-CHUNKING",
+	       "S: 250 AUTH PLAIN", AUTH_PLAIN_LINE, "C: MAIL FROM:<s0@example.com>",
+	       "C: RCPT TO:<r0@example.com>", "S: 235 ok", "S: 250 ok", "S: 250 ok", BDAT_BODY);
+	group(1, true);
+	SCRIPT("S: 250 queued as ONE");
+	answers(true, "250 queued as TWO");
+	add("C: QUIT");
+	window_setup();
+	cr_assert_eq(smtp_open(&wx, &params, "secret", &wm[0], &hooks, &info, &err), 0, "%s", err.text);
+	submit(0);
+	submit(1);
+	cr_expect_eq(collect(0), 0, "%s", err.text);
+	cr_expect_eq(collect(1), 0, "%s", err.text);
+	cr_expect_str_eq(res.queue_id, "TWO");
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* The window holds SMTP_WINDOW (256) transactions; then the oldest must
+ * be collected first. */
+Test(smtp, window_is_bounded)
+{
+	int n = 0;
+
+	SCRIPT(HELLO, CAPS_BOTH);
+	for (int i = 0; i < 256; i++)
+		group(i, i > 0);
+	for (int i = 0; i < 256; i++)
+		answers(i > 0, "250 ok");
+	add("C: QUIT");
+	open_window();
+	while (smtp_can_submit(wx) && n < WN)
+		submit(n++);
+	cr_expect_eq(n, 256);
+	expect_fail(smtp_submit(wx, &wm[n], NULL, &err), ERR_SOFTWARE);
+	for (int i = 0; i < 256; i++)
+		cr_expect_eq(collect(i), 0, "%d: %s", i, err.text);
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* Many messages of many recipients through a server that stops reading
+ * once 100 of its replies are not taken: replies are read while writing,
+ * nothing deadlocks, each reply reaches its own message. */
+Test(smtp, window_many_recipients_no_deadlock)
+{
+	static char names[70][32];
+	static const char *rcpts[70];
+
+	for (int i = 0; i < 70; i++) {
+		snprintf(names[i], sizeof names[i], "m%d@example.com", i);
+		rcpts[i] = names[i];
+	}
+	script.window = 100;
+	SCRIPT(HELLO, CAPS_BOTH);
+	for (int m = 0; m < 8; m++) {
+		/* each verdict is read before the next MAIL: no RSET */
+		add("C: MAIL FROM:<s%d@example.com>", m);
+		add("S: 250 ok");
+		for (int i = 0; i < 70; i++) {
+			add("C: RCPT TO:<%s>", names[i]);
+			add(i == m ? "S: 550 no" : "S: 250 ok");
+		}
+		SCRIPT(BDAT_BODY);
+		add("S: 250 queued as Q%d", m);
+	}
+	add("C: QUIT");
+	open_window();
+	for (int m = 0; m < 8; m++) {
+		wm[m].rcpts = rcpts;
+		wm[m].nrcpts = 70;
+		submit(m);
+	}
+	for (int m = 0; m < 8; m++) {
+		char id[16];
+
+		expect_fail(collect(m), ERR_SOME_RCPT);
+		snprintf(id, sizeof id, "Q%d", m);
+		cr_expect_str_eq(res.queue_id, id);
+		cr_expect_eq(res.accepted, 69);
+		cr_expect_eq(smtp_result_rcpt(&res, m).code, 550, "message %d", m);
+	}
+	smtp_quit(wx);
+	expect_transcript();
+}
+
+/* A full window through that server, which answers each group as it
+ * reads it: the replies are taken as they come, not only at collect (and
+ * each verdict is in before the next MAIL: no RSET). */
+Test(smtp, window_full_window_no_deadlock)
+{
+	script.window = 100;
+	SCRIPT(HELLO, CAPS_BOTH);
+	for (int i = 0; i < 256; i++) {
+		group(i, false);
+		answers(false, "250 ok");
+	}
+	add("C: QUIT");
+	open_window();
+	for (int i = 0; i < 256; i++)
+		submit(i);
+	for (int i = 0; i < 256; i++)
+		cr_expect_eq(collect(i), 0, "%d: %s", i, err.text);
+	smtp_quit(wx);
+	expect_transcript();
+}

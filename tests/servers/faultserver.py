@@ -796,6 +796,34 @@ def drip_greeting_lines(sess):
 sc("greeting_slow_lines", exit="75", special=drip_greeting_lines, args="--timeout=2",
    doc="16 greeting lines 1.8 s apart with --timeout=2: the whole reply is one step (75 after about 2 s, not 27 s)")
 
+# ---- branch window: many transactions in flight on one session ----
+# (tests/integration/test_window.py drives them with tests/window_drive;
+# a one-shot send carries one message, which these let through.)
+
+
+def at_message(n, action):
+    """An action for the nth message of the session only (from 1)."""
+    def pick(sess, *args):
+        return action if len(sess.summary["messages"]) + 1 == n else None
+    return pick
+
+
+def at_enddata(n, action):
+    """An action for the end of the nth message's data (from 1)."""
+    def pick(sess, *args):
+        return action if len(sess.summary["messages"]) == n else None
+    return pick
+
+
+sc("window_drop_after_3rd_data", chunking=True, on={"enddata": at_enddata(3, DROP)},
+   doc="CHUNKING; closes without a reply after the 3rd message's data of the session")
+sc("window_421_at_3rd_mail", chunking=True,
+   on={"mail": at_message(3, ["421 4.3.2 Service shutting down", DROP])},
+   doc="CHUNKING; 421 and close at the 3rd MAIL FROM of the session")
+sc("window_421_after_3rd_data", chunking=True,
+   on={"enddata": at_enddata(3, ["421 4.3.2 Service shutting down", DROP])},
+   doc="CHUNKING; 421 and close instead of the verdict on the 3rd message")
+
 
 # ---- branch batchsess: one session carrying many messages (--batch) ----
 # The fault strikes on connection 1 only; connection 2 is a normal server,
