@@ -134,9 +134,12 @@ static void fail_all(struct batch_conn *c, struct fifo *q, const struct error *e
 static void say_maybe_delivered(struct error *err)
 {
 	static const char said[] = "; the message may have been delivered, so it is not sent again";
-	size_t n = strnlen(err->text, sizeof err->text - sizeof said);
+	static const char again[] = ", so it is not sent again";
+	/* the engine may have said the first half already */
+	const char *tail = strstr(err->text, "may have been delivered") ? again : said;
+	size_t len = strlen(tail) + 1, n = strnlen(err->text, sizeof err->text - len);
 
-	memcpy(err->text + n, said, sizeof said);
+	memcpy(err->text + n, tail, len);
 	err->cls = ERR_TEMPFAIL;
 }
 
@@ -225,10 +228,9 @@ static void open_session(struct batch_conn *c)
 	c->cp = engine_conn_params(&c->o->sess);
 	c->p = engine_params(&c->o->sess, &c->cp);
 	use_dsn(c, first);
-	/* Opened without its first message: with one, AUTH PLAIN would wait
-	 * in that message's pipelined group, and the session could take no
-	 * submission until then. A round trip per session, not per message. */
-	if (smtp_open(&c->x, &c->p, c->password, NULL, &c->hooks, &c->info, &err) < 0) {
+	/* With its first message: AUTH PLAIN rides in that message's
+	 * pipelined group, a round trip less per session. */
+	if (smtp_open(&c->x, &c->p, c->password, &first->sm, &c->hooks, &c->info, &err) < 0) {
 		c->x = NULL;
 		smtp_info_free(&c->info);
 		open_failed(c, &err);

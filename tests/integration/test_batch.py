@@ -406,6 +406,7 @@ class Batch(unittest.TestCase):
         self.assertEqual((by_id[1]["status"], by_id[1]["exit_code"], by_id[1]["connection"]),
                          ("failed", 75, 1))
         self.assertIn("may have been delivered", by_id[1]["error"])
+        self.assertEqual(by_id[1]["error"].count("may have been delivered"), 1, by_id[1]["error"])
         self.assertEqual({i: (by_id[i]["status"], by_id[i]["connection"]) for i in (0, 2, 3, 4)},
                          {0: ("sent", 1), 2: ("sent", 2), 3: ("sent", 2), 4: ("sent", 2)})
         got = self.rcpts_by_connection(self.fault_summary())
