@@ -1,5 +1,8 @@
-/* results.h - JSON output through jansson: the result line of each
- * --batch message, and the string helper report.c's --json shares. */
+/* results.h - envoi's JSON output, written through jansson: the --json
+ * object of a one-shot run (report.c) and the result line of each
+ * --batch message. The one place that turns a struct smtp_result and a
+ * struct error into JSON fields, and the one place that writes a JSON
+ * document out, with untrusted text shown by printable.h's rules. */
 #ifndef ENVOI_RESULTS_H
 #define ENVOI_RESULTS_H
 
@@ -9,18 +12,35 @@
 #include "error.h"
 #include "smtp.h"
 
-/* A JSON string of s (NULL: ""); bytes that are not UTF-8 become U+FFFD,
- * so that a server's or a file's bytes can never make the output
- * invalid. Returns a new reference, NULL only out of memory. */
+/* A JSON string of len bytes of s (NULL: ""). A byte that is not part of
+ * valid UTF-8 becomes the text \xHH, as printable.h shows it, so that a
+ * server's or a file's bytes can neither make the output invalid nor be
+ * lost. Returns a new reference, NULL only out of memory. */
+json_t *results_stringn(const char *s, size_t len);
+
+/* results_stringn of the NUL-terminated s. New reference. */
 json_t *results_string(const char *s);
 
-/* s as a string, or null when s is empty. New reference. */
+/* s as a string, or null when s is NULL or empty. New reference. */
 json_t *results_string_or_null(const char *s);
 
-/* [{"address","accepted","code","reply"}...] of r. New reference. */
-json_t *results_recipients(const struct smtp_result *r);
+/* How a document shows a text that is missing (no server reply, no final
+ * reply): --json has always written "", the --batch results null. */
+enum results_absent { RESULTS_ABSENT_EMPTY, RESULTS_ABSENT_NULL };
 
-/* Writes obj on one line to out and flushes it; takes obj's reference. */
+/* Adds "class", "error" and "server_reply" of e to o; with e NULL (a
+ * success), null for each. */
+void results_add_error(json_t *o, const struct error *e, enum results_absent absent);
+
+/* Adds "recipients" (each with address, accepted, code, reply),
+ * "final_reply", "queue_id" (null when none) and "bytes" (0 unless the
+ * data got a final reply) of r to o; r NULL: no session carried it. */
+void results_add_outcome(json_t *o, const struct smtp_result *r, enum results_absent absent);
+
+/* Writes obj on one line to out and flushes it; takes obj's reference.
+ * Keys come in the order they were added. Besides what JSON escapes, DEL,
+ * C1 controls, bidi controls and U+2028/U+2029 come out as \uHHHH, so the
+ * line is safe to show on a terminal (printable.h). */
 void results_emit(FILE *out, json_t *obj);
 
 /* One --batch result. r may be NULL (a line that never reached a
@@ -33,6 +53,7 @@ struct batch_result {
 	long elapsed_ms;
 	unsigned connection; /* 0: none (null) */
 };
+/* Writes b as one result line on out (results_emit). */
 void results_write(FILE *out, const struct batch_result *b);
 
 #endif
