@@ -168,7 +168,7 @@ static void json_tls(json_t *o, const struct smtp_info *in)
 void report_json(FILE *out, const struct session *s, const struct smtp_info *in,
 		 const struct smtp_result *r, const struct error *err, long elapsed_ms)
 {
-	json_t *o = json_head(err ? "failed" : s->probe ? "ok" : "sent", err);
+	json_t *o = json_head(err ? "failed" : s->probe ? "ok" : "sent", err), *tail = json_object();
 
 	if (err)
 		json_error_fields(o, err);
@@ -179,9 +179,9 @@ void report_json(FILE *out, const struct session *s, const struct smtp_info *in,
 	if (s->probe)
 		json_extensions(o, in);
 	json_object_set_new(o, "sasl_mechanism", results_string_or_null(in->mech));
-	results_add_outcome(o, r, RESULTS_ABSENT_EMPTY);
-	json_object_set_new(o, "elapsed_ms", json_integer(elapsed_ms));
-	results_emit(out, o);
+	results_add_outcome(tail, r, RESULTS_ABSENT_EMPTY);
+	json_object_set_new(tail, "elapsed_ms", json_integer(elapsed_ms));
+	results_emit_with_recipients(out, o, r, tail);
 }
 
 static void probe_extensions(FILE *out, const struct smtp_info *r)

@@ -58,24 +58,8 @@ void results_add_error(json_t *o, const struct error *e, enum results_absent abs
 	json_object_set_new(o, "server_reply", e ? absent_text(e->reply, absent) : json_null());
 }
 
-static json_t *recipients(const struct smtp_result *r)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && r && i < r->nrcpts; i++) {
-		const struct smtp_rcpt *rc = &r->rcpts[i];
-
-		json_array_append_new(a, json_pack("{s:o,s:b,s:i,s:o}", "address",
-						   results_string(rc->mailbox), "accepted",
-						   rc->code / 100 == 2, "code", rc->code, "reply",
-						   results_string(rc->reply)));
-	}
-	return a;
-}
-
 void results_add_outcome(json_t *o, const struct smtp_result *r, enum results_absent absent)
 {
-	json_object_set_new(o, "recipients", recipients(r));
 	json_object_set_new(o, "final_reply", r ? absent_text(r->final_reply, absent) : json_null());
 	json_object_set_new(o, "queue_id", r ? results_string_or_null(r->queue_id) : json_null());
 	json_object_set_new(o, "bytes", json_integer(r && r->final_code ? (json_int_t)r->size : 0));
@@ -108,19 +92,56 @@ static void write_shown(FILE *out, const char *s, size_t len)
 	}
 }
 
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER) /* keys in the order built */
+
+/* Writes v and takes its reference. Returns false when v could not be
+ * written (out of memory). */
+static bool write_value(FILE *out, json_t *v, bool members_only)
+{
+	char *text = v ? json_dumps(v, DUMP_FLAGS) : NULL;
+	size_t n = text ? strlen(text) : 0;
+
+	if (members_only && n >= 2)
+		write_shown(out, text + 1, n - 2);
+	else if (text)
+		write_shown(out, text, n);
+	free(text);
+	json_decref(v);
+	return text != NULL;
+}
+
 void results_emit(FILE *out, json_t *obj)
 {
-	/* key order as built: the fields read in the documented order */
-	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
-	if (text)
-		write_shown(out, text, strlen(text));
-	else /* still one object, as --json promises */
+	if (!write_value(out, obj, false)) /* still one object, as --json promises */
 		fprintf(out, "{\"status\":\"failed\",\"exit_code\":%d,\"class\":\"%s\",\"error\":"
 			"\"out of memory writing JSON\"}", err_exit_code(ERR_OSERR), err_class_name(ERR_OSERR));
-	free(text);
-	json_decref(obj);
 	fputc('\n', out);
+	fflush(out);
+}
+
+/* One recipient: address, accepted, code, reply. New reference. */
+static json_t *recipient(const struct smtp_rcpt *rc)
+{
+	return json_pack("{s:o,s:b,s:i,s:o}", "address", results_string(rc->mailbox), "accepted",
+			 rc->code / 100 == 2, "code", rc->code, "reply", results_string(rc->reply));
+}
+
+void results_emit_with_recipients(FILE *out, json_t *head, const struct smtp_result *r, json_t *tail)
+{
+	bool any_head = json_object_size(head) > 0, any_tail = json_object_size(tail) > 0;
+
+	fputc('{', out);
+	write_value(out, head, true);
+	fputs(any_head ? ",\"recipients\":[" : "\"recipients\":[", out);
+	for (size_t i = 0; r && i < r->nrcpts; i++) {
+		if (i)
+			fputc(',', out);
+		if (!write_value(out, recipient(&r->rcpts[i]), false))
+			fputs("null", out);
+	}
+	fputs(any_tail ? "]," : "]", out);
+	write_value(out, tail, true);
+	fputs("}\n", out);
 	fflush(out);
 }
 
@@ -134,15 +155,15 @@ static const char *status(const struct error *err)
 void results_write(FILE *out, const struct batch_result *b)
 {
 	const struct error *e = b->err;
-	json_t *o = json_object();
+	json_t *head = json_object(), *tail = json_object();
 
-	json_object_set_new(o, "line", json_integer((json_int_t)b->line));
-	json_object_set(o, "id", b->id ? b->id : json_null());
-	json_object_set_new(o, "status", json_string(status(e)));
-	json_object_set_new(o, "exit_code", json_integer(e ? err_exit_code(e->cls) : 0));
-	results_add_error(o, e, RESULTS_ABSENT_NULL);
-	results_add_outcome(o, b->r, RESULTS_ABSENT_NULL);
-	json_object_set_new(o, "elapsed_ms", json_integer(b->elapsed_ms));
-	json_object_set_new(o, "connection", b->connection ? json_integer(b->connection) : json_null());
-	results_emit(out, o);
+	json_object_set_new(head, "line", json_integer((json_int_t)b->line));
+	json_object_set(head, "id", b->id ? b->id : json_null());
+	json_object_set_new(head, "status", json_string(status(e)));
+	json_object_set_new(head, "exit_code", json_integer(e ? err_exit_code(e->cls) : 0));
+	results_add_error(head, e, RESULTS_ABSENT_NULL);
+	results_add_outcome(tail, b->r, RESULTS_ABSENT_NULL);
+	json_object_set_new(tail, "elapsed_ms", json_integer(b->elapsed_ms));
+	json_object_set_new(tail, "connection", b->connection ? json_integer(b->connection) : json_null());
+	results_emit_with_recipients(out, head, b->r, tail);
 }

@@ -32,9 +32,9 @@ enum results_absent { RESULTS_ABSENT_EMPTY, RESULTS_ABSENT_NULL };
  * success), null for each. */
 void results_add_error(json_t *o, const struct error *e, enum results_absent absent);
 
-/* Adds "recipients" (each with address, accepted, code, reply),
- * "final_reply", "queue_id" (null when none) and "bytes" (0 unless the
- * data got a final reply) of r to o; r NULL: no session carried it. */
+/* Adds "final_reply", "queue_id" (null when none) and "bytes" (0 unless
+ * the data got a final reply) of r to o, the fields that follow the
+ * recipients; r NULL: no session carried the message. */
 void results_add_outcome(json_t *o, const struct smtp_result *r, enum results_absent absent);
 
 /* Writes obj on one line to out and flushes it; takes obj's reference.
@@ -42,6 +42,13 @@ void results_add_outcome(json_t *o, const struct smtp_result *r, enum results_ab
  * C1 controls, bidi controls and U+2028/U+2029 come out as \uHHHH, so the
  * line is safe to show on a terminal (printable.h). */
 void results_emit(FILE *out, json_t *obj);
+
+/* Writes, as results_emit does, one object: head's fields, "recipients"
+ * (each of r with address, accepted, code and reply; [] when r is NULL),
+ * then tail's fields. The recipients are built and written one at a
+ * time, so that a million of them never stand in memory as a million
+ * JSON objects. Takes head's and tail's references. */
+void results_emit_with_recipients(FILE *out, json_t *head, const struct smtp_result *r, json_t *tail);
 
 /* One --batch result. r may be NULL (a line that never reached a
  * session); err NULL when sent; id NULL when the line had none. */

@@ -76,3 +76,31 @@ Test(results, oneshot_and_batch_show_a_missing_reply_each_their_way)
 	json_decref(a);
 	json_decref(b);
 }
+
+/* A stack result of two recipients, one refused. */
+static struct smtp_result two_rcpts(struct smtp_rcpt rc[2])
+{
+	rc[0] = (struct smtp_rcpt){ .mailbox = "a@example.com", .reply = "250 ok", .code = 250 };
+	rc[1] = (struct smtp_rcpt){ .mailbox = "b@example.com", .reply = "550 \xc2\x9bno", .code = 550 };
+	return (struct smtp_result){ .rcpts = rc, .nrcpts = 2, .final_code = 250, .size = 42,
+				     .final_reply = "250 queued", .queue_id = "Q1" };
+}
+
+Test(results, recipients_are_streamed_between_head_and_tail)
+{
+	struct smtp_rcpt rc[2];
+	struct smtp_result r = two_rcpts(rc);
+	char buf[1024];
+	FILE *f = fmemopen(buf, sizeof buf, "w");
+	json_t *tail = json_object();
+
+	results_add_outcome(tail, &r, RESULTS_ABSENT_EMPTY);
+	results_emit_with_recipients(f, json_pack("{s:s}", "status", "sent"), &r, tail);
+	results_emit_with_recipients(f, json_object(), NULL, json_object());
+	fclose(f);
+	cr_expect_str_eq(buf, "{\"status\":\"sent\",\"recipients\":[{\"address\":\"a@example.com\","
+			      "\"accepted\":true,\"code\":250,\"reply\":\"250 ok\"},{\"address\":"
+			      "\"b@example.com\",\"accepted\":false,\"code\":550,\"reply\":\"550 \\u009bno\"}],"
+			      "\"final_reply\":\"250 queued\",\"queue_id\":\"Q1\",\"bytes\":42}\n"
+			      "{\"recipients\":[]}\n");
+}
