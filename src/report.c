@@ -138,6 +138,19 @@ void report_json_error(FILE *out, const struct error *err)
 	results_emit(out, o);
 }
 
+void report_json_queued(FILE *out, const struct session *s, const struct error *why,
+			const char *id)
+{
+	json_t *o = json_head("queued", NULL);
+
+	json_object_set_new(o, "queue_id", results_string(id));
+	json_error_fields(o, why);
+	json_object_set_new(o, "server", results_string(s->host));
+	json_object_set_new(o, "port", json_integer(s->port));
+	json_object_set_new(o, "recipients", json_array());
+	results_emit(out, o);
+}
+
 void report_json_written(FILE *out, const char *path, long elapsed_ms)
 {
 	json_t *o = json_head("written", NULL);

@@ -44,6 +44,9 @@ void report_json(FILE *out, const struct session *s, const struct smtp_info *in,
 /* The --json object for a failure before any session (usage, file,
  * configuration): status, exit_code, class, error, server_reply, hint. */
 void report_json_error(FILE *out, const struct error *err);
+/* --queue: the message was kept as id (envoi's own) because of why. */
+void report_json_queued(FILE *out, const struct session *s, const struct error *why,
+			const char *id);
 
 /* The --json object after --pickup-dir wrote path. */
 void report_json_written(FILE *out, const char *path, long elapsed_ms);
