@@ -2,6 +2,7 @@
 #include "report.h"
 #include "clock.h"
 #include "printable.h"
+#include "results.h"
 
 #include <string.h>
 #include <strings.h>
@@ -95,150 +96,105 @@ void report_insecure(const struct session *s)
 	      stderr);
 }
 
-static void json_string(FILE *out, const char *s)
+/* What the server offers, for --probe --json: its SIZE limit and its EHLO
+ * keywords (with their parameters). */
+static void json_extensions(json_t *o, const struct smtp_info *in)
 {
-	printable_json(out, s);
-}
+	const char *line = in->capabilities ? strchr(in->capabilities, '\n') : NULL;
+	json_t *a = json_array();
 
-/* ,"key":"value", or null when value is empty */
-static void json_key_or_null(FILE *out, const char *key, const char *value)
-{
-	fprintf(out, ",\"%s\":", key);
-	if (value[0])
-		json_string(out, value);
-	else
-		fputs("null", out);
-}
-
-static void json_recipients(FILE *out, const struct smtp_result *r)
-{
-	fputs("\"recipients\":[", out);
-	for (size_t i = 0; i < r->nrcpts; i++) {
-		const struct smtp_rcpt rc = smtp_result_rcpt(r, i);
-
-		fprintf(out, "%s{\"address\":", i ? "," : "");
-		json_string(out, rc.mailbox);
-		fprintf(out, ",\"accepted\":%s,\"code\":%d,\"reply\":", rc.code / 100 == 2 ? "true" : "false",
-			rc.code);
-		json_string(out, rc.reply);
-		fputc('}', out);
-	}
-	fputc(']', out);
-}
-
-/* What the server offers, for --probe --json: its EHLO keywords (with
- * their parameters) and its SIZE limit. */
-static void json_extensions(FILE *out, const struct smtp_info *r)
-{
-	const char *line = r->capabilities ? strchr(r->capabilities, '\n') : NULL;
-	bool first = true;
-
-	fprintf(out, ",\"size_limit\":%llu,\"extensions\":[", (unsigned long long)r->size_limit);
 	while (line) {
 		const char *next = strchr(++line, '\n');
 		size_t n = next ? (size_t)(next - line) : strlen(line);
-		char buf[512];
 
-		snprintf(buf, sizeof buf, "%.*s", (int)n, line);
-		fputs(first ? "" : ",", out);
-		json_string(out, buf);
-		first = false;
+		json_array_append_new(a, results_stringn(line, n));
 		line = next;
 	}
-	fputc(']', out);
+	json_object_set_new(o, "size_limit", json_integer((json_int_t)in->size_limit));
+	json_object_set_new(o, "extensions", a);
 }
 
-/* "class", "error", "server_reply", "hint" and a trailing comma. */
-static void json_error_fields(FILE *out, const struct error *err)
+/* "class", "error", "server_reply" and "hint" of err. */
+static void json_error_fields(json_t *o, const struct error *err)
 {
-	fputs("\"class\":", out);
-	json_string(out, err_class_name(err->cls));
-	fputs(",\"error\":", out);
-	json_string(out, err->text);
-	fputs(",\"server_reply\":", out);
-	json_string(out, err->reply);
-	fputs(",\"hint\":", out);
-	json_string(out, err->hint);
-	fputc(',', out);
+	results_add_error(o, err, RESULTS_ABSENT_EMPTY);
+	json_object_set_new(o, "hint", results_string(err->hint));
+}
+
+/* {"status": status, "exit_code": the code of err, or 0}: each document
+ * starts so. */
+static json_t *json_head(const char *status, const struct error *err)
+{
+	return json_pack("{s:s,s:i}", "status", status, "exit_code", err ? err_exit_code(err->cls) : 0);
 }
 
 void report_json_error(FILE *out, const struct error *err)
 {
-	fprintf(out, "{\"status\":\"failed\",\"exit_code\":%d,", err_exit_code(err->cls));
-	json_error_fields(out, err);
-	fputs("\"server\":null,\"recipients\":[]}\n", out);
-	fflush(out);
+	json_t *o = json_head("failed", err);
+
+	json_error_fields(o, err);
+	json_object_set_new(o, "server", json_null());
+	json_object_set_new(o, "recipients", json_array());
+	results_emit(out, o);
 }
 
 void report_json_queued(FILE *out, const struct session *s, const struct error *why,
 			const char *id)
 {
-	fputs("{\"status\":\"queued\",\"exit_code\":0,\"queue_id\":", out);
-	json_string(out, id);
-	fputc(',', out);
-	json_error_fields(out, why);
-	fputs("\"server\":", out);
-	json_string(out, s->host);
-	fprintf(out, ",\"port\":%u,\"recipients\":[]}\n", s->port);
-	fflush(out);
+	json_t *o = json_head("queued", NULL);
+
+	json_object_set_new(o, "queue_id", results_string(id));
+	json_error_fields(o, why);
+	json_object_set_new(o, "server", results_string(s->host));
+	json_object_set_new(o, "port", json_integer(s->port));
+	json_object_set_new(o, "recipients", json_array());
+	results_emit(out, o);
 }
 
 void report_json_written(FILE *out, const char *path, long elapsed_ms)
 {
-	fputs("{\"status\":\"written\",\"exit_code\":0,\"file\":", out);
-	json_string(out, path);
-	fprintf(out, ",\"elapsed_ms\":%ld}\n", elapsed_ms);
-	fflush(out);
+	json_t *o = json_head("written", NULL);
+
+	json_object_set_new(o, "file", results_string(path));
+	json_object_set_new(o, "elapsed_ms", json_integer(elapsed_ms));
+	results_emit(out, o);
+}
+
+/* "tls" (version, cipher, verified) and "certificate", or "tls": null. */
+static void json_tls(json_t *o, const struct smtp_info *in)
+{
+	const struct tls_info *t = &in->tls_info;
+
+	if (!in->tls) {
+		json_object_set_new(o, "tls", json_null());
+		return;
+	}
+	json_object_set_new(o, "tls", json_pack("{s:o,s:o,s:b}", "version", results_string(t->version),
+						"cipher", results_string(t->cipher), "verified",
+						t->verified));
+	json_object_set_new(o, "certificate",
+			    json_pack("{s:o,s:o,s:o,s:o}", "subject", results_string(t->subject), "issuer",
+				      results_string(t->issuer), "not_before", results_string(t->not_before),
+				      "not_after", results_string(t->not_after)));
 }
 
 void report_json(FILE *out, const struct session *s, const struct smtp_info *in,
 		 const struct smtp_result *r, const struct error *err, long elapsed_ms)
 {
-	fprintf(out, "{\"status\":\"%s\",\"exit_code\":%d,", err ? "failed" : s->probe ? "ok" : "sent",
-		err ? err_exit_code(err->cls) : 0);
-	if (err)
-		json_error_fields(out, err);
-	fputs("\"server\":", out);
-	json_string(out, s->host);
-	fprintf(out, ",\"port\":%u,\"peer\":", s->port);
-	json_string(out, in->peer);
-	fputs(",\"tls\":", out);
-	if (in->tls) {
-		fputs("{\"version\":", out);
-		json_string(out, in->tls_info.version);
-		fputs(",\"cipher\":", out);
-		json_string(out, in->tls_info.cipher);
-		fprintf(out, ",\"verified\":%s}", in->tls_info.verified ? "true" : "false");
-	} else {
-		fputs("null", out);
-	}
-	if (in->tls) {
-		const struct tls_info *t = &in->tls_info;
+	json_t *o = json_head(err ? "failed" : s->probe ? "ok" : "sent", err), *tail = json_object();
 
-		fputs(",\"certificate\":{\"subject\":", out);
-		json_string(out, t->subject);
-		fputs(",\"issuer\":", out);
-		json_string(out, t->issuer);
-		fputs(",\"not_before\":", out);
-		json_string(out, t->not_before);
-		fputs(",\"not_after\":", out);
-		json_string(out, t->not_after);
-		fputc('}', out);
-	}
+	if (err)
+		json_error_fields(o, err);
+	json_object_set_new(o, "server", results_string(s->host));
+	json_object_set_new(o, "port", json_integer(s->port));
+	json_object_set_new(o, "peer", results_string(in->peer));
+	json_tls(o, in);
 	if (s->probe)
-		json_extensions(out, in);
-	fputs(",\"sasl_mechanism\":", out);
-	if (in->mech[0])
-		json_string(out, in->mech);
-	else
-		fputs("null", out);
-	fputc(',', out);
-	json_recipients(out, r);
-	fputs(",\"final_reply\":", out);
-	json_string(out, r->final_reply);
-	json_key_or_null(out, "queue_id", r->queue_id);
-	fprintf(out, ",\"bytes\":%llu,\"elapsed_ms\":%ld}\n",
-		(unsigned long long)(r->final_code ? r->size : 0), elapsed_ms);
+		json_extensions(o, in);
+	json_object_set_new(o, "sasl_mechanism", results_string_or_null(in->mech));
+	results_add_outcome(tail, r, RESULTS_ABSENT_EMPTY);
+	json_object_set_new(tail, "elapsed_ms", json_integer(elapsed_ms));
+	results_emit_with_recipients(out, o, r, tail);
 }
 
 static void probe_extensions(FILE *out, const struct smtp_info *r)

@@ -5,6 +5,7 @@ wrapper appends --server, --ca-file, --user and --auth=PLAIN for the
 test server (same level, last value wins) and ENVOI_PASSWORD gives the
 password, so every example's own options and accounts are exercised and
 only the endpoint changes."""
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,12 @@ def readme_blocks():
             scripts += [m.replace("${{ github.run_number }}", "42")
                         for m in re.findall(r"run: (.*)", b)]
     return config, scripts
+
+
+def readme_python():
+    """The README's Python examples (```python blocks), each a whole program."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
 
 
 def man_unescape(s):
@@ -109,6 +116,32 @@ class Examples(unittest.TestCase):
         for s in scripts:
             with self.subTest(example=s[:60]):
                 self.run_example(s)
+
+    def test_readme_python_examples(self):
+        """Each runs with envoi on PATH (the wrapper) and must exit 0; the
+        batch caller must print the queue id of the message it sent,
+        which it reads before it closes envoi's input."""
+        blocks = readme_python()
+        self.assertGreaterEqual(len(blocks), 1)
+        for b in blocks:
+            with self.subTest(example=b[:60]):
+                r = subprocess.run(["/usr/bin/python3", "-c", b], cwd=self.work, env=self.run_env,
+                                   capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+                self.assertEqual(r.returncode, 0, f"{b}\n{r.stdout.decode()}{r.stderr.decode()}")
+                if "--batch" in b:
+                    self.assertRegex(r.stdout.decode(), r"queued it as [0-9A-Za-z]{6}-")
+
+    def test_readme_batch_caller_reads_its_result_before_closing(self):
+        """The coproc example reads the result while envoi still runs:
+        its result is a sent line, printed before the session ends."""
+        _, scripts = readme_blocks()
+        coproc = [s for s in scripts if s.startswith("coproc")]
+        self.assertEqual(len(coproc), 1)
+        r = subprocess.run(["bash", "-e", "-c", coproc[0]], cwd=self.work, env=self.run_env,
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        result = json.loads(r.stdout.decode().splitlines()[0])
+        self.assertEqual((result["id"], result["status"]), ("welcome-42", "sent"), result)
 
     def test_man_page_examples(self):
         blocks = man_blocks("EXAMPLES")
