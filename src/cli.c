@@ -818,6 +818,65 @@ static int build_batch(const struct collect *c, struct options *o)
 	return take_defaults(c, o);
 }
 
+/* ---- OAuth2 --------------------------------------------------------- */
+
+static int take_oauth2_strings(const struct collect *c, struct oauth2_config *a)
+{
+	static const enum opt_id ids[] = {
+		O_OAUTH2_CLIENT_ID, O_OAUTH2_SECRET_COMMAND, O_OAUTH2_SECRET_FILE, O_OAUTH2_TENANT,
+		O_OAUTH2_CA_FILE, O_OAUTH2_AUTH_URL, O_OAUTH2_DEVICE_URL, O_OAUTH2_TOKEN_URL,
+		O_OAUTH2_SCOPE};
+	char **fields[] = {&a->client_id, &a->secret_command, &a->secret_file, &a->tenant,
+			   &a->ca_file, &a->auth_url, &a->device_url, &a->token_url, &a->scope};
+
+	for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+		if (take_str(c, ids[i], fields[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* The first oauth2 key set, when no provider is: it would do nothing. */
+static int oauth2_key_alone(const struct collect *c)
+{
+	for (int id = O_OAUTH2_CLIENT_ID; id <= O_OAUTH2_SCOPE; id++)
+		if (last(c, (enum opt_id)id))
+			return id;
+	return -1;
+}
+
+/* The account's oauth2 keys, its presets, and the mechanism and user
+ * they imply (oauth2.h). */
+static int take_oauth2(const struct collect *c, struct options *o)
+{
+	struct oauth2_config *a = &o->sess.oauth2;
+	const struct value *pv = last(c, O_OAUTH2_PROVIDER), *fv = last(c, O_OAUTH2_FLOW);
+	const char *from = o->msg.from.mailbox ? o->msg.from.mailbox :
+			   last(c, O_FROM) ? last(c, O_FROM)->text : NULL;
+	int alone = oauth2_key_alone(c);
+
+	if (take_flag(c, O_OAUTH2_LOGIN, &o->oauth2_login) < 0)
+		return -1;
+	if (!pv && (alone >= 0 || fv))
+		return err_set(c->err, ERR_CONFIG, "%s is set but oauth2-provider is not",
+			       opt_table[alone >= 0 ? alone : O_OAUTH2_FLOW].name);
+	if (!pv)
+		return 0;
+	if (oauth2_parse_provider(pv->text, &a->provider, c->err) < 0)
+		return blame(c, O_OAUTH2_PROVIDER, pv);
+	if (fv && oauth2_parse_flow(fv->text, &a->flow, c->err) < 0)
+		return blame(c, O_OAUTH2_FLOW, fv);
+	if (take_oauth2_strings(c, a) < 0 ||
+	    !(a->account = strdup(o->account ? o->account : "default")))
+		return err_set(c->err, ERR_OSERR, "out of memory");
+	a->timeout = o->sess.timeout;
+	a->verbose = o->sess.output == OUT_VERBOSE;
+	if (oauth2_settle(a, &o->sess.auth_mech, &o->sess.user, from, c->err) < 0)
+		return -1;
+	if (!o->sess.user && !o->oauth2_login)
+		return err_set(c->err, ERR_CONFIG, "OAuth2 needs a user name: give user or from");
+	return 0;
+}
+
 /* The run's steps after collecting: a batch's message is built per line. */
 static int build_all(struct collect *c, struct options *o)
 {
@@ -827,6 +886,11 @@ static int build_all(struct collect *c, struct options *o)
 		rc = build_message(c, o);
 	if (rc == 0)
 		rc = build_session(c, o);
+	if (rc == 0)
+		rc = take_oauth2(c, o);
+	if (rc == 0 && o->oauth2_login)
+		return o->sess.oauth2.provider ? 0 : err_set(c->err, ERR_CONFIG,
+			"--oauth2-login: account %s has no oauth2-provider", o->account ? o->account : "default");
 	if (rc == 0 && o->batch)
 		return check_batch(c, o);
 	if (rc == 0)
@@ -870,6 +934,7 @@ struct password_source cli_password_source(const struct session *s)
 		.host = s->host, .user = s->user, .file = s->password_file,
 		.command = s->password_command, .value = s->password,
 		.value_from_env = s->password_from_env, .timeout = s->timeout,
+		.oauth2 = &s->oauth2,
 	};
 }
 
@@ -892,6 +957,7 @@ void cli_free(struct options *o)
 	free(s->client_key);
 	free(s->helo);
 	free(s->proxy_host);
+	oauth2_config_free(&s->oauth2);
 	free(o->pickup_dir);
 	free(o->config_path);
 	free(o->account);
