@@ -844,15 +844,32 @@ static int oauth2_key_alone(const struct collect *c)
 	return -1;
 }
 
+/* The sender's mailbox, the default OAuth2 user: a batch builds no
+ * message here, so its from is parsed on its own. Malloc'd or NULL. */
+static char *sender_mailbox(const struct collect *c, const struct options *o)
+{
+	const struct value *v = last(c, O_FROM);
+	struct address a = {0};
+	struct error ignored;
+	char *mailbox;
+
+	if (o->msg.from.mailbox)
+		return strdup(o->msg.from.mailbox);
+	if (!v || addr_parse(&a, v->text, &ignored) < 0)
+		return NULL;
+	mailbox = a.mailbox ? strdup(a.mailbox) : NULL;
+	addr_free(&a);
+	return mailbox;
+}
+
 /* The account's oauth2 keys, its presets, and the mechanism and user
  * they imply (oauth2.h). */
 static int take_oauth2(const struct collect *c, struct options *o)
 {
 	struct oauth2_config *a = &o->sess.oauth2;
 	const struct value *pv = last(c, O_OAUTH2_PROVIDER), *fv = last(c, O_OAUTH2_FLOW);
-	const char *from = o->msg.from.mailbox ? o->msg.from.mailbox :
-			   last(c, O_FROM) ? last(c, O_FROM)->text : NULL;
-	int alone = oauth2_key_alone(c);
+	int alone = oauth2_key_alone(c), rc;
+	char *from;
 
 	if (take_flag(c, O_OAUTH2_LOGIN, &o->oauth2_login) < 0)
 		return -1;
@@ -870,7 +887,10 @@ static int take_oauth2(const struct collect *c, struct options *o)
 		return err_set(c->err, ERR_OSERR, "out of memory");
 	a->timeout = o->sess.timeout;
 	a->verbose = o->sess.output == OUT_VERBOSE;
-	if (oauth2_settle(a, &o->sess.auth_mech, &o->sess.user, from, c->err) < 0)
+	from = sender_mailbox(c, o);
+	rc = oauth2_settle(a, &o->sess.auth_mech, &o->sess.user, from, c->err);
+	free(from);
+	if (rc < 0)
 		return -1;
 	if (!o->sess.user && !o->oauth2_login)
 		return err_set(c->err, ERR_CONFIG, "OAuth2 needs a user name: give user or from");

@@ -198,6 +198,18 @@ class OAuth2(unittest.TestCase):
         self.assertEqual([f for f in os.listdir(os.path.dirname(self.token_file))
                           if not f.startswith("test.")], [], "no temporary file left")
 
+    def test_a_loose_token_directory_is_tightened_and_a_loose_file_refused(self):
+        self.seed(access="at-cached")
+        d = os.path.dirname(self.token_file)
+        os.chmod(d, 0o755)
+        r = self.send()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700)
+        os.chmod(self.token_file, 0o644)
+        r = self.send()
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("readable by others", r.stderr)
+
     def test_device_login_honours_slow_down(self):
         self.idp.fault = "slow_down"
         start = time.time()
@@ -438,6 +450,18 @@ class OAuth2(unittest.TestCase):
             "oauth2-auth-url", "oauth2-scope", "oauth2-ca-file")})
         r = self.envoi("--oauth2-login")
         self.assertEqual(r.returncode, 78, r.stderr)
+
+    def test_batch_logs_in_with_the_token_as_the_from_mailbox(self):
+        self.write_config(**{"from": "Test Er <%s>" % fakeidp.USER})
+        self.seed(access="at-cached")
+        r = subprocess.run([ENVOI, "--account=test", "--batch=-"], env=self.env(),
+                           input='{"to": "a@example.com", "body": "one"}\n'
+                                 '{"to": "b@example.com", "body": "two"}\n',
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertTrue(self.idp.smtp_logins)
+        self.assertEqual(set(self.idp.smtp_logins), {("XOAUTH2", fakeidp.USER, True)})
+        self.assertEqual(self.idp.messages, 2)
 
     # ---- mechanisms, long tokens
     def test_oauthbearer_when_asked(self):
