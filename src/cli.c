@@ -820,81 +820,26 @@ static int build_batch(const struct collect *c, struct options *o)
 
 /* ---- OAuth2 --------------------------------------------------------- */
 
-static int take_oauth2_strings(const struct collect *c, struct oauth2_config *a)
-{
-	static const enum opt_id ids[] = {
-		O_OAUTH2_CLIENT_ID, O_OAUTH2_SECRET_COMMAND, O_OAUTH2_SECRET_FILE, O_OAUTH2_TENANT,
-		O_OAUTH2_CA_FILE, O_OAUTH2_AUTH_URL, O_OAUTH2_DEVICE_URL, O_OAUTH2_TOKEN_URL,
-		O_OAUTH2_SCOPE};
-	char **fields[] = {&a->client_id, &a->secret_command, &a->secret_file, &a->tenant,
-			   &a->ca_file, &a->auth_url, &a->device_url, &a->token_url, &a->scope};
-
-	for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
-		if (take_str(c, ids[i], fields[i]) < 0)
-			return -1;
-	return 0;
-}
-
-/* The first oauth2 key set, when no provider is: it would do nothing. */
-static int oauth2_key_alone(const struct collect *c)
-{
-	for (int id = O_OAUTH2_CLIENT_ID; id <= O_OAUTH2_SCOPE; id++)
-		if (last(c, (enum opt_id)id))
-			return id;
-	return -1;
-}
-
-/* The sender's mailbox, the default OAuth2 user: a batch builds no
- * message here, so its from is parsed on its own. Malloc'd or NULL. */
-static char *sender_mailbox(const struct collect *c, const struct options *o)
-{
-	const struct value *v = last(c, O_FROM);
-	struct address a = {0};
-	struct error ignored;
-	char *mailbox;
-
-	if (o->msg.from.mailbox)
-		return strdup(o->msg.from.mailbox);
-	if (!v || addr_parse(&a, v->text, &ignored) < 0)
-		return NULL;
-	mailbox = a.mailbox ? strdup(a.mailbox) : NULL;
-	addr_free(&a);
-	return mailbox;
-}
-
-/* The account's oauth2 keys, its presets, and the mechanism and user
- * they imply (oauth2.h). */
+/* The account's oauth2 keys as they were set, for oauth2_configure. */
 static int take_oauth2(const struct collect *c, struct options *o)
 {
-	struct oauth2_config *a = &o->sess.oauth2;
-	const struct value *pv = last(c, O_OAUTH2_PROVIDER), *fv = last(c, O_OAUTH2_FLOW);
-	int alone = oauth2_key_alone(c), rc;
-	char *from;
+	const char *raw[OAUTH2_NKEYS];
+	const struct value *from = last(c, O_FROM);
 
+	_Static_assert(O_OAUTH2_SCOPE - O_OAUTH2_PROVIDER + 1 == OAUTH2_NKEYS, "oauth2 keys");
 	if (take_flag(c, O_OAUTH2_LOGIN, &o->oauth2_login) < 0)
 		return -1;
-	if (!pv && (alone >= 0 || fv))
-		return err_set(c->err, ERR_CONFIG, "%s is set but oauth2-provider is not",
-			       opt_table[alone >= 0 ? alone : O_OAUTH2_FLOW].name);
-	if (!pv)
-		return 0;
-	if (oauth2_parse_provider(pv->text, &a->provider, c->err) < 0)
-		return blame(c, O_OAUTH2_PROVIDER, pv);
-	if (fv && oauth2_parse_flow(fv->text, &a->flow, c->err) < 0)
-		return blame(c, O_OAUTH2_FLOW, fv);
-	if (take_oauth2_strings(c, a) < 0 ||
-	    !(a->account = strdup(o->account ? o->account : "default")))
-		return err_set(c->err, ERR_OSERR, "out of memory");
-	a->timeout = o->sess.timeout;
-	a->verbose = o->sess.output == OUT_VERBOSE;
-	from = sender_mailbox(c, o);
-	rc = oauth2_settle(a, &o->sess.auth_mech, &o->sess.user, from, c->err);
-	free(from);
-	if (rc < 0)
-		return -1;
-	if (!o->sess.user && !o->oauth2_login)
-		return err_set(c->err, ERR_CONFIG, "OAuth2 needs a user name: give user or from");
-	return 0;
+	for (int i = 0; i < OAUTH2_NKEYS; i++) {
+		const struct value *v = last(c, (enum opt_id)(O_OAUTH2_PROVIDER + i));
+
+		raw[i] = v ? v->text : NULL;
+	}
+	o->sess.oauth2.timeout = o->sess.timeout;
+	o->sess.oauth2.verbose = o->sess.output == OUT_VERBOSE;
+	return oauth2_configure(&o->sess.oauth2, raw, &(struct oauth2_target){
+		.account = o->account, .from = o->msg.from.mailbox ? o->msg.from.mailbox :
+		from ? from->text : NULL, .login = o->oauth2_login,
+		.mech = &o->sess.auth_mech, .user = &o->sess.user}, c->err);
 }
 
 /* The run's steps after collecting: a batch's message is built per line. */
@@ -909,8 +854,7 @@ static int build_all(struct collect *c, struct options *o)
 	if (rc == 0)
 		rc = take_oauth2(c, o);
 	if (rc == 0 && o->oauth2_login)
-		return o->sess.oauth2.provider ? 0 : err_set(c->err, ERR_CONFIG,
-			"--oauth2-login: account %s has no oauth2-provider", o->account ? o->account : "default");
+		return 0; /* nothing is sent */
 	if (rc == 0 && o->batch)
 		return check_batch(c, o);
 	if (rc == 0)

@@ -34,21 +34,31 @@ struct oauth2_config {
 	bool verbose;           /* -v: each request on stderr, secrets redacted */
 };
 
-/* Parses "microsoft", "google" or "custom" (any case). Returns 0, or -1
- * with ERR_CONFIG. */
-int oauth2_parse_provider(const char *text, enum oauth2_provider *out, struct error *err);
+/* The account's keys, in the order of options.h (oauth2-provider ...
+ * oauth2-scope). */
+enum oauth2_key {
+	OAUTH2_KEY_PROVIDER, OAUTH2_KEY_CLIENT_ID, OAUTH2_KEY_SECRET_COMMAND,
+	OAUTH2_KEY_SECRET_FILE, OAUTH2_KEY_TENANT, OAUTH2_KEY_FLOW, OAUTH2_KEY_CA_FILE,
+	OAUTH2_KEY_AUTH_URL, OAUTH2_KEY_DEVICE_URL, OAUTH2_KEY_TOKEN_URL, OAUTH2_KEY_SCOPE,
+	OAUTH2_NKEYS
+};
 
-/* Parses "device", "browser" or "client-credentials". Returns 0, or -1
- * with ERR_CONFIG. */
-int oauth2_parse_flow(const char *text, enum oauth2_flow *out, struct error *err);
+/* What a provider changes in the session around it. */
+struct oauth2_target {
+	const char *account; /* --account; NULL: default */
+	const char *from;    /* the sender as given ("Name <addr>" too), or NULL */
+	bool login;          /* --oauth2-login: no user name needed */
+	char **mech, **user; /* the session's (malloc'd or NULL), set when NULL */
+};
 
-/* Checks c and fills in the provider's preset (URLs, scope, default
- * flow). *mech (malloc'd or NULL) becomes XOAUTH2 when unset; *user
- * (malloc'd or NULL) becomes a copy of from when unset and from is not
- * NULL. Returns 0, or -1 with ERR_CONFIG naming the missing or
- * contradictory setting. Does nothing when c->provider is OAUTH2_NONE. */
-int oauth2_settle(struct oauth2_config *c, char **mech, char **user, const char *from,
-		  struct error *err);
+/* Fills c from the account's keys (raw[k]: the value, NULL when unset)
+ * and the provider's preset (URLs, scope, default flow); c->timeout and
+ * c->verbose are left as they are. With a provider, *t->mech becomes
+ * XOAUTH2 and *t->user the sender's mailbox when unset. Returns 0 (c
+ * untouched when no key is set), or -1 with ERR_CONFIG naming the
+ * missing or contradictory setting. */
+int oauth2_configure(struct oauth2_config *c, const char *const raw[OAUTH2_NKEYS],
+		     const struct oauth2_target *t, struct error *err);
 
 /* The access token to log in with: the cached one while it has more
  * than 60 s left (never when fresh is true: the server refused it), else
