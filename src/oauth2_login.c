@@ -27,7 +27,8 @@ static int store_login(const struct oauth2_config *c, struct token_set *t, struc
 		fputs("envoi: warning: the identity provider gave no refresh token: the login lasts "
 		      "until the access token expires (is offline_access in oauth2-scope?)\n", stderr);
 	if (rc == 0)
-		fprintf(stderr, "envoi: logged in; tokens stored in %s\n", ts.path);
+		fprintf(stderr, "envoi: logged in; tokens stored in %s%s\n",
+			ts.in_keyring ? "the desktop keyring and " : "", ts.path);
 	tokenstore_close(&ts);
 	return rc;
 }

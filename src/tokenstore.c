@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "keyring.h"
 #include "oauth2_http.h"
 #include "wipe.h"
 
@@ -113,7 +114,9 @@ int tokenstore_open(struct tokenstore *ts, const char *account, struct error *er
 	ts->lock_fd = -1;
 	if (token_dir(dir, sizeof dir, err) < 0)
 		return -1;
-	file_name(name, sizeof name, account && *account ? account : "default");
+	snprintf(ts->account, sizeof ts->account, "%s", account && *account ? account : "default");
+	ts->in_keyring = false;
+	file_name(name, sizeof name, ts->account);
 	snprintf(ts->path, sizeof ts->path, "%s/%s.json", dir, name);
 	snprintf(lock, sizeof lock, "%s/%s.lock", dir, name);
 	ts->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -171,17 +174,37 @@ static int take(json_t *o, const char *key, char **out)
 	return *out ? 0 : -1;
 }
 
-static int parse_entry(const char *buf, size_t len, const char *path, struct token_set *t,
-		       struct error *err)
+/* The refresh token the file says is in the keyring. */
+static int from_keyring(const struct tokenstore *ts, struct token_set *t, struct error *err)
+{
+	char *found = keyring_lookup_token(ts->account);
+
+	if (!found) {
+		err_set(err, ERR_CONFIG, "the OAuth2 refresh token of account %.100s is in the desktop "
+			"keyring, which envoi cannot reach now", ts->account);
+		err_hint(err, "run envoi where the keyring is unlocked, or run envoi --oauth2-login "
+			 "--account=%.100s again", ts->account);
+		return -1;
+	}
+	t->refresh = token_dup(found, strlen(found));
+	wipe_free(found, strlen(found));
+	return t->refresh ? 0 : err_set(err, ERR_OSERR, "out of memory");
+}
+
+static int parse_entry(const struct tokenstore *ts, const char *buf, size_t len,
+		       struct token_set *t, struct error *err)
 {
 	json_t *o = json_loadb(buf, len, 0, NULL);
+	const char *where = json_string_value(json_object_get(o, "refresh_token_in"));
 	int rc = 0;
 
 	if (!json_is_object(o))
-		rc = err_set(err, ERR_CONFIG, "%.300s is not a token file (a JSON object)", path);
+		rc = err_set(err, ERR_CONFIG, "%.300s is not a token file (a JSON object)", ts->path);
 	else if (take(o, "refresh_token", &t->refresh) < 0 || take(o, "access_token", &t->access) < 0)
 		rc = err_set(err, ERR_OSERR, "out of memory");
-	else if (json_is_integer(json_object_get(o, "expires_at")))
+	else if (!t->refresh && where && strcmp(where, "keyring") == 0)
+		rc = from_keyring(ts, t, err);
+	if (rc == 0 && json_is_integer(json_object_get(o, "expires_at")))
 		t->expires_at = json_integer_value(json_object_get(o, "expires_at"));
 	json_decref(o);
 	return rc;
@@ -209,7 +232,7 @@ int tokenstore_load(struct tokenstore *ts, struct token_set *t, struct error *er
 		rc = read_all(fd, ts->path, &buf, &len, err);
 	close(fd);
 	if (rc == 0)
-		rc = parse_entry(buf, len, ts->path, t, err);
+		rc = parse_entry(ts, buf, len, t, err);
 	if (buf)
 		wipe_free(buf, len);
 	if (rc < 0)
@@ -217,7 +240,7 @@ int tokenstore_load(struct tokenstore *ts, struct token_set *t, struct error *er
 	return rc;
 }
 
-static char *entry_text(const struct token_set *t)
+static char *entry_text(const struct token_set *t, bool in_keyring)
 {
 	json_t *o;
 	char *text;
@@ -225,7 +248,9 @@ static char *entry_text(const struct token_set *t)
 	oauth2_json_wiping();
 	if (!(o = json_object()))
 		return NULL;
-	if (t->refresh)
+	if (in_keyring)
+		json_object_set_new(o, "refresh_token_in", json_string("keyring"));
+	else if (t->refresh)
 		json_object_set_new(o, "refresh_token", json_string(t->refresh));
 	if (t->access)
 		json_object_set_new(o, "access_token", json_string(t->access));
@@ -264,9 +289,12 @@ static int write_temp(const char *path, const char *text, char *tmp, size_t size
 
 int tokenstore_save(struct tokenstore *ts, const struct token_set *t, struct error *err)
 {
-	char tmp[4200], dir[4096];
-	char *text = entry_text(t);
+	char tmp[4200], dir[4096], *text;
 	int rc, dfd;
+
+	/* The keyring first: the file then never names a token not there. */
+	ts->in_keyring = t->refresh && keyring_store_token(ts->account, t->refresh) == 0;
+	text = entry_text(t, ts->in_keyring);
 
 	if (!text)
 		return err_set(err, ERR_OSERR, "out of memory");

@@ -6,7 +6,9 @@
  * never leaves a half-written file nor loses the only valid refresh
  * token. An entry is locked (flock on ACCOUNT.lock) while it is read,
  * refreshed and written, so that two runs never spend one rotating
- * refresh token twice. */
+ * refresh token twice. When the desktop keyring is reachable (keyring.h)
+ * the refresh token goes there instead, and the file says so with
+ *     "refresh_token_in": "keyring" */
 #ifndef ENVOI_TOKENSTORE_H
 #define ENVOI_TOKENSTORE_H
 
@@ -26,7 +28,9 @@ struct token_set {
 /* One account's entry, open and locked. */
 struct tokenstore {
 	char path[4096];
+	char account[200];
 	int lock_fd;
+	bool in_keyring; /* the last save put the refresh token in the keyring */
 };
 
 /* Finds (creating it 0700 when missing) the store's directory, and
@@ -34,11 +38,14 @@ struct tokenstore {
  * XDG_STATE_HOME, a directory of another user) or ERR_CANTCREAT. */
 int tokenstore_open(struct tokenstore *ts, const char *account, struct error *err);
 
-/* Reads the entry into t (all NULL when there is none yet). Returns 0,
- * or -1 with ERR_CONFIG (unreadable, readable by others, not JSON). */
+/* Reads the entry into t (all NULL when there is none yet), the refresh
+ * token from the keyring when the file says it is there. Returns 0, or
+ * -1 with ERR_CONFIG (unreadable, readable by others, not JSON, the
+ * keyring out of reach). */
 int tokenstore_load(struct tokenstore *ts, struct token_set *t, struct error *err);
 
-/* Replaces the entry with t, atomically. Returns 0, or -1 with
+/* Replaces the entry with t, atomically; the refresh token goes to the
+ * keyring first when one is reachable. Returns 0, or -1 with
  * ERR_CANTCREAT. */
 int tokenstore_save(struct tokenstore *ts, const struct token_set *t, struct error *err);
 

@@ -9,6 +9,7 @@ tokens it issued and that are still valid."""
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import stat
@@ -86,8 +87,8 @@ class OAuth2(unittest.TestCase):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("ENVOI_") and "proxy" not in k.lower()}
         env.update(HOME=self.home, XDG_STATE_HOME=self.state, ENVOI_CONFIG=self.config)
-        env.pop("DISPLAY", None)
-        env.pop("WAYLAND_DISPLAY", None)
+        for k in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"):
+            env.pop(k, None)  # no browser, no keyring: the file store
         return env
 
     def envoi(self, *args, timeout=60):
@@ -462,6 +463,41 @@ class OAuth2(unittest.TestCase):
         self.assertTrue(self.idp.smtp_logins)
         self.assertEqual(set(self.idp.smtp_logins), {("XOAUTH2", fakeidp.USER, True)})
         self.assertEqual(self.idp.messages, 2)
+
+    def test_refresh_token_in_the_keyring_when_one_is_reachable(self):
+        for tool in ("dbus-run-session", "dbus-send", "gnome-keyring-daemon", "secret-tool"):
+            if not shutil.which(tool):
+                self.skipTest(f"{tool} is not installed")
+        self.idp.expires_in = 30  # each run refreshes (and rotates)
+        self.seed()
+        script = (
+            "printf unlock | gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null\n"
+            "for i in $(seq 100); do dbus-send --session --print-reply --dest=org.freedesktop.DBus "
+            "/org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets "
+            "| grep -q 'boolean true' && break; sleep 0.05; done\n"
+            "\"$ENVOI\" --account=test --to=rcpt@example.com --body=one\n"
+            "cp \"$TOKENS\" \"$TOKENS.after-first\"\n"
+            "\"$ENVOI\" --account=test --to=rcpt@example.com --body=two\n"
+            "secret-tool lookup service envoi oauth2-account test\n")
+        env = self.env()
+        env.update(ENVOI=ENVOI, TOKENS=self.token_file)
+        r = subprocess.run(["dbus-run-session", "--", "bash", "-e", "-c", script], env=env,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.token_file + ".after-first") as f:
+            first = json.load(f)
+        self.assertEqual(first.get("refresh_token_in"), "keyring")
+        self.assertNotIn("refresh_token", first)
+        self.assertNotIn("refresh_token", self.stored())
+        grants = self.idp.grants("refresh_token")
+        self.assertEqual(len(grants), 2, "the second run took the rotated token from the keyring")
+        self.assertNotEqual(grants[1]["refresh_token"], "rt-seed")
+        self.assertIn(r.stdout.strip(), self.idp.refresh)
+        self.assertEqual(self.idp.messages, 2)
+        # without the keyring, the file alone says where the token is
+        r = self.send()
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("keyring", r.stderr)
 
     # ---- mechanisms, long tokens
     def test_oauthbearer_when_asked(self):
