@@ -288,7 +288,8 @@ static int deliver_smtp(struct options *o, struct error *err)
 		rc = engine_message(&o->msg, &m, &rcpts, err);
 	if (rc == 0)
 		rc = send_with_retry(o, &m, &run, &out, err);
-	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
+	/* An OAuth2 token has one origin, and the error says which side refused it. */
+	if (rc < 0 && err->cls == ERR_AUTH_FAILED && s->oauth2.provider == OAUTH2_NONE)
 		name_password_origin(err, origin);
 	password_free(run.password);
 	may_have_gone = out.r.maybe_delivered;
@@ -365,8 +366,13 @@ int main(int argc, char **argv)
 	if (sm_selected(argc, argv))
 		return sendmail_main(argc, argv);
 	rc = cli_parse(&o, argc, argv, &err);
-	if (rc == 0 && o.oauth2_login)
-		return finish(&o, oauth2_login(&o.sess.oauth2, &err), &err, false);
+	if (rc == 0 && o.oauth2_login) {
+		rc = oauth2_login(&o.sess.oauth2, &err);
+		/* --json: one object, whatever the run did */
+		if (rc == 0 && o.sess.json)
+			puts("{\"status\":\"logged_in\",\"exit_code\":0}");
+		return finish(&o, rc, &err, false);
+	}
 	if (rc == 0 && (o.flush || o.queue_list)) {
 		rc = o.flush ? handover_flush(&o) : handover_list(&o, false);
 		cli_free(&o);

@@ -163,13 +163,14 @@ class OAuth2(unittest.TestCase):
         return out
 
     # ---- device flow
-    def device_login(self):
-        p = self.popen("--oauth2-login")
+    def device_login(self, *args):
+        p = self.popen("--oauth2-login", *args)
         m, _ = self.read_until(p, r"open (\S+) and enter the code (\S+)")
         self.assertEqual(m.group(1), self.idp.base + "/device")
         r = self.https_get(self.idp.base + "/device/approve?user_code=" + m.group(2))
         self.assertEqual(r.status, 200)
         out, err = p.communicate(timeout=30)
+        self.login_stdout = out
         return p.returncode, err
 
     def test_device_login_stores_tokens_then_send_uses_the_cached_token(self):
@@ -186,6 +187,16 @@ class OAuth2(unittest.TestCase):
         self.assertEqual(self.idp.requests, [], "the cached token must be used: no request")
         self.assertEqual(self.idp.smtp_logins, [("XOAUTH2", fakeidp.USER, True)])
         self.assertEqual(self.idp.messages, 1)
+
+    def test_device_login_with_json_prints_one_object(self):
+        rc, err = self.device_login("--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(self.login_stdout), {"status": "logged_in", "exit_code": 0})
+        self.idp.fault = "expired_token"
+        p = self.popen("--oauth2-login", "--json")
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 75, err)
+        self.assertEqual(json.loads(out)["exit_code"], 75)
 
     def test_device_login_file_and_directory_modes(self):
         os.umask(0)
@@ -384,6 +395,7 @@ class OAuth2(unittest.TestCase):
         self.assertIn("invalid_grant", r.stderr)
         self.assertIn("envoi --oauth2-login --account=test", r.stderr)
         self.assertNotIn("rt-revoked", r.stderr)
+        self.assertNotIn("password from", r.stderr, "the provider refused it, not a password")
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
     def test_token_endpoint_503_is_75(self):
