@@ -363,6 +363,18 @@ class OAuth2(unittest.TestCase):
         self.assertEqual(len(self.idp.grants("refresh_token")), 3)
         self.assertEqual(self.idp.messages, 3)
 
+    def test_runs_at_once_spend_a_rotating_refresh_token_once(self):
+        self.seed(access="at-expiring", expires_at=time.time() + 10)
+        procs = [subprocess.Popen([ENVOI, "--account=test", "--to=rcpt@example.com",
+                                   "--body=%d" % i], env=self.env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for i in range(4)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(len(self.idp.grants("refresh_token")), 1,
+                         "one run refreshes; the others wait and take its token")
+        self.assertEqual(self.idp.messages, 4)
+
     def test_no_refresh_token_yet_says_to_log_in(self):
         r = self.send()
         self.assertEqual(r.returncode, 78, r.stderr)
