@@ -430,6 +430,22 @@ class OAuth2(unittest.TestCase):
             held.close()
         self.assertEqual(r.returncode, 75, r.stderr)
 
+    def test_token_endpoint_silent_is_75_after_the_timeout(self):
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts, never answers the TLS handshake
+        try:
+            self.write_config(**{"oauth2-token-url": "https://127.0.0.1:%d/token"
+                                 % silent.getsockname()[1]})
+            self.seed()
+            start = time.time()
+            r = self.send("--timeout=2")
+        finally:
+            silent.close()
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn("did not answer within 2 s", r.stderr)
+        self.assertLess(time.time() - start, 15)
+
     def test_provider_certificate_refused_is_82_and_ca_file_does_not_apply(self):
         # ca-file (the SMTP server's) trusts the test CA; oauth2-ca-file is unset
         self.write_config(**{"oauth2-ca-file": None})
