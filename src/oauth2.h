@@ -56,7 +56,7 @@ struct oauth2_target {
  * c->verbose are left as they are. With a provider, *t->mech becomes
  * XOAUTH2 and *t->user the sender's mailbox when unset. Returns 0 (c
  * untouched when no key is set), or -1 with ERR_CONFIG naming the
- * missing or contradictory setting. */
+ * missing or contradictory setting (also t->login without a provider). */
 int oauth2_configure(struct oauth2_config *c, const char *const raw[OAUTH2_NKEYS],
 		     const struct oauth2_target *t, struct error *err);
 
