@@ -12,9 +12,12 @@ _envoi_opts_arg='--from --to --cc --bcc --reply-to --subject --body --body-file
 --ca-file --fingerprint --client-cert --client-key --helo --timeout --proxy
 --dsn-notify --dsn-return --retry --account --config --pickup-dir --pickup-mode
 --queue-dir --queue-lifetime --log --batch --connections --max-per-connection
---rate'
+--rate --oauth2-provider --oauth2-client-id --oauth2-client-secret-command
+--oauth2-client-secret-file --oauth2-tenant --oauth2-flow --oauth2-ca-file
+--oauth2-auth-url --oauth2-device-url --oauth2-token-url --oauth2-scope'
 _envoi_opts_flag='--read-receipt --insecure --ipv4 --ipv6 --probe --verbose
---quiet --json --dry-run --queue --flush --queue-list --help --usage --version'
+--quiet --json --dry-run --queue --flush --queue-list --oauth2-login --help --usage
+--version'
 _envoi_short_arg='-f -t -c -b -r -s -m -a -p -H -S -P -u'
 _envoi_short_flag='-4 -6 -v -q -V'
 
@@ -80,6 +83,10 @@ _envoi_value()
             _envoi_words $'low\nnormal\nhigh\nurgent' "$cur" ;;
         --dsn-return)
             _envoi_words $'full\nheaders' "$cur" ;;
+        --oauth2-provider)
+            _envoi_words $'microsoft\ngoogle\ncustom' "$cur" ;;
+        --oauth2-flow)
+            _envoi_words $'device\nbrowser\nclient-credentials' "$cur" ;;
         --dsn-notify)
             # A comma-separated list: complete its last item.
             head=
@@ -95,7 +102,8 @@ _envoi_value()
             done
             ;;
         --body-file | --html-file | --attach | -a | --inline | --message-file | \
-            --password-file | --ca-file | --client-cert | --client-key | --config)
+            --password-file | --ca-file | --client-cert | --client-key | --config | \
+            --oauth2-client-secret-file | --oauth2-ca-file)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))
             ;;
@@ -103,7 +111,7 @@ _envoi_value()
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -d -- "$cur"))
             ;;
-        --password-command)
+        --password-command | --oauth2-client-secret-command)
             COMPREPLY=($(compgen -c -- "$cur"))
             ;;
         --server | -S)
@@ -115,7 +123,9 @@ _envoi_value()
             ;;
         --from | -f | --to | -t | --cc | -c | --bcc | -b | --reply-to | -r | \
             --subject | -s | --body | -m | --html | --header | -H | --port | -P | \
-            --user | -u | --fingerprint | --helo | --timeout | --retry)
+            --user | -u | --fingerprint | --helo | --timeout | --retry | \
+            --oauth2-client-id | --oauth2-tenant | --oauth2-auth-url | \
+            --oauth2-device-url | --oauth2-token-url | --oauth2-scope)
             COMPREPLY=()
             ;;
         *)

@@ -117,6 +117,20 @@ complete -c envoi -l connections -x -a '1 2 4 8 16' -d 'Batch sessions in parall
 complete -c envoi -l max-per-connection -x -d 'A new session after N messages'
 complete -c envoi -l rate -x -a '10/s 100/m 1000/h' -d 'At most N messages per second, minute or hour'
 
+# OAuth2
+complete -c envoi -l oauth2-login -d 'Log the account in once and store its tokens'
+complete -c envoi -l oauth2-provider -x -a 'microsoft google custom' -d 'OAuth2 tokens from'
+complete -c envoi -l oauth2-client-id -x -d 'OAuth2 application (client) id'
+complete -c envoi -l oauth2-client-secret-command -x -a '(__fish_complete_command)' -d 'Command printing the OAuth2 client secret'
+complete -c envoi -l oauth2-client-secret-file -r -d 'File holding the OAuth2 client secret'
+complete -c envoi -l oauth2-tenant -x -d 'Microsoft tenant'
+complete -c envoi -l oauth2-flow -x -a 'device browser client-credentials' -d 'OAuth2 login flow'
+complete -c envoi -l oauth2-ca-file -r -d 'CAs to trust for the identity provider'
+complete -c envoi -l oauth2-auth-url -x -d 'Authorization endpoint'
+complete -c envoi -l oauth2-device-url -x -d 'Device authorization endpoint'
+complete -c envoi -l oauth2-token-url -x -d 'Token endpoint'
+complete -c envoi -l oauth2-scope -x -d 'Scopes to ask for'
+
 # Informational
 complete -c envoi -s '?' -l help -d 'Give the help list'
 complete -c envoi -l usage -d 'Give a short usage message'

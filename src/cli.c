@@ -818,6 +818,30 @@ static int build_batch(const struct collect *c, struct options *o)
 	return take_defaults(c, o);
 }
 
+/* ---- OAuth2 --------------------------------------------------------- */
+
+/* The account's oauth2 keys as they were set, for oauth2_configure. */
+static int take_oauth2(const struct collect *c, struct options *o)
+{
+	const char *raw[OAUTH2_NKEYS];
+	const struct value *from = last(c, O_FROM);
+
+	_Static_assert(O_OAUTH2_SCOPE - O_OAUTH2_PROVIDER + 1 == OAUTH2_NKEYS, "oauth2 keys");
+	if (take_flag(c, O_OAUTH2_LOGIN, &o->oauth2_login) < 0)
+		return -1;
+	for (int i = 0; i < OAUTH2_NKEYS; i++) {
+		const struct value *v = last(c, (enum opt_id)(O_OAUTH2_PROVIDER + i));
+
+		raw[i] = v ? v->text : NULL;
+	}
+	o->sess.oauth2.timeout = o->sess.timeout;
+	o->sess.oauth2.verbose = o->sess.output == OUT_VERBOSE;
+	return oauth2_configure(&o->sess.oauth2, raw, &(struct oauth2_target){
+		.account = o->account, .from = o->msg.from.mailbox ? o->msg.from.mailbox :
+		from ? from->text : NULL, .login = o->oauth2_login,
+		.mech = &o->sess.auth_mech, .user = &o->sess.user}, c->err);
+}
+
 /* The run's steps after collecting: a batch's message is built per line. */
 static int build_all(struct collect *c, struct options *o)
 {
@@ -827,6 +851,10 @@ static int build_all(struct collect *c, struct options *o)
 		rc = build_message(c, o);
 	if (rc == 0)
 		rc = build_session(c, o);
+	if (rc == 0)
+		rc = take_oauth2(c, o);
+	if (rc == 0 && o->oauth2_login)
+		return 0; /* nothing is sent */
 	if (rc == 0 && o->batch)
 		return check_batch(c, o);
 	if (rc == 0)
@@ -870,6 +898,7 @@ struct password_source cli_password_source(const struct session *s)
 		.host = s->host, .user = s->user, .file = s->password_file,
 		.command = s->password_command, .value = s->password,
 		.value_from_env = s->password_from_env, .timeout = s->timeout,
+		.oauth2 = &s->oauth2,
 	};
 }
 
@@ -892,6 +921,7 @@ void cli_free(struct options *o)
 	free(s->client_key);
 	free(s->helo);
 	free(s->proxy_host);
+	oauth2_config_free(&s->oauth2);
 	free(o->pickup_dir);
 	free(o->config_path);
 	free(o->account);

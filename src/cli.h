@@ -45,6 +45,8 @@ struct options {
 	unsigned rate_n;      /* --rate: at most rate_n messages ... */
 	unsigned rate_window_ms; /* ... in any window this long; 0 n: no limit */
 	struct jobvals *batch_defaults; /* the message options' values */
+
+	bool oauth2_login;    /* --oauth2-login: log the account in, send nothing */
 };
 
 /* Parses argv, the environment and the configuration file into o.

@@ -11,4 +11,14 @@
  * it), or NULL when there is no session bus, no keyring, or no item. */
 char *keyring_lookup(const char *host, const char *user);
 
+/* An OAuth2 account's refresh token (tokenstore.h), kept under
+ *     service = envoi, oauth2-account = ACCOUNT
+ * Stores token, replacing the account's. Returns 0, or -1 when there is
+ * no session bus, no keyring, or it refused. */
+int keyring_store_token(const char *account, const char *token);
+
+/* Returns a malloc'd copy of the account's token (the caller wipes and
+ * frees it), or NULL when there is no keyring or no item. */
+char *keyring_lookup_token(const char *account);
+
 #endif

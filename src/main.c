@@ -19,6 +19,7 @@
 #include "habits.h"
 #include "handover.h"
 #include "mime.h"
+#include "oauth2.h"
 #include "password.h"
 #include "pickup.h"
 #include "report.h"
@@ -183,6 +184,30 @@ static int attempt(const struct session *s, const struct smtp_params *p,
 	return smtp_send(p, m, run->password, hooks, &out->info, &out->r, err);
 }
 
+/* An OAuth2 token the server refuses may have been revoked, or have
+ * expired early: a fresh one gets one more try, on a new session. */
+static int attempt_with_token(const struct session *s, const struct smtp_params *p,
+			      const struct smtp_message *m, struct run *run,
+			      const struct smtp_hooks *hooks, struct outcome *out, struct error *err)
+{
+	int rc = attempt(s, p, m, run, hooks, out, err);
+
+	if (rc == 0 || err->cls != ERR_AUTH_FAILED || s->oauth2.provider == OAUTH2_NONE)
+		return rc;
+	password_free(run->password);
+	run->password = NULL;
+	if (oauth2_token(&s->oauth2, true, &run->password, err) < 0)
+		return -1;
+	smtp_result_free(&out->r);
+	smtp_info_free(&out->info);
+	memset(out, 0, sizeof *out);
+	rc = attempt(s, p, m, run, hooks, out, err);
+	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
+		err_hint(err, "the server refused a fresh OAuth2 token too: check that the account "
+			 "may send mail (SMTP AUTH enabled) and the oauth2-scope");
+	return rc;
+}
+
 /* Sends, retrying a temporary failure (exit 75 class) with exponential
  * backoff, but never when the server may have taken the message. */
 static int send_with_retry(struct options *o, const struct smtp_message *m, struct run *run,
@@ -205,7 +230,7 @@ static int send_with_retry(struct options *o, const struct smtp_message *m, stru
 	unsigned delay = 1;
 
 	for (run->attempt = 0;; run->attempt++) {
-		int rc = attempt(s, &p, m, run, &hooks, out, err);
+		int rc = attempt_with_token(s, &p, m, run, &hooks, out, err);
 
 		report_progress_end(&progress);
 		if (rc == 0 || !worth_retrying(err) || out->r.maybe_delivered || run->attempt >= s->retry)
@@ -270,7 +295,8 @@ static int deliver_smtp(struct options *o, struct error *err)
 		rc = engine_message(&o->msg, &m, err);
 	if (rc == 0)
 		rc = send_with_retry(o, &m, &run, &out, err);
-	if (rc < 0 && err->cls == ERR_AUTH_FAILED)
+	/* An OAuth2 token has one origin, and the error says which side refused it. */
+	if (rc < 0 && err->cls == ERR_AUTH_FAILED && s->oauth2.provider == OAUTH2_NONE)
 		name_password_origin(err, origin);
 	password_free(run.password);
 	may_have_gone = out.r.maybe_delivered;
@@ -320,6 +346,23 @@ static int enqueue(struct options *o, struct error *err)
 	return 0;
 }
 
+/* The one line of a failure and the exit code. */
+static int finish(struct options *o, int rc, const struct error *err, bool json_done)
+{
+	if (rc < 0) {
+		char line[2048];
+
+		err_format(err, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		rc = err_exit_code(err->cls);
+		/* Usage, file and configuration errors too: one object, always. */
+		if (o->sess.json && !json_done)
+			report_json_error(stdout, err);
+	}
+	cli_free(o);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -335,6 +378,13 @@ int main(int argc, char **argv)
 	if (sm_selected(argc, argv))
 		return sendmail_main(argc, argv);
 	rc = cli_parse(&o, argc, argv, &err);
+	if (rc == 0 && o.oauth2_login) {
+		rc = oauth2_login(&o.sess.oauth2, &err);
+		/* --json: one object, whatever the run did */
+		if (rc == 0 && o.sess.json)
+			puts("{\"status\":\"logged_in\",\"exit_code\":0}");
+		return finish(&o, rc, &err, false);
+	}
 	if (rc == 0 && (o.flush || o.queue_list)) {
 		rc = o.flush ? handover_flush(&o) : handover_list(&o, false);
 		cli_free(&o);
@@ -357,16 +407,5 @@ int main(int argc, char **argv)
 		rc = deliver(&o, &err, &json_done);
 	if (rc < 0 && will_queue(&o, &err))
 		rc = enqueue(&o, &err);
-	if (rc < 0) {
-		char line[2048];
-
-		err_format(&err, line, sizeof line);
-		fprintf(stderr, "%s\n", line);
-		rc = err_exit_code(err.cls);
-		/* Usage, file and configuration errors too: one object, always. */
-		if (o.sess.json && !json_done)
-			report_json_error(stdout, &err);
-	}
-	cli_free(&o);
-	return rc;
+	return finish(&o, rc, &err, json_done);
 }

@@ -71,6 +71,19 @@ const struct opt opt_table[O_COUNT] = {
 	[O_CONNECTIONS] = {"connections", 0, "N", OPT_STR, 5, 0, "--batch: sessions in parallel, 1-16 (default 1)"},
 	[O_MAX_PER_CONNECTION] = {"max-per-connection", 0, "N", OPT_STR, 5, 0, "--batch: a new session after N messages (default 100)"},
 	[O_RATE] = {"rate", 0, "N/s|N/m|N/h", OPT_STR, 5, 0, "--batch: at most N messages in any second, minute or hour"},
+	/* OAuth2: the keys belong in an [account] section; see envoi(1), OAUTH2 */
+	[O_OAUTH2_LOGIN] = {"oauth2-login", 0, NULL, OPT_FLAG, 2, OPT_NOCONF, "Log the account in once (device or browser flow) and store its tokens"},
+	[O_OAUTH2_PROVIDER] = {"oauth2-provider", 0, "NAME", OPT_STR, 2, 0, "OAuth2 tokens from microsoft, google or custom (mechanism XOAUTH2)"},
+	[O_OAUTH2_CLIENT_ID] = {"oauth2-client-id", 0, "ID", OPT_STR, 2, 0, "OAuth2 application (client) id"},
+	[O_OAUTH2_SECRET_COMMAND] = {"oauth2-client-secret-command", 0, "CMD", OPT_STR, 2, 0, "Run CMD for the OAuth2 client secret"},
+	[O_OAUTH2_SECRET_FILE] = {"oauth2-client-secret-file", 0, "FILE", OPT_STR, 2, 0, "Read the OAuth2 client secret from FILE (mode 600)"},
+	[O_OAUTH2_TENANT] = {"oauth2-tenant", 0, "ID", OPT_STR, 2, 0, "Microsoft tenant (default organizations)"},
+	[O_OAUTH2_FLOW] = {"oauth2-flow", 0, "FLOW", OPT_STR, 2, 0, "device, browser or client-credentials"},
+	[O_OAUTH2_CA_FILE] = {"oauth2-ca-file", 0, "FILE", OPT_STR, 2, 0, "Trust these CAs for the identity provider"},
+	[O_OAUTH2_AUTH_URL] = {"oauth2-auth-url", 0, "URL", OPT_STR, 2, 0, "custom: authorization endpoint"},
+	[O_OAUTH2_DEVICE_URL] = {"oauth2-device-url", 0, "URL", OPT_STR, 2, 0, "custom: device authorization endpoint"},
+	[O_OAUTH2_TOKEN_URL] = {"oauth2-token-url", 0, "URL", OPT_STR, 2, 0, "custom: token endpoint"},
+	[O_OAUTH2_SCOPE] = {"oauth2-scope", 0, "SCOPES", OPT_STR, 2, 0, "custom: scopes to ask for"},
 };
 
 static const char *const group_titles[] = {NULL, "Message:", "Session:", "Output:", "Queue and log:", "Batch:"};

@@ -5,6 +5,7 @@
  * reach swap.
  */
 #include "password.h"
+#include "oauth2.h"
 #include "clock.h"
 #include "keyring.h"
 #include "wipe.h"
@@ -773,6 +774,9 @@ int password_get_from(const struct password_source *s, char **pw, char *origin, 
 	int rc;
 
 	*pw = NULL;
+	snprintf(origin, size, "from the OAuth2 token store");
+	if (s->oauth2 && s->oauth2->provider != OAUTH2_NONE)
+		return oauth2_token(s->oauth2, false, pw, err);
 	/* A source the user named is the only one tried: its failure must
 	 * not quietly become another source's password. */
 	snprintf(origin, size, "from password-file %s", s->file ? s->file : "");

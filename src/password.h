@@ -19,6 +19,8 @@
 
 #include "error.h"
 
+struct oauth2_config;
+
 /* What the password code needs to know, and nothing more: the sources
  * the user named, and whom the password is for. Strings are borrowed. */
 struct password_source {
@@ -30,6 +32,9 @@ struct password_source {
 				ENVOI_PASSWORD as the front end took it */
 	bool value_from_env; /* value is ENVOI_PASSWORD's (for the origin) */
 	unsigned timeout;    /* seconds the command may take */
+	const struct oauth2_config *oauth2; /* the account's OAuth2 settings
+				or NULL: with a provider, the token is the
+				password and no other source is tried */
 };
 
 /* Finds the password for src->user on src->host. Returns 0 and *pw (malloc'd,

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include "oauth2.h"
+
 enum tls_mode { TLS_AUTO, TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
 
 enum dsn_notify_bits {
@@ -49,6 +51,9 @@ struct session {
 
 	enum output_level output;
 	bool json;
+
+	/* OAuth2: the token is the password (provider OAUTH2_NONE: none) */
+	struct oauth2_config oauth2;
 };
 
 #endif
