@@ -333,6 +333,12 @@ static int take_sender(struct options *o, const struct sm_args *a, struct error 
 
 	if (!s)
 		return 0;
+	/* -f '<>' or -f '': a bounce, sent with the null reverse-path (RFC
+	 * 5321 4.5.5) as Postfix does; the account's from stays the From. */
+	if (!*s || strcmp(s, "<>") == 0) {
+		o->msg.null_sender = true;
+		return 0;
+	}
 	if (!strchr(s, '@') && o->domain && snprintf(buf, sizeof buf, "%s@%s", s, o->domain) > 0)
 		s = buf;
 	addr_free(&o->msg.from);
