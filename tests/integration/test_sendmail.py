@@ -810,6 +810,38 @@ class Sendmail(unittest.TestCase):
         self.write_config(port=port, extra=f"ca-file = {certs}/ca.pem\n")
         return fdir
 
+    def test_t_with_100000_bcc_recipients_is_fast(self):
+        # Each recipient is checked against the earlier ones through a hash
+        # set: comparing it with every earlier one (as before) took 84 s
+        # (49 s of CPU) for these 100,000 before connecting; now 0.3 s.
+        # Duplicates (in any case, across fields) still go out once.
+        # Fields of 1,000 addresses: sminput.c reads at most 1,024 a field.
+        n = 100000
+        bcc = "".join("Bcc: " + ",\n ".join(f"r{i}@example.com" for i in range(k, k + 1000)) + "\n"
+                      for k in range(0, n, 1000))
+        again = ",\n ".join(f"R{i}@Example.COM" for i in range(0, n, 100))
+        data = (f"From: me@example.org\nTo: list@example.com, r5@example.com\nSubject: many\n"
+                f"{bcc}Bcc: {again}\n\nhello\n").encode()
+        # The recipients alone: nothing listens, so the run ends after them.
+        self.write_config(port=closed_port(), extra="queue = no\n")
+        start = time.monotonic()
+        r = self.sendmail("-t", "-i", data=data, timeout=300)
+        took = time.monotonic() - start
+        self.assertEqual(r.returncode, 69, r.stderr[-2000:])
+        self.assertLess(took, 20)
+        certs = os.path.join(self.case, "certs")
+        servers.gen_certs(certs)
+        fdir = os.path.join(self.case, "fault-bulk")
+        port = servers.fault_start("bulk_rcpts", fdir, certs)
+        self.write_config(port=port, extra="tls = none\nqueue = no\n")
+        try:
+            r = self.sendmail("-t", "-i", data=data, timeout=120)
+        finally:
+            servers.fault_stop(fdir)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        _, summary, _ = servers.fault_logs(fdir)
+        self.assertEqual(summary["connections"][0]["rcpts"], n + 1)
+
     def test_flush_reopens_a_session_the_server_ended(self):
         # The server takes one message per session, then answers the next
         # MAIL with 421: that message was not taken and goes over a new
