@@ -52,7 +52,8 @@ static const char *envelope_rcpt(const void *ctx, size_t i)
  * recipients need no array of a million pointers. */
 int engine_message(struct message *m, struct smtp_message *sm, struct error *err)
 {
-	*sm = (struct smtp_message){.from = m->from.mailbox, .eightbit = m->eightbit,
+	*sm = (struct smtp_message){.from = m->null_sender ? "" : m->from.mailbox,
+				    .eightbit = m->eightbit,
 				    .smtputf8 = m->smtputf8, .utf8_headers = m->utf8_headers,
 				    .rcpt = envelope_rcpt, .rcpt_ctx = m,
 				    .nrcpts = msg_rcpt_count(m),

@@ -77,6 +77,12 @@ static int write_message(void *ctx, int fd, struct error *err)
 	return rc;
 }
 
+/* The envelope sender: <> for a bounce, else the sender's mailbox. */
+static const char *envelope_sender(const struct message *m)
+{
+	return m->null_sender ? "" : m->from.mailbox;
+}
+
 /* The envelope's recipients: mailboxes of To, Cc and Bcc. */
 static char **envelope_rcpts(const struct message *m, size_t *n)
 {
@@ -93,7 +99,7 @@ static char **envelope_rcpts(const struct message *m, size_t *n)
 int handover_enqueue(const struct options *o, char *id, struct error *err)
 {
 	char dir[4096], config[PATH_MAX];
-	struct queue_env env = {.account = o->account, .sender = o->msg.from.mailbox,
+	struct queue_env env = {.account = o->account, .sender = (char *)envelope_sender(&o->msg),
 				.created = time(NULL), .error = (char *)err->text};
 	struct error qerr = {0};
 	int rc;
@@ -166,7 +172,7 @@ static void log_outcome(const struct options *o, const char *outcome, int exit_c
 	char **rcpts;
 	struct sendlog_rec rec = {
 		.account = o->account, .server = server_name(&o->sess, server, sizeof server),
-		.sender = o->msg.from.mailbox, .outcome = outcome, .exit_code = exit_code,
+		.sender = envelope_sender(&o->msg), .outcome = outcome, .exit_code = exit_code,
 		.cls = err && err->cls ? err_class_name(err->cls) : "sent",
 		.size = r && r->size ? r->size : o->msg.message_size,
 		.queue_id = queue_id ? queue_id : r ? r->queue_id : NULL, .entry_id = entry_id,
@@ -270,6 +276,8 @@ static int entry_options(struct options *eo, const struct options *run,
 		argv[argc++] = verbose;
 	if (cli_parse(eo, argc, argv, err) < 0)
 		return -1;
+	/* A bounce stays a bounce: <> as queued, whatever the account's from. */
+	eo->msg.null_sender = !e->env.sender[0];
 	if (run->log && (free(eo->log), !(eo->log = strdup(run->log))))
 		return err_set(err, ERR_OSERR, "out of memory");
 	for (size_t i = 0; i < e->env.nrcpts; i++) {

@@ -54,6 +54,7 @@ struct header {
 struct message {
 	struct address from;
 	bool have_from;
+	bool null_sender;     /* envelope sender <> (a bounce); From stays from */
 	struct addr_list to, cc, bcc, reply_to;
 	char *subject;
 	struct body text, html;

@@ -3,6 +3,8 @@
  * envoi's own (handover.c). */
 #include "sendmail.h"
 
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,7 +258,69 @@ static int options_for(const struct sm_args *a, struct options *o, struct error 
 	return rc;
 }
 
-static int add_rcpt(struct message *m, const char *text, size_t len, struct error *err)
+/* The recipients already in a list, for the duplicate check: an open
+ * addressing table of their indexes + 1 (0: empty), hashed as strcasecmp
+ * compares, so that a new one costs one probe, not a look at every
+ * earlier one (100,000 recipients took minutes). 4 to 16 bytes each. */
+struct rcpt_set {
+	uint32_t *slot;
+	size_t cap;     /* a power of two, 0 before the first use */
+	size_t indexed; /* the list's entries [0, indexed) are in the table */
+};
+
+static uint64_t fold_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037u; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*s)) * 1099511628211u;
+	return h;
+}
+
+static void set_place(struct rcpt_set *s, const struct addr_list *l, size_t i)
+{
+	size_t k = (size_t)fold_hash(addr_list_mailbox(l, i)) & (s->cap - 1);
+
+	while (s->slot[k])
+		k = (k + 1) & (s->cap - 1);
+	s->slot[k] = (uint32_t)i + 1; /* a list holds < 4 GiB of text: i fits */
+}
+
+static int set_grow(struct rcpt_set *s, const struct addr_list *l)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	uint32_t *slot = calloc(cap, sizeof *slot);
+
+	if (!slot)
+		return -1;
+	free(s->slot);
+	s->slot = slot;
+	s->cap = cap;
+	for (size_t i = 0; i < s->indexed; i++)
+		set_place(s, l, i);
+	return 0;
+}
+
+/* Whether l holds mailbox (as strcasecmp sees it), after taking in the
+ * entries l gained since the last call. Returns 1, 0, or -1 (no memory). */
+static int set_has(struct rcpt_set *s, const struct addr_list *l, const char *mailbox)
+{
+	if (!s->cap && set_grow(s, l) < 0)
+		return -1;
+	for (; s->indexed < l->n; s->indexed++) {
+		if ((s->indexed + 1) * 2 > s->cap && set_grow(s, l) < 0)
+			return -1;
+		set_place(s, l, s->indexed);
+	}
+	for (size_t k = (size_t)fold_hash(mailbox) & (s->cap - 1); s->slot[k];
+	     k = (k + 1) & (s->cap - 1))
+		if (strcasecmp(addr_list_mailbox(l, s->slot[k] - 1), mailbox) == 0)
+			return 1;
+	return 0;
+}
+
+static int add_rcpt(struct message *m, struct rcpt_set *seen, const char *text, size_t len,
+		    struct error *err)
 {
 	char buf[1024];
 	struct address a;
@@ -265,19 +329,16 @@ static int add_rcpt(struct message *m, const char *text, size_t len, struct erro
 	snprintf(buf, sizeof buf, "%.*s", (int)len, text);
 	if (addr_parse(&a, buf, err) < 0)
 		return -1;
-	for (size_t i = 0; i < m->to.n; i++)
-		if (strcasecmp(addr_list_mailbox(&m->to, i), a.mailbox) == 0) {
-			addr_free(&a);
-			return 0; /* once is enough */
-		}
-	rc = addr_list_add(&m->to, &a);
+	rc = set_has(seen, &m->to, a.mailbox);
+	if (rc == 0) /* once is enough */
+		rc = addr_list_add(&m->to, &a);
 	addr_free(&a);
 	return rc < 0 ? err_set(err, ERR_OSERR, "out of memory") : 0;
 }
 
 /* A name without '@': its aliases, else name@domain, else no way. */
-static int add_local(struct message *m, const struct aliases *al, const char *name,
-		     const char *domain, struct error *err)
+static int add_local(struct message *m, struct rcpt_set *seen, const struct aliases *al,
+		     const char *name, const char *domain, struct error *err)
 {
 	char **found = NULL, buf[1024];
 	size_t n = 0;
@@ -290,9 +351,9 @@ static int add_local(struct message *m, const struct aliases *al, const char *na
 	}
 	for (size_t i = 0; rc >= 0 && i < n; i++) {
 		if (strchr(found[i], '@'))
-			rc = add_rcpt(m, found[i], strlen(found[i]), err);
+			rc = add_rcpt(m, seen, found[i], strlen(found[i]), err);
 		else if (domain && snprintf(buf, sizeof buf, "%s@%s", found[i], domain) > 0)
-			rc = add_rcpt(m, buf, strlen(buf), err);
+			rc = add_rcpt(m, seen, buf, strlen(buf), err);
 		else
 			rc = err_set(err, ERR_ALL_RCPT, "no such recipient \"%.60s\": not in the aliases "
 				     "file and no domain key to complete it", found[i]);
@@ -304,8 +365,8 @@ static int add_local(struct message *m, const struct aliases *al, const char *na
 }
 
 /* Each recipient word may hold a list ("a@x, b@y"). */
-static int add_words(struct message *m, char **words, size_t nwords, const struct aliases *al,
-		     const char *domain, struct error *err)
+static int add_words(struct message *m, struct rcpt_set *seen, char **words, size_t nwords,
+		     const struct aliases *al, const char *domain, struct error *err)
 {
 	for (size_t w = 0; w < nwords; w++) {
 		char **specs = NULL;
@@ -315,8 +376,9 @@ static int add_words(struct message *m, char **words, size_t nwords, const struc
 		free(smin_complete(words[w], NULL, &specs, &n));
 		for (size_t i = 0; i < n; i++) {
 			if (rc == 0)
-				rc = strchr(specs[i], '@') ? add_rcpt(m, specs[i], strlen(specs[i]), err) :
-							     add_local(m, al, specs[i], domain, err);
+				rc = strchr(specs[i], '@') ?
+					     add_rcpt(m, seen, specs[i], strlen(specs[i]), err) :
+					     add_local(m, seen, al, specs[i], domain, err);
 			free(specs[i]);
 		}
 		free(specs);
@@ -333,6 +395,12 @@ static int take_sender(struct options *o, const struct sm_args *a, struct error 
 
 	if (!s)
 		return 0;
+	/* -f '<>' or -f '': a bounce, sent with the null reverse-path (RFC
+	 * 5321 4.5.5) as Postfix does; the account's from stays the From. */
+	if (!*s || strcmp(s, "<>") == 0) {
+		o->msg.null_sender = true;
+		return 0;
+	}
 	if (!strchr(s, '@') && o->domain && snprintf(buf, sizeof buf, "%s@%s", s, o->domain) > 0)
 		s = buf;
 	addr_free(&o->msg.from);
@@ -358,6 +426,7 @@ static int read_message(struct options *o, const struct sm_args *a, char *path,
 			       .sender = o->msg.have_from ? &shown : NULL};
 	struct smin_result res = {0};
 	struct aliases al = {0};
+	struct rcpt_set seen = {0};
 	const char *tmp = getenv("TMPDIR");
 	int fd, rc;
 
@@ -376,9 +445,10 @@ static int read_message(struct options *o, const struct sm_args *a, char *path,
 	/* Recipients take the domain key only: mail for a local name must
 	 * not go to whoever has that name at the sender's provider. */
 	if (rc == 0)
-		rc = add_words(&o->msg, a->rcpts, (size_t)a->nrcpts, &al, o->domain, err);
+		rc = add_words(&o->msg, &seen, a->rcpts, (size_t)a->nrcpts, &al, o->domain, err);
 	if (rc == 0 && a->t)
-		rc = add_words(&o->msg, res.rcpts, res.nrcpts, &al, o->domain, err);
+		rc = add_words(&o->msg, &seen, res.rcpts, res.nrcpts, &al, o->domain, err);
+	free(seen.slot);
 	if (rc == 0 && o->msg.to.n == 0)
 		rc = err_set(err, ERR_USAGE, "no recipients: give them as arguments, or -t to read "
 			     "the message's To, Cc and Bcc");

@@ -125,6 +125,28 @@ Test(queue, add_is_private_and_listed, .init = setup, .fini = teardown)
 	cr_expect_eq(count("/missing"), 0);
 }
 
+/* A bounce's null sender is kept as it is (empty), never dropped or
+ * taken for "the account's from", and listed as <>. */
+Test(queue, null_sender_is_kept_and_listed, .init = setup, .fini = teardown)
+{
+	char *rcpts[] = {"a@x.example"}, *text, line[512] = "";
+	struct queue_env in = {.sender = "", .rcpts = rcpts, .nrcpts = 1}, out;
+	struct error err;
+	FILE *f = tmpfile();
+
+	cr_assert_not_null(text = queue_env_format(&in));
+	cr_assert_eq(queue_env_parse(text, &out, &err), 0, "%s", err.text);
+	cr_expect_str_eq(out.sender, "");
+	queue_env_free(&out);
+	free(text);
+	add("", time(NULL));
+	cr_assert_eq(queue_list(dir, f, time(NULL), &err), 1);
+	rewind(f);
+	cr_assert_not_null(fgets(line, sizeof line, f));
+	cr_expect_not_null(strstr(line, "\t<>\t<r@x.example>\t"), "%s", line);
+	fclose(f);
+}
+
 Test(queue, flush_settles_by_verdict, .init = setup, .fini = teardown)
 {
 	struct queue_tally t;
