@@ -14,12 +14,12 @@
 #include "message.h"
 
 #define HEADER_MAX (8u << 20) /* the whole header section */
-#define SPANS_MAX 1024
-
-/* The addr-spec spans of one address-list value, in order. */
+/* The addr-spec spans of one address-list value, in order: as many as
+ * it holds (a -t Bcc field may list thousands; none may be lost). */
 struct spans {
-	size_t start[SPANS_MAX], end[SPANS_MAX];
-	size_t n;
+	size_t (*at)[2];
+	size_t n, cap;
+	bool failed;  /* out of memory: the caller gives up */
 };
 
 struct item {
@@ -42,9 +42,17 @@ static void item_end(const char *v, struct item *it, struct spans *s)
 		a++;
 	while (b > a && isspace((unsigned char)v[b - 1]))
 		b--;
-	if (a != SIZE_MAX && a < b && s->n < SPANS_MAX) {
-		s->start[s->n] = a;
-		s->end[s->n++] = b;
+	if (a != SIZE_MAX && a < b && s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		size_t (*at)[2] = realloc(s->at, cap * sizeof *at);
+
+		if (at)
+			s->at = at, s->cap = cap;
+		s->failed |= !at;
+	}
+	if (a != SIZE_MAX && a < b && s->n < s->cap) {
+		s->at[s->n][0] = a;
+		s->at[s->n++][1] = b;
 	}
 	item_reset(it);
 }
@@ -108,16 +116,14 @@ static bool has_at(const char *v, size_t a, size_t b)
 
 char *smin_complete(const char *value, const char *domain, char ***addrs, size_t *naddrs)
 {
-	struct spans *s = calloc(1, sizeof *s);
+	struct spans sp = {0}, *s = &sp;
 	size_t dlen = domain ? strlen(domain) : 0, len = strlen(value), o = 0, from = 0;
 	char *out;
 
-	if (!s)
-		return NULL;
 	find_spans(value, s);
-	out = malloc(len + s->n * (dlen + 1) + 1);
+	out = s->failed ? NULL : malloc(len + s->n * (dlen + 1) + 1);
 	for (size_t i = 0; out && i < s->n; i++) {
-		size_t a = s->start[i], b = s->end[i];
+		size_t a = s->at[i][0], b = s->at[i][1];
 
 		if (addrs) {
 			char **v = realloc(*addrs, (*naddrs + 1) * sizeof *v);
@@ -138,7 +144,7 @@ char *smin_complete(const char *value, const char *domain, char ***addrs, size_t
 		memcpy(out + o, value + from, len - from);
 		out[o + len - from] = '\0';
 	}
-	free(s);
+	free(s->at);
 	return out;
 }
 

@@ -45,6 +45,26 @@ Test(sminput, addr_specs_are_listed_as_written)
 	free(v);
 }
 
+/* -t with one Bcc field of 5,000 addresses: every one is a recipient
+ * (the first 1,024 once were, and the rest were dropped with exit 0). */
+Test(sminput, a_field_of_thousands_loses_none)
+{
+	enum { N = 5000 };
+	char *field = malloc(N * 24), *p = field, **v = NULL;
+	size_t n = 0;
+
+	cr_assert_not_null(field);
+	for (int i = 0; i < N; i++)
+		p += sprintf(p, "%sr%d@x.example", i ? ", " : "", i);
+	free(smin_complete(field, "d", &v, &n));
+	cr_assert_eq(n, N);
+	cr_expect_str_eq(v[N - 1], "r4999@x.example");
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	free(field);
+}
+
 /* Runs smin_read over input; returns what it wrote (malloc'd). */
 static char *run(const char *input, const struct smin_opts *o, struct smin_result *r)
 {
