@@ -11,7 +11,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,71 +27,7 @@
 #include "sendlog.h"
 #include "sminput.h"
 #include "smtp_live.h"
-
-/* ---- the caller's input: bytes with a deadline ----------------------- */
-
-struct bs_in {
-	int fd;
-	unsigned timeout;
-	size_t pos, len;
-	char buf[65536];
-};
-
-enum { IN_EOF = -1, IN_TIMEOUT = -2 };
-
-/* The next byte, IN_EOF (end of input or a read error) or IN_TIMEOUT
- * (nothing came for timeout seconds). */
-static int in_byte(struct bs_in *in)
-{
-	if (in->pos == in->len) {
-		struct pollfd p = {.fd = in->fd, .events = POLLIN};
-		ssize_t n;
-		int rc;
-
-		do
-			rc = poll(&p, 1, (int)in->timeout * 1000);
-		while (rc < 0 && errno == EINTR);
-		if (rc == 0)
-			return IN_TIMEOUT;
-		do
-			n = read(in->fd, in->buf, sizeof in->buf);
-		while (n < 0 && errno == EINTR);
-		if (n <= 0)
-			return IN_EOF;
-		in->pos = 0;
-		in->len = (size_t)n;
-	}
-	return (unsigned char)in->buf[in->pos++];
-}
-
-enum cmd_read { CMD_LINE, CMD_LONG, CMD_EOF = IN_EOF, CMD_TIMEOUT = IN_TIMEOUT };
-
-/* One command line, without its line end, into buf (BS_LINE_MAX). A
- * longer line is read to its end and dropped (CMD_LONG). */
-static int read_command(struct bs_in *in, char *buf, size_t *len)
-{
-	size_t n = 0;
-
-	for (;;) {
-		int c = in_byte(in);
-
-		if (c < 0)
-			return c;
-		if (c == '\n')
-			break;
-		if (n < BS_LINE_MAX - 1)
-			buf[n++] = (char)c;
-	}
-	if (n && buf[n - 1] == '\r')
-		n--;
-	/* With its CRLF at most BS_LINE_MAX bytes; a longer line filled buf
-	 * and lost its CR, so it is caught here too. */
-	if (n > BS_LINE_MAX - 2)
-		return CMD_LONG;
-	buf[n] = '\0';
-	*len = n;
-	return CMD_LINE;
-}
+#include "bs_in.h"
 
 /* ---- the session with the caller ------------------------------------ */
 
@@ -527,7 +462,7 @@ static int read_data(struct bs *b, struct spool *s)
 	bool first_piece = true;
 
 	for (;;) {
-		int c = in_byte(&b->in);
+		int c = bs_in_byte(&b->in);
 
 		if (c < 0)
 			return c;
@@ -861,7 +796,7 @@ static void step(struct bs *b)
 {
 	char line[BS_LINE_MAX];
 	size_t len = 0;
-	int rc = read_command(&b->in, line, &len);
+	int rc = bs_in_command(&b->in, line, &len);
 
 	if (rc == CMD_EOF || rc == CMD_TIMEOUT) {
 		if (rc == CMD_TIMEOUT)

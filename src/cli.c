@@ -28,25 +28,7 @@
 #include "pickup.h"
 #include "queue.h"
 
-enum level { L_DEFAULTS, L_ACCOUNT, L_ENV, L_CMDLINE };
-
-
-struct value {
-	const char *text; /* NULL: a bare config flag */
-	char where[160];  /* "--port", "ENVOI_PORT", "FILE line 3" */
-};
-
-struct slot {
-	int level; /* -1 while unset */
-	struct value *v;
-	size_t n;
-};
-
-struct collect {
-	struct slot slots[O_COUNT];
-	struct error *err;
-	bool json_seen; /* --json on the command line, even if it failed */
-};
+#include "cli_int.h"
 
 static int slot_add(struct collect *c, enum opt_id id, int level, const char *text,
 		    const char *where)
@@ -74,14 +56,14 @@ static int slot_add(struct collect *c, enum opt_id id, int level, const char *te
 	return 0;
 }
 
-static const struct value *last(const struct collect *c, enum opt_id id)
+const struct value *cli_last(const struct collect *c, enum opt_id id)
 {
 	const struct slot *s = &c->slots[id];
 
 	return s->n ? &s->v[s->n - 1] : NULL;
 }
 
-static bool from_cmdline(const struct collect *c, enum opt_id id)
+bool cli_from_cmdline(const struct collect *c, enum opt_id id)
 {
 	return c->slots[id].level == L_CMDLINE;
 }
@@ -181,7 +163,7 @@ static int collect_entries(struct collect *c, const struct cfg *cfg,
  * only when it exists). NULL when there is none. */
 static char *config_path(const struct collect *c, bool *required)
 {
-	const struct value *v = last(c, O_CONFIG);
+	const struct value *v = cli_last(c, O_CONFIG);
 	const char *env = getenv("ENVOI_CONFIG");
 
 	*required = v || (env && *env);
@@ -232,7 +214,7 @@ static int no_such_account(struct error *err, const char *account, const char *p
 /* The collected values point into cfg: the caller frees it last. */
 static int collect_config(struct collect *c, struct options *o, struct cfg *cfg)
 {
-	const struct value *acc = last(c, O_ACCOUNT);
+	const struct value *acc = cli_last(c, O_ACCOUNT);
 	const char *account = acc ? acc->text : getenv("ENVOI_ACCOUNT");
 	char shown[160];
 	bool required;
@@ -276,7 +258,7 @@ static void config_located(struct error *e, const char *where)
 
 /* A bad value that did not come from the command line is a fault of the
  * configuration (exit 78), and the message says where it was set. */
-static int blame(const struct collect *c, enum opt_id id, const struct value *v)
+int cli_blame(const struct collect *c, enum opt_id id, const struct value *v)
 {
 	struct error *e = c->err;
 	size_t n;
@@ -294,9 +276,9 @@ static int blame(const struct collect *c, enum opt_id id, const struct value *v)
 	return -1;
 }
 
-static int take_str(const struct collect *c, enum opt_id id, char **out)
+int cli_take_str(const struct collect *c, enum opt_id id, char **out)
 {
-	const struct value *v = last(c, id);
+	const struct value *v = cli_last(c, id);
 
 	if (!v)
 		return 0;
@@ -305,13 +287,13 @@ static int take_str(const struct collect *c, enum opt_id id, char **out)
 	return *out ? 0 : err_set(c->err, ERR_OSERR, "out of memory");
 }
 
-static int take_flag(const struct collect *c, enum opt_id id, bool *out)
+int cli_take_flag(const struct collect *c, enum opt_id id, bool *out)
 {
-	const struct value *v = last(c, id);
+	const struct value *v = cli_last(c, id);
 
 	*out = false;
 	if (v && parse_bool(v->text, out, c->err) < 0)
-		return blame(c, id, v);
+		return cli_blame(c, id, v);
 	return 0;
 }
 
@@ -324,7 +306,7 @@ static int take_each(const struct collect *c, enum opt_id id, int kind,
 
 	for (size_t i = 0; i < s->n; i++)
 		if (add(m, kind, s->v[i].text, c->err) < 0)
-			return blame(c, id, &s->v[i]);
+			return cli_blame(c, id, &s->v[i]);
 	return 0;
 }
 
@@ -348,7 +330,7 @@ static int take_headers(const struct collect *c, struct message *m)
 		size_t before = m->nheaders;
 
 		if (msg_add_header(m, s->v[i].text, c->err) < 0)
-			return m->nheaders > before ? -1 : blame(c, O_HEADER, &s->v[i]);
+			return m->nheaders > before ? -1 : cli_blame(c, O_HEADER, &s->v[i]);
 	}
 	return 0;
 }
@@ -358,7 +340,7 @@ static int take_headers(const struct collect *c, struct message *m)
 static int take_body(const struct collect *c, enum opt_id text, enum opt_id file,
 		     enum msg_body which, struct message *m)
 {
-	const struct value *t = last(c, text), *f = last(c, file);
+	const struct value *t = cli_last(c, text), *f = cli_last(c, file);
 
 	if (t && f && c->slots[text].level == c->slots[file].level)
 		return err_set(c->err, ERR_USAGE, "give --%s or --%s, not both", opt_table[text].name,
@@ -378,10 +360,10 @@ static int take_body(const struct collect *c, enum opt_id text, enum opt_id file
 static int take_one(const struct collect *c, enum opt_id id, struct message *m,
 		    int (*set)(struct message *, const char *, struct error *))
 {
-	const struct value *v = last(c, id);
+	const struct value *v = cli_last(c, id);
 
 	if (v && set(m, v->text, c->err) < 0)
-		return blame(c, id, v);
+		return cli_blame(c, id, v);
 	return 0;
 }
 
@@ -404,7 +386,7 @@ static int build_message(const struct collect *c, struct options *o)
 	    take_each(c, O_ATTACH, MSG_ATTACH, add_file, m) ||
 	    take_each(c, O_INLINE, MSG_INLINE, add_file, m) ||
 	    take_headers(c, m) || take_one(c, O_PRIORITY, m, msg_set_priority) ||
-	    take_flag(c, O_READ_RECEIPT, &m->read_receipt) ||
+	    cli_take_flag(c, O_READ_RECEIPT, &m->read_receipt) ||
 	    take_one(c, O_MESSAGE_FILE, m, msg_set_message_file))
 		return -1;
 	return 0;
@@ -415,16 +397,16 @@ static int build_message(const struct collect *c, struct options *o)
  * --tls on a tie. */
 static int take_endpoint(const struct collect *c, struct session *s)
 {
-	const struct value *sv = last(c, O_SERVER), *pv = last(c, O_PORT), *tv = last(c, O_TLS);
+	const struct value *sv = cli_last(c, O_SERVER), *pv = cli_last(c, O_PORT), *tv = cli_last(c, O_TLS);
 	enum tls_mode scheme = TLS_AUTO, mode = TLS_AUTO;
 	unsigned sport = 0, port = 0;
 
 	if (sv && parse_server(sv->text, &s->host, &sport, &scheme, c->err) < 0)
-		return blame(c, O_SERVER, sv);
+		return cli_blame(c, O_SERVER, sv);
 	if (pv && parse_port(pv->text, &port, c->err) < 0)
-		return blame(c, O_PORT, pv);
+		return cli_blame(c, O_PORT, pv);
 	if (tv && parse_tls_mode(tv->text, &mode, c->err) < 0)
-		return blame(c, O_TLS, tv);
+		return cli_blame(c, O_TLS, tv);
 	if (sport && (!pv || c->slots[O_SERVER].level > c->slots[O_PORT].level))
 		port = sport;
 	s->tls = mode;
@@ -447,23 +429,23 @@ static int take_password_source(const struct collect *c, struct session *s)
 	int best = -1;
 
 	for (int i = 0; i < 3; i++)
-		if (last(c, ids[i]) && (best < 0 || c->slots[ids[i]].level > c->slots[ids[best]].level))
+		if (cli_last(c, ids[i]) && (best < 0 || c->slots[ids[i]].level > c->slots[ids[best]].level))
 			best = i;
 	if (best < 0)
 		return 0;
 	s->password_from_env = best == 2 && c->slots[O_PASSWORD].level == L_ENV;
-	return take_str(c, ids[best], best == 0 ? &s->password_file :
+	return cli_take_str(c, ids[best], best == 0 ? &s->password_file :
 			best == 1 ? &s->password_command : &s->password);
 }
 
 static int take_checked(const struct collect *c, enum opt_id id, char **out,
 			int (*check)(const char *, struct error *))
 {
-	const struct value *v = last(c, id);
+	const struct value *v = cli_last(c, id);
 
 	if (v && check(v->text, c->err) < 0)
-		return blame(c, id, v);
-	return take_str(c, id, out);
+		return cli_blame(c, id, v);
+	return cli_take_str(c, id, out);
 }
 
 static int check_user(const char *s, struct error *err)
@@ -499,22 +481,22 @@ static int take_numbers(const struct collect *c, struct session *s)
 	const struct value *v;
 
 	s->timeout = 60;
-	if ((v = last(c, O_TIMEOUT)) &&
+	if ((v = cli_last(c, O_TIMEOUT)) &&
 	    parse_uint(v->text, 1, 86400, "--timeout", &s->timeout, c->err) < 0)
-		return blame(c, O_TIMEOUT, v);
-	if ((v = last(c, O_RETRY)) && parse_uint(v->text, 0, 100, "--retry", &s->retry, c->err) < 0)
-		return blame(c, O_RETRY, v);
-	if ((v = last(c, O_FINGERPRINT))) {
+		return cli_blame(c, O_TIMEOUT, v);
+	if ((v = cli_last(c, O_RETRY)) && parse_uint(v->text, 0, 100, "--retry", &s->retry, c->err) < 0)
+		return cli_blame(c, O_RETRY, v);
+	if ((v = cli_last(c, O_FINGERPRINT))) {
 		if (parse_fingerprint(v->text, s->fingerprint, c->err) < 0)
-			return blame(c, O_FINGERPRINT, v);
+			return cli_blame(c, O_FINGERPRINT, v);
 		s->have_fingerprint = true;
 	}
-	if ((v = last(c, O_PROXY)) && parse_proxy(v->text, &s->proxy_host, &s->proxy_port, c->err) < 0)
-		return blame(c, O_PROXY, v);
-	if ((v = last(c, O_DSN_NOTIFY)) && parse_dsn_notify(v->text, &s->dsn_notify, c->err) < 0)
-		return blame(c, O_DSN_NOTIFY, v);
-	if ((v = last(c, O_DSN_RETURN)) && parse_dsn_return(v->text, &s->dsn_ret, c->err) < 0)
-		return blame(c, O_DSN_RETURN, v);
+	if ((v = cli_last(c, O_PROXY)) && parse_proxy(v->text, &s->proxy_host, &s->proxy_port, c->err) < 0)
+		return cli_blame(c, O_PROXY, v);
+	if ((v = cli_last(c, O_DSN_NOTIFY)) && parse_dsn_notify(v->text, &s->dsn_notify, c->err) < 0)
+		return cli_blame(c, O_DSN_NOTIFY, v);
+	if ((v = cli_last(c, O_DSN_RETURN)) && parse_dsn_return(v->text, &s->dsn_ret, c->err) < 0)
+		return cli_blame(c, O_DSN_RETURN, v);
 	return 0;
 }
 
@@ -524,7 +506,7 @@ static int take_either(const struct collect *c, enum opt_id a, enum opt_id b, in
 {
 	bool va, vb;
 
-	if (take_flag(c, a, &va) < 0 || take_flag(c, b, &vb) < 0)
+	if (cli_take_flag(c, a, &va) < 0 || cli_take_flag(c, b, &vb) < 0)
 		return -1;
 	if (va && vb && c->slots[a].level == c->slots[b].level)
 		return err_set(c->err, ERR_USAGE, "--%s and --%s exclude each other", opt_table[a].name,
@@ -539,7 +521,7 @@ static int take_either(const struct collect *c, enum opt_id a, enum opt_id b, in
 /* An octal file mode without execute, setuid, setgid or sticky bits. */
 static int take_pickup_mode(const struct collect *c, unsigned *mode)
 {
-	const struct value *v = last(c, O_PICKUP_MODE);
+	const struct value *v = cli_last(c, O_PICKUP_MODE);
 	char show[80], *end;
 	unsigned long m;
 
@@ -550,7 +532,7 @@ static int take_pickup_mode(const struct collect *c, unsigned *mode)
 	if (!*v->text || *end || strspn(v->text, "01234567") != strlen(v->text) || (m & ~0666ul)) {
 		err_set(c->err, ERR_USAGE, "invalid --pickup-mode %s: give an octal mode such as "
 			"600 or 640, without execute bits", parse_show(v->text, show, sizeof show));
-		return blame(c, O_PICKUP_MODE, v);
+		return cli_blame(c, O_PICKUP_MODE, v);
 	}
 	*mode = (unsigned)m;
 	return 0;
@@ -558,21 +540,21 @@ static int take_pickup_mode(const struct collect *c, unsigned *mode)
 
 static int take_queue(const struct collect *c, struct options *o)
 {
-	const struct value *v = last(c, O_QUEUE_LIFETIME);
+	const struct value *v = cli_last(c, O_QUEUE_LIFETIME);
 	bool on;
 
 	o->queue = -1;
-	if (last(c, O_QUEUE)) {
-		if (take_flag(c, O_QUEUE, &on) < 0)
+	if (cli_last(c, O_QUEUE)) {
+		if (cli_take_flag(c, O_QUEUE, &on) < 0)
 			return -1;
 		o->queue = on;
 	}
 	o->queue_lifetime = QUEUE_LIFETIME_DEFAULT;
 	if (v && queue_parse_lifetime(v->text, &o->queue_lifetime, c->err) < 0)
-		return blame(c, O_QUEUE_LIFETIME, v);
-	if (take_flag(c, O_FLUSH, &o->flush) || take_flag(c, O_QUEUE_LIST, &o->queue_list) ||
-	    take_str(c, O_QUEUE_DIR, &o->queue_dir) || take_str(c, O_LOG, &o->log) ||
-	    take_str(c, O_ALIASES, &o->aliases) || take_str(c, O_DOMAIN, &o->domain))
+		return cli_blame(c, O_QUEUE_LIFETIME, v);
+	if (cli_take_flag(c, O_FLUSH, &o->flush) || cli_take_flag(c, O_QUEUE_LIST, &o->queue_list) ||
+	    cli_take_str(c, O_QUEUE_DIR, &o->queue_dir) || cli_take_str(c, O_LOG, &o->log) ||
+	    cli_take_str(c, O_ALIASES, &o->aliases) || cli_take_str(c, O_DOMAIN, &o->domain))
 		return -1;
 	if (o->flush && o->queue_list)
 		return err_set(c->err, ERR_USAGE, "--flush and --queue-list exclude each other");
@@ -588,10 +570,10 @@ static int build_session(const struct collect *c, struct options *o)
 	    take_checked(c, O_USER, &s->user, check_user) ||
 	    take_checked(c, O_AUTH, &s->auth_mech, check_mech) ||
 	    take_checked(c, O_HELO, &s->helo, parse_helo) || take_numbers(c, s) ||
-	    take_str(c, O_CA_FILE, &s->ca_file) || take_str(c, O_CLIENT_CERT, &s->client_cert) ||
-	    take_str(c, O_CLIENT_KEY, &s->client_key) || take_flag(c, O_INSECURE, &s->insecure) ||
-	    take_flag(c, O_PROBE, &s->probe) || take_flag(c, O_JSON, &s->json) ||
-	    take_flag(c, O_DRY_RUN, &o->dry_run) || take_str(c, O_PICKUP_DIR, &o->pickup_dir) ||
+	    cli_take_str(c, O_CA_FILE, &s->ca_file) || cli_take_str(c, O_CLIENT_CERT, &s->client_cert) ||
+	    cli_take_str(c, O_CLIENT_KEY, &s->client_key) || cli_take_flag(c, O_INSECURE, &s->insecure) ||
+	    cli_take_flag(c, O_PROBE, &s->probe) || cli_take_flag(c, O_JSON, &s->json) ||
+	    cli_take_flag(c, O_DRY_RUN, &o->dry_run) || cli_take_str(c, O_PICKUP_DIR, &o->pickup_dir) ||
 	    take_pickup_mode(c, &o->pickup_mode) || take_queue(c, o))
 		return -1;
 	for (char *p = s->auth_mech; p && *p; p++)
@@ -612,7 +594,7 @@ static int check_message_file_alone(const struct collect *c)
 		O_PRIORITY, O_HEADER, O_READ_RECEIPT, O_REPLY_TO};
 
 	for (size_t i = 0; i < sizeof composing / sizeof *composing; i++)
-		if (from_cmdline(c, composing[i]))
+		if (cli_from_cmdline(c, composing[i]))
 			return err_set(c->err, ERR_USAGE,
 				       "--message-file sends the message as it is: --%s cannot change it",
 				       opt_table[composing[i]].name);
@@ -670,7 +652,7 @@ int cli_check_envelope(const struct options *o, struct error *err)
 
 /* "no server" under cron or systemd often means the configuration file
  * was not found: say where envoi looked, and why it looked nowhere else. */
-static int no_server(struct error *err, const char *config_path)
+int cli_no_server(struct error *err, const char *config_path)
 {
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
 	char user_file[4096] = "";
@@ -696,7 +678,7 @@ static int check_required(const struct collect *c, const struct options *o)
 	if (o->flush || o->queue_list)
 		return 0;
 	if (!o->sess.host && !o->dry_run && !o->pickup_dir)
-		return no_server(c->err, o->config_path);
+		return cli_no_server(c->err, o->config_path);
 	/* A --message-file may bring its own sender and recipients. */
 	if (o->msg.message_file)
 		return 0;
@@ -708,7 +690,7 @@ static int check_required(const struct collect *c, const struct options *o)
  * config file or ENVOI_JSON may not have been read yet. */
 static bool json_wanted(const struct collect *c)
 {
-	const struct value *v = last(c, O_JSON);
+	const struct value *v = cli_last(c, O_JSON);
 	const char *env = getenv("ENVOI_JSON");
 	struct error ignored;
 	bool on = false;
@@ -724,7 +706,7 @@ static bool json_wanted(const struct collect *c)
 
 static bool wants_quiet(const struct collect *c)
 {
-	const struct value *v = last(c, O_QUIET);
+	const struct value *v = cli_last(c, O_QUIET);
 	struct error scratch;
 	bool quiet = false;
 
@@ -734,129 +716,21 @@ static bool wants_quiet(const struct collect *c)
 /* ---- --batch ----------------------------------------------------------- */
 
 /* --rate=N/s|N/m|N/h */
-static int parse_rate(const char *text, unsigned *n, unsigned *window_ms, struct error *err)
-{
-	static const struct { char unit; unsigned ms; } units[] = {
-		{'s', 1000}, {'m', 60000}, {'h', 3600000}};
-	const char *slash = strchr(text, '/');
-	char number[16];
-
-	if (!slash || slash == text || (size_t)(slash - text) >= sizeof number || strlen(slash) != 2)
-		return err_set(err, ERR_USAGE, "--rate: N/s, N/m or N/h expected");
-	snprintf(number, sizeof number, "%.*s", (int)(slash - text), text);
-	if (parse_uint(number, 1, 1000000, "--rate", n, err) < 0)
-		return -1;
-	for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-		if (slash[1] == units[i].unit) {
-			*window_ms = units[i].ms;
-			return 0;
-		}
-	return err_set(err, ERR_USAGE, "--rate: N/s, N/m or N/h expected");
-}
-
-static int take_batch_numbers(const struct collect *c, struct options *o)
-{
-	const struct value *v;
-
-	o->connections = 1;
-	o->max_per_connection = 100;
-	if ((v = last(c, O_CONNECTIONS)) &&
-	    parse_uint(v->text, 1, 16, "--connections", &o->connections, c->err) < 0)
-		return blame(c, O_CONNECTIONS, v);
-	if ((v = last(c, O_MAX_PER_CONNECTION)) &&
-	    parse_uint(v->text, 1, 1000000, "--max-per-connection", &o->max_per_connection, c->err) < 0)
-		return blame(c, O_MAX_PER_CONNECTION, v);
-	if ((v = last(c, O_RATE)) && parse_rate(v->text, &o->rate_n, &o->rate_window_ms, c->err) < 0)
-		return blame(c, O_RATE, v);
-	return 0;
-}
-
-/* In batch mode the message options, wherever they came from, are the
- * defaults of every line, kept as given. */
-static int take_defaults(const struct collect *c, struct options *o)
-{
-	if (!(o->batch_defaults = calloc(1, sizeof *o->batch_defaults)))
-		return err_set(c->err, ERR_OSERR, "out of memory");
-	for (int id = 0; id < O_COUNT; id++) {
-		const struct slot *s = &c->slots[id];
-
-		if (!job_is_message_option((enum opt_id)id))
-			continue;
-		for (size_t i = 0; i < s->n; i++)
-			if (jobvals_add(o->batch_defaults, (enum opt_id)id,
-					s->v[i].text ? s->v[i].text : "yes", c->err) < 0)
-				return -1;
-	}
-	return 0;
-}
-
-static int check_batch(const struct collect *c, struct options *o)
-{
-	if (o->dry_run || o->pickup_dir || o->sess.probe || from_cmdline(c, O_QUEUE) || o->flush ||
-	    o->queue_list)
-		return err_set(c->err, ERR_USAGE, "--batch sends: it cannot be combined with "
-			       "--dry-run, --pickup-dir, --probe, --queue, --flush or --queue-list");
-	if (!o->sess.host)
-		return no_server(c->err, o->config_path);
-	return 0;
-}
-
-/* Without --batch, the batch options mean nothing: say so. */
-static int build_batch(const struct collect *c, struct options *o)
-{
-	static const enum opt_id only[] = {O_CONNECTIONS, O_MAX_PER_CONNECTION, O_RATE};
-
-	if (!last(c, O_BATCH)) {
-		for (size_t i = 0; i < sizeof only / sizeof *only; i++)
-			if (from_cmdline(c, only[i]))
-				return err_set(c->err, ERR_USAGE, "--%s needs --batch",
-					       opt_table[only[i]].name);
-		return 0;
-	}
-	if (take_str(c, O_BATCH, &o->batch) < 0 || take_batch_numbers(c, o) < 0)
-		return -1;
-	return take_defaults(c, o);
-}
-
-/* ---- OAuth2 --------------------------------------------------------- */
-
-/* The account's oauth2 keys as they were set, for oauth2_configure. */
-static int take_oauth2(const struct collect *c, struct options *o)
-{
-	const char *raw[OAUTH2_NKEYS];
-	const struct value *from = last(c, O_FROM);
-
-	_Static_assert(O_OAUTH2_SCOPE - O_OAUTH2_PROVIDER + 1 == OAUTH2_NKEYS, "oauth2 keys");
-	if (take_flag(c, O_OAUTH2_LOGIN, &o->oauth2_login) < 0)
-		return -1;
-	for (int i = 0; i < OAUTH2_NKEYS; i++) {
-		const struct value *v = last(c, (enum opt_id)(O_OAUTH2_PROVIDER + i));
-
-		raw[i] = v ? v->text : NULL;
-	}
-	o->sess.oauth2.timeout = o->sess.timeout;
-	o->sess.oauth2.verbose = o->sess.output == OUT_VERBOSE;
-	return oauth2_configure(&o->sess.oauth2, raw, &(struct oauth2_target){
-		.account = o->account, .from = o->msg.from.mailbox ? o->msg.from.mailbox :
-		from ? from->text : NULL, .login = o->oauth2_login,
-		.mech = &o->sess.auth_mech, .user = &o->sess.user}, c->err);
-}
-
 /* The run's steps after collecting: a batch's message is built per line. */
 static int build_all(struct collect *c, struct options *o)
 {
-	int rc = build_batch(c, o);
+	int rc = cli_build_batch(c, o);
 
 	if (rc == 0 && !o->batch)
 		rc = build_message(c, o);
 	if (rc == 0)
 		rc = build_session(c, o);
 	if (rc == 0)
-		rc = take_oauth2(c, o);
+		rc = cli_take_oauth2(c, o);
 	if (rc == 0 && o->oauth2_login)
 		return 0; /* nothing is sent */
 	if (rc == 0 && o->batch)
-		return check_batch(c, o);
+		return cli_check_batch(c, o);
 	if (rc == 0)
 		rc = check_combinations(c, o);
 	if (rc == 0)
