@@ -137,7 +137,7 @@ static int relay_open(struct bs *b, struct error *err)
 		.trace = s->output == OUT_VERBOSE ? report_trace : NULL, .warn = on_warn, .ctx = s,
 	};
 	report_insecure(s);
-	if (smtp_open(&b->x, &b->p, b->password, NULL, &b->hooks, &b->info, err) < 0) {
+	if (engine_open(&b->x, s, &b->p, &b->password, NULL, &b->hooks, &b->info, err) < 0) {
 		b->x = NULL;
 		return -1;
 	}

@@ -3,11 +3,16 @@
  * size and writer from a message. */
 #include "engine.h"
 
+#include "oauth2.h"
+#include "password.h"
+
 #include <string.h>
 
 #include "conn_transport.h"
 #include "mime.h"
 #include "msgbuild.h"
+#include "oauth2.h"
+#include "password.h"
 
 /* The transport's share of the session; the strings stay s's. */
 struct conn_params engine_conn_params(const struct session *s)
@@ -61,4 +66,25 @@ int engine_message(struct message *m, struct smtp_message *sm, struct error *err
 	if (msg_spool_pipes(m, err) < 0 || mime_size(m, &sm->size, err) < 0)
 		return -1;
 	return 0;
+}
+
+int engine_open(struct smtp **x, const struct session *s, const struct smtp_params *p,
+		char **password, const struct smtp_message *first, const struct smtp_hooks *hooks,
+		struct smtp_info *info, struct error *err)
+{
+	if (smtp_open(x, p, *password, first, hooks, info, err) == 0)
+		return 0;
+	if (err->cls != ERR_AUTH_FAILED || s->oauth2.provider == OAUTH2_NONE)
+		return -1;
+	password_free(*password);
+	*password = NULL;
+	if (oauth2_token(&s->oauth2, true, password, err) < 0)
+		return -1;
+	*err = (struct error){0};
+	if (smtp_open(x, p, *password, first, hooks, info, err) == 0)
+		return 0;
+	if (err->cls == ERR_AUTH_FAILED)
+		err_hint(err, "the server refused a fresh OAuth2 token too: check that the account "
+			 "may send mail (SMTP AUTH enabled) and the oauth2-scope");
+	return -1;
 }

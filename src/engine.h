@@ -23,4 +23,14 @@ struct smtp_params engine_params(const struct session *s, struct conn_params *cp
  * Returns 0, or -1 with err set. */
 int engine_message(struct message *m, struct smtp_message *sm, struct error *err);
 
+/* smtp_open for a session that may carry many transactions (batch,
+ * flush, -bs). When s logs in with OAuth2 and the server refuses the
+ * token (it may have been revoked or have expired early), a fresh token
+ * replaces *password (wiped and freed with password_free; *password is
+ * the caller's, from password_get_from) and one more session is opened.
+ * Returns as smtp_open. */
+int engine_open(struct smtp **x, const struct session *s, const struct smtp_params *p,
+		char **password, const struct smtp_message *first, const struct smtp_hooks *hooks,
+		struct smtp_info *info, struct error *err);
+
 #endif

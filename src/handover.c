@@ -411,7 +411,7 @@ static int group_open(struct group_session *g, const struct options *run, struct
 		group_drop_owner(g);
 	g->owner = eo;
 	report_insecure(&eo->sess);
-	if (smtp_open(&g->x, &g->p, g->password, NULL, &g->hooks, &g->info, err) < 0) {
+	if (engine_open(&g->x, &eo->sess, &g->p, &g->password, NULL, &g->hooks, &g->info, err) < 0) {
 		g->x = NULL;
 		g->down = *err;
 		return -1;

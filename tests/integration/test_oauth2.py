@@ -390,6 +390,20 @@ class OAuth2(unittest.TestCase):
         self.assertEqual(len(self.idp.grants("refresh_token")), 1, "a fresh token, not the cache")
         self.assertEqual(self.idp.messages, 1)
 
+    def test_sendmail_bs_gets_a_fresh_token_when_refused(self):
+        """The sessions that carry many transactions (-bs, --flush, batch)
+        open through engine_open, which tries a fresh token once too."""
+        self.seed(access="at-cached")
+        self.idp.smtp_refuse = 1
+        dialogue = ("EHLO client.example\r\nMAIL FROM:<%s>\r\nRCPT TO:<rcpt@example.com>\r\n"
+                    "DATA\r\nSubject: bs\r\n\r\nhello\r\n.\r\nQUIT\r\n") % fakeidp.USER
+        r = subprocess.run([ENVOI, "--sendmail", "-bs", "-f", fakeidp.USER], env=self.env(),
+                           input=dialogue, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([ok for _, _, ok in self.idp.smtp_logins], [False, True], r.stdout)
+        self.assertEqual(self.idp.messages, 1, r.stdout)
+        self.assertIn("250 2.0.0 OK queued as FAKE", r.stdout, "the relay took it, not the queue")
+
     def test_token_refused_twice_is_84(self):
         self.seed(access="at-cached")
         self.idp.smtp_refuse = 2
