@@ -350,8 +350,9 @@ int smtp_send(const struct smtp_params *p, const struct smtp_message *m, const c
 	struct smtp *x;
 	int rc;
 
-	if (smtp_result_init(r, m, err) < 0 || smtp_open(&x, p, password, m, hooks, info, err) < 0)
-		return -1;
+	smtp_result_free(r);
+	if (smtp_open(&x, p, password, m, hooks, info, err) < 0)
+		return smtp_result_unsent(r, m, err);
 	rc = smtp_transact(x, m, r, err);
 	smtp_quit(x);
 	return rc;

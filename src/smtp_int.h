@@ -125,6 +125,13 @@ void txn_begin(struct txn *t);
 int smtp_read_next(struct smtp *x);
 void txn_session_ended(struct txn *t);
 
+/* smtp_rcpt.c: r for a transaction for m that never started (every
+ * recipient unasked); err keeps why unless r cannot be made (out of
+ * memory). Returns -1. The result is made here, not ahead of the
+ * session: a result made "just in case" and freed later leaves a hole
+ * in the heap as big as its recipients' states. */
+int smtp_result_unsent(struct smtp_result *r, const struct smtp_message *m, struct error *err);
+
 /* smtp_transact.c: checks m against the offer before anything is sent
  * (smtp_open checks the first message before the login). */
 int smtp_check_message(struct smtp *x, const struct smtp_message *m, struct error *err);

@@ -181,6 +181,15 @@ int smtp_result_init(struct smtp_result *r, const struct smtp_message *m, struct
 	return 0;
 }
 
+int smtp_result_unsent(struct smtp_result *r, const struct smtp_message *m, struct error *err)
+{
+	struct error oom;
+
+	if (smtp_result_init(r, m, &oom) < 0)
+		*err = oom;
+	return -1;
+}
+
 static const char NOT_SENT_SMTPUTF8[] =
 	"553 not sent: the address needs SMTPUTF8, which the server does not offer";
 

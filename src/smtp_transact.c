@@ -768,11 +768,14 @@ int smtp_transact(struct smtp *x, const struct smtp_message *m, struct smtp_resu
 {
 	void *tag;
 
-	if (smtp_result_init(r, m, err) < 0)
-		return -1;
-	if (!x->t || x->broken || x->server_waits || x->in_transaction || smtp_pending(x))
-		return err_set(err, ERR_SOFTWARE, "a transaction on a session that is not ready");
+	/* r is the window's result when collected: the recipients' states
+	 * are held once, not twice (4 bytes a recipient) */
+	smtp_result_free(r);
+	if (!x->t || x->broken || x->server_waits || x->in_transaction || smtp_pending(x)) {
+		err_set(err, ERR_SOFTWARE, "a transaction on a session that is not ready");
+		return smtp_result_unsent(r, m, err);
+	}
 	if (smtp_submit(x, m, NULL, err) < 0)
-		return -1;
+		return smtp_result_unsent(r, m, err);
 	return smtp_collect(x, &tag, r, err);
 }
