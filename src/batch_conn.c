@@ -6,11 +6,15 @@
  * ended before it took them, or waiting for --retry) before waiting (new
  * ones). Submitted ones sit in flight, in submission order, which is the
  * order smtp_collect hands their outcomes back.
+ *
+ * A session spent (--max-per-connection) while messages wait has the
+ * next one opened by a thread while it collects its last outcomes and
+ * quits (struct preopen): one thread only opens, the other carries
+ * messages, and never two sessions carry them at once.
  */
 #include "batch_int.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -556,6 +556,24 @@ class Batch(unittest.TestCase):
                           3: ["m3@example.com", "m4@example.com"], 4: ["m5@example.com"]})
         self.assertEqual(summary["messages"], 5)
 
+    def test_max_per_connection_tls_login_each_session(self):
+        """Exim, STARTTLS and AUTH on every session, one opened ahead each
+        time (a handshake and a login off the main thread): each message
+        delivered once, two a session."""
+        token = uuid.uuid4().hex
+        n = 12
+        lines = [json.dumps({"id": i, "subject": f"{token} n{i}."}) for i in range(n)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "b@example.com",
+                                "--max-per-connection=2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in sorted(res, key=lambda x: x["line"])],
+                         [1 + i // 2 for i in range(n)])
+        self.delivered(token, n)
+        time.sleep(1)  # a duplicate would arrive by now
+        got = self.delivered(token, n + 1, timeout=0)
+        self.assertEqual(sorted(str(m["Subject"]).split()[-1] for m in got),
+                         sorted(f"n{i}." for i in range(n)))
+
     def test_connections_parallel_sessions(self):
         token = uuid.uuid4().hex
         n = 12
