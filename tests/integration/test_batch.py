@@ -555,6 +555,9 @@ class Batch(unittest.TestCase):
                          {1: ["m0@example.com", "m1@example.com"], 2: [],
                           3: ["m3@example.com", "m4@example.com"], 4: ["m5@example.com"]})
         self.assertEqual(summary["messages"], 5)
+        # it was the session opened ahead that was refused
+        self.assertLess(self.first_line(log, "[2] S: 554"), self.first_line(log, "[1] C: QUIT"),
+                        "\n".join(log))
 
     def test_max_per_connection_tls_login_each_session(self):
         """Exim, STARTTLS and AUTH on every session, one opened ahead each
