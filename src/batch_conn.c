@@ -6,9 +6,15 @@
  * ended before it took them, or waiting for --retry) before waiting (new
  * ones). Submitted ones sit in flight, in submission order, which is the
  * order smtp_collect hands their outcomes back.
+ *
+ * A session spent (--max-per-connection) while messages wait has the
+ * next one opened by a thread while it collects its last outcomes and
+ * quits (struct preopen): one thread only opens, the other carries
+ * messages, and never two sessions carry them at once.
  */
 #include "batch_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +31,28 @@ struct fifo {
 	struct batch_item *head, *tail;
 };
 
+/* What a session borrows from its opener until it is quit. */
+struct slot {
+	struct conn_params cp;
+	struct smtp_params p;   /* the session's; DSN follows each message */
+	struct smtp_info info;
+};
+
+/* The next session, opened by a thread while the current one, spent,
+ * collects its last outcomes and quits: its set-up is then no longer
+ * paid in series. It only opens; nothing is submitted on it before the
+ * current one is quit. */
+struct preopen {
+	pthread_t thread;
+	bool running;           /* started and not joined */
+	struct batch_conn *c;
+	struct slot *slot;
+	const struct smtp_message *first;
+	struct smtp *x;         /* the thread's result */
+	unsigned number;
+	struct error err;
+};
+
 struct batch_conn {
 	const struct options *o;
 	const char *password;
@@ -33,9 +61,9 @@ struct batch_conn {
 	batch_report_fn *report;
 	void *ctx;
 	struct smtp_hooks hooks;
-	struct conn_params cp;
-	struct smtp_params p;   /* the session's; DSN follows each message */
-	struct smtp_info info;
+	struct slot slots[2];   /* the open session's and the next one's */
+	struct slot *s;         /* the open session's */
+	struct preopen next;
 	struct smtp *x;         /* NULL: no session open */
 	unsigned number;        /* the open session's number */
 	unsigned taken;         /* messages submitted on it */
@@ -69,9 +97,19 @@ static struct fifo *next_queue(struct batch_conn *c)
 	return c->again.head ? &c->again : c->waiting.head ? &c->waiting : NULL;
 }
 
+/* A line at a time: a session opening ahead may be saying its own. */
+static void on_trace(void *ctx, enum smtp_dir dir, const char *line, size_t len)
+{
+	flockfile(stderr);
+	report_trace(ctx, dir, line, len);
+	funlockfile(stderr);
+}
+
 static void on_warn(void *ctx, const char *text)
 {
+	flockfile(stderr);
 	report_warn(&((struct batch_conn *)ctx)->o->sess, text);
+	funlockfile(stderr);
 }
 
 struct batch_conn *batch_conn_new(const struct options *o, const char *password,
@@ -85,7 +123,7 @@ struct batch_conn *batch_conn_new(const struct options *o, const char *password,
 	*c = (struct batch_conn){.o = o, .password = password, .sh = sh, .rate = rate,
 				 .report = report, .ctx = ctx};
 	c->hooks = (struct smtp_hooks){
-		.trace = o->sess.output == OUT_VERBOSE ? report_trace : NULL,
+		.trace = o->sess.output == OUT_VERBOSE ? on_trace : NULL,
 		.warn = on_warn,
 		.ctx = c,
 	};
@@ -95,21 +133,21 @@ struct batch_conn *batch_conn_new(const struct options *o, const char *password,
 static void end_session(struct batch_conn *c)
 {
 	smtp_quit(c->x);
-	smtp_info_free(&c->info);
+	smtp_info_free(&c->s->info);
 	c->x = NULL;
 	c->number = c->taken = 0;
 }
 
 /* The session's DSN settings become it's; only between transactions. */
-static void use_dsn(struct batch_conn *c, const struct batch_item *it)
+static void use_dsn(struct slot *s, const struct batch_item *it)
 {
-	c->p.dsn_notify = it->s.dsn_notify;
-	c->p.dsn_ret = it->s.dsn_ret;
+	s->p.dsn_notify = it->s.dsn_notify;
+	s->p.dsn_ret = it->s.dsn_ret;
 }
 
 static bool same_dsn(const struct batch_conn *c, const struct batch_item *it)
 {
-	return c->p.dsn_notify == it->s.dsn_notify && c->p.dsn_ret == it->s.dsn_ret;
+	return c->s->p.dsn_notify == it->s.dsn_notify && c->s->p.dsn_ret == it->s.dsn_ret;
 }
 
 /* ---- outcomes ------------------------------------------------------------ */
@@ -220,23 +258,86 @@ static void open_failed(struct batch_conn *c, struct error *err)
 	fail_all(c, &c->waiting, err);
 }
 
-static void open_session(struct batch_conn *c)
+/* The slot the next session borrows: the one the open session does not. */
+static struct slot *free_slot(struct batch_conn *c)
 {
-	const struct batch_item *first = next_queue(c)->head;
-	struct error err = {0};
+	return c->s == &c->slots[0] ? &c->slots[1] : &c->slots[0];
+}
 
-	c->cp = engine_conn_params(&c->o->sess);
-	c->p = engine_params(&c->o->sess, &c->cp);
-	use_dsn(c, first);
+static void prepare(struct batch_conn *c, struct slot *s, const struct batch_item *first)
+{
+	s->cp = engine_conn_params(&c->o->sess);
+	s->p = engine_params(&c->o->sess, &s->cp);
+	use_dsn(s, first);
+}
+
+/* Opens a session on s for first. Returns it, or NULL with err set. The
+ * number is taken the moment it is open: numbers follow the order
+ * sessions open. Runs on either thread: it writes only s, and reads what
+ * stays as it is while it runs (the options, the password, the hooks,
+ * first, which waits in its queue until a session is open). */
+static struct smtp *open_on(struct batch_conn *c, struct slot *s, const struct smtp_message *first,
+			    unsigned *number, struct error *err)
+{
+	struct smtp *x;
+
 	/* With its first message: AUTH PLAIN rides in that message's
 	 * pipelined group, a round trip less per session. */
-	if (smtp_open(&c->x, &c->p, c->password, &first->sm, &c->hooks, &c->info, &err) < 0) {
-		c->x = NULL;
-		smtp_info_free(&c->info);
+	if (smtp_open(&x, &s->p, c->password, first, &c->hooks, &s->info, err) < 0) {
+		smtp_info_free(&s->info);
+		return NULL;
+	}
+	*number = atomic_fetch_add(&c->sh->sessions, 1) + 1;
+	return x;
+}
+
+static void *preopen_run(void *arg)
+{
+	struct preopen *n = arg;
+
+	n->x = open_on(n->c, n->slot, n->first, &n->number, &n->err);
+	return NULL;
+}
+
+/* The open session is spent with transactions in flight and a message
+ * waits: the next session starts opening now. pump joins it before it
+ * can return, since nothing leaves the queues until a session is open.
+ * Without a thread, the session opens when it is needed, as before. */
+static void preopen_start(struct batch_conn *c)
+{
+	struct preopen *n = &c->next;
+
+	*n = (struct preopen){.c = c, .slot = free_slot(c), .first = &next_queue(c)->head->sm};
+	prepare(c, n->slot, next_queue(c)->head);
+	n->running = pthread_create(&n->thread, NULL, preopen_run, n) == 0;
+}
+
+/* The next session: the one opened ahead if there is one (its failure
+ * then dealt with here, as if it had failed now), else opened now. */
+static void open_session(struct batch_conn *c)
+{
+	struct slot *s = free_slot(c);
+	struct error err = {0};
+	unsigned number = 0;
+	struct smtp *x;
+
+	if (c->next.running) {
+		pthread_join(c->next.thread, NULL);
+		c->next.running = false;
+		x = c->next.x;
+		number = c->next.number;
+		err = c->next.err;
+	} else {
+		prepare(c, s, next_queue(c)->head);
+		x = open_on(c, s, &next_queue(c)->head->sm, &number, &err);
+	}
+	if (!x) {
 		open_failed(c, &err);
 		return;
 	}
-	c->number = atomic_fetch_add(&c->sh->sessions, 1) + 1;
+	c->x = x;
+	c->s = s;
+	c->number = number;
 	c->taken = 0;
 }
 
@@ -265,13 +366,15 @@ static bool wait_before(struct batch_conn *c, struct batch_item *it)
 	    smtp_can_submit(c->x))
 		return false;
 	if (pending) {
+		if (c->taken >= c->o->max_per_connection && !c->next.running)
+			preopen_start(c);
 		collect_one(c);
 	} else if (c->taken >= c->o->max_per_connection || !smtp_can_submit(c->x)) {
 		if (c->taken == 0 && ++it->losses > LOSSES_MAX)
 			lost_for_good(c, fifo_take(next_queue(c)));
 		end_session(c);
 	} else if (!same_dsn(c, it)) {
-		use_dsn(c, it);
+		use_dsn(c->s, it);
 	} else {
 		usleep((useconds_t)(wait * 1000));
 	}

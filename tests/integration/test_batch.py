@@ -507,6 +507,76 @@ class Batch(unittest.TestCase):
                           2: ["m2@example.com", "m3@example.com"], 3: ["m4@example.com"]})
         self.assertEqual([c["end"] for c in summary["connections"]], ["quit"] * 3)
 
+    def preopen_run(self, scenario):
+        """6 messages, 2 a session, on a fault scenario: (exit, results in
+        line order, summary, transcript lines)."""
+        server = self.fault(scenario, 4)
+        lines = [json.dumps({"id": i, "to": f"m{i}@example.com"}) for i in range(6)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "--max-per-connection=2",
+                                server=server)
+        summary = self.fault_summary()
+        with open(os.path.join(self.faults[-1], "log.txt"), encoding="utf-8") as f:
+            log = f.read().splitlines()
+        return r, sorted(res, key=lambda x: x["line"]), summary, log
+
+    @staticmethod
+    def first_line(log, prefix):
+        return next(i for i, line in enumerate(log) if line.startswith(prefix))
+
+    def test_max_per_connection_opens_next_ahead(self):
+        """A spent session's last replies and the next session's set-up
+        overlap: connection n+1 is greeted before connection n's QUIT."""
+        r, res, summary, log = self.preopen_run("preopen_slow")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in res], [1, 1, 2, 2, 3, 3])
+        self.assertEqual(self.rcpts_by_connection(summary),
+                         {1: ["m0@example.com", "m1@example.com"],
+                          2: ["m2@example.com", "m3@example.com"],
+                          3: ["m4@example.com", "m5@example.com"]})
+        self.assertEqual(summary["messages"], 6)
+        self.assertEqual([c["end"] for c in summary["connections"]], ["quit"] * 3)
+        for n in (1, 2):
+            self.assertLess(self.first_line(log, f"[{n + 1}] S: 220"),
+                            self.first_line(log, f"[{n}] C: QUIT"), "\n".join(log))
+            # but its first transaction waits for the QUIT
+            self.assertLess(self.first_line(log, f"[{n}] C: QUIT"),
+                            self.first_line(log, f"[{n + 1}] C: MAIL"), "\n".join(log))
+
+    def test_max_per_connection_next_refused(self):
+        """The session opened ahead is refused (554 greeting): as when a
+        session opened in turn is, the message it was for fails with 69,
+        and the next one opens a new session, numbered 2."""
+        r, res, summary, log = self.preopen_run("preopen_second_554")
+        self.assertEqual(r.returncode, 79, r.stderr)
+        self.assertEqual([(x["status"], x["exit_code"], x["connection"]) for x in res],
+                         [("sent", 0, 1), ("sent", 0, 1), ("failed", 69, None),
+                          ("sent", 0, 2), ("sent", 0, 2), ("sent", 0, 3)])
+        self.assertEqual(self.rcpts_by_connection(summary),
+                         {1: ["m0@example.com", "m1@example.com"], 2: [],
+                          3: ["m3@example.com", "m4@example.com"], 4: ["m5@example.com"]})
+        self.assertEqual(summary["messages"], 5)
+        # it was the session opened ahead that was refused
+        self.assertLess(self.first_line(log, "[2] S: 554"), self.first_line(log, "[1] C: QUIT"),
+                        "\n".join(log))
+
+    def test_max_per_connection_tls_login_each_session(self):
+        """Exim, STARTTLS and AUTH on every session, one opened ahead each
+        time (a handshake and a login off the main thread): each message
+        delivered once, two a session."""
+        token = uuid.uuid4().hex
+        n = 12
+        lines = [json.dumps({"id": i, "subject": f"{token} n{i}."}) for i in range(n)]
+        r, res = self.run_batch(lines, "-f", "a@example.com", "b@example.com",
+                                "--max-per-connection=2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["connection"] for x in sorted(res, key=lambda x: x["line"])],
+                         [1 + i // 2 for i in range(n)])
+        self.delivered(token, n)
+        time.sleep(1)  # a duplicate would arrive by now
+        got = self.delivered(token, n + 1, timeout=0)
+        self.assertEqual(sorted(str(m["Subject"]).split()[-1] for m in got),
+                         sorted(f"n{i}." for i in range(n)))
+
     def test_connections_parallel_sessions(self):
         token = uuid.uuid4().hex
         n = 12

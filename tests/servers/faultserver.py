@@ -872,6 +872,26 @@ sc("close_after_first_mail", on={"mail": close_after_first_message},
    doc="takes one message per connection, then 421 to MAIL and closes")
 
 # --- end of the bsflush branch's block -------------------------------------
+# ---- branch preopen: the next --batch session opened ahead ----
+# Each message's final reply 0.5 s late, so a session's last replies take
+# long enough for the next session's set-up to overlap them (or not): the
+# transcript shows which came first.
+
+
+def late_final_reply(sess, *args):
+    """The reply to the end of data, as usual but 0.5 s late."""
+    time.sleep(0.5)
+    return None
+
+
+sc("preopen_slow", starttls=False, connections=3, on={"enddata": late_final_reply},
+   doc="each final reply 0.5 s late (test_batch: with --max-per-connection, the next session "
+   "is greeted before the previous one's QUIT)")
+sc("preopen_second_554", starttls=False, connections=4,
+   per_connection=["preopen_slow", "greeting_554", "preopen_slow"],
+   doc="connection 2 answers 554 at the greeting, the others as preopen_slow (test_batch: a "
+   "session opened ahead that fails is a failed open)")
+# --- end of the preopen branch's block ---------------------------------------
 
 
 # --------------------------------------------------------------------------
