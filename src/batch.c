@@ -207,7 +207,7 @@ static void summary(const struct run *run, struct batch_shared *sh, const struct
 	}
 }
 
-int batch_loop(struct options *o, const char *password, struct batch_shared *sh, int in_fd,
+int batch_loop(struct options *o, char **password, struct batch_shared *sh, int in_fd,
 	       FILE *out, bool worker)
 {
 	struct run run = {.o = o, .out = out, .worker = worker};
@@ -289,7 +289,7 @@ int batch_run(struct options *o)
 	if (o->connections > 1)
 		status = batch_pool_run(o, password, fd);
 	else
-		status = batch_loop(o, password, &sh, fd, stdout, false);
+		status = batch_loop(o, &password, &sh, fd, stdout, false);
 	password_free(password);
 	if (fd != STDIN_FILENO)
 		close(fd);

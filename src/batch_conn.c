@@ -55,7 +55,7 @@ struct preopen {
 
 struct batch_conn {
 	const struct options *o;
-	const char *password;
+	char **password;          /* the run's: a fresh OAuth2 token may replace it */
 	struct batch_shared *sh;
 	struct batch_rate *rate;
 	batch_report_fn *report;
@@ -112,7 +112,7 @@ static void on_warn(void *ctx, const char *text)
 	funlockfile(stderr);
 }
 
-struct batch_conn *batch_conn_new(const struct options *o, const char *password,
+struct batch_conn *batch_conn_new(const struct options *o, char **password,
 				  struct batch_shared *sh, struct batch_rate *rate,
 				  batch_report_fn *report, void *ctx)
 {
@@ -274,8 +274,9 @@ static void prepare(struct batch_conn *c, struct slot *s, const struct batch_ite
 /* Opens a session on s for first. Returns it, or NULL with err set. The
  * number is taken the moment it is open: numbers follow the order
  * sessions open. Runs on either thread: it writes only s, and reads what
- * stays as it is while it runs (the options, the password, the hooks,
- * first, which waits in its queue until a session is open). */
+ * stays as it is while it runs (the options, the hooks, first, which
+ * waits in its queue until a session is open). The password is replaced
+ * only here (a fresh OAuth2 token), and never two opens run at once. */
 static struct smtp *open_on(struct batch_conn *c, struct slot *s, const struct smtp_message *first,
 			    unsigned *number, struct error *err)
 {
@@ -283,7 +284,7 @@ static struct smtp *open_on(struct batch_conn *c, struct slot *s, const struct s
 
 	/* With its first message: AUTH PLAIN rides in that message's
 	 * pipelined group, a round trip less per session. */
-	if (smtp_open(&x, &s->p, c->password, first, &c->hooks, &s->info, err) < 0) {
+	if (engine_open(&x, &c->o->sess, &s->p, c->password, first, &c->hooks, &s->info, err) < 0) {
 		smtp_info_free(&s->info);
 		return NULL;
 	}

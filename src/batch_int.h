@@ -89,7 +89,7 @@ typedef void batch_report_fn(void *ctx, struct batch_item *it, int rc,
  * (batch_conn.c) and reported on out. A worker's lines carry their
  * number ("N<TAB>json"), its rate is its parent's business and it
  * prints no summary. Returns the exit status (batch.h). */
-int batch_loop(struct options *o, const char *password, struct batch_shared *sh, int in_fd,
+int batch_loop(struct options *o, char **password, struct batch_shared *sh, int in_fd,
 	       FILE *out, bool worker);
 
 /* Whether a line holds nothing but blanks (it is skipped, yet counted). */
@@ -106,7 +106,7 @@ struct batch_conn;
 /* A carrier for o's messages, opening sessions on demand with password
  * (borrowed for its life; NULL: none). rate may be NULL. Outcomes go to
  * report. Returns NULL out of memory. Free with batch_conn_free. */
-struct batch_conn *batch_conn_new(const struct options *o, const char *password,
+struct batch_conn *batch_conn_new(const struct options *o, char **password,
 				  struct batch_shared *sh, struct batch_rate *rate,
 				  batch_report_fn *report, void *ctx);
 
@@ -136,6 +136,6 @@ void batch_conn_free(struct batch_conn *c);
 /* Runs the batch of in_fd over o->connections worker processes, each
  * with one session, results written to stdout as they come. Returns the
  * exit status (batch.h). */
-int batch_pool_run(struct options *o, const char *password, int in_fd);
+int batch_pool_run(struct options *o, char *password, int in_fd);
 
 #endif

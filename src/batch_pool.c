@@ -185,7 +185,7 @@ static void close_jobs(struct pool *p)
 }
 
 /* In the child: everything of the parent's closed, the loop run, gone. */
-static void worker_main(struct pool *p, const char *password, int job_fd, int res_fd)
+static void worker_main(struct pool *p, char *password, int job_fd, int res_fd)
 {
 	FILE *out;
 
@@ -197,10 +197,10 @@ static void worker_main(struct pool *p, const char *password, int job_fd, int re
 		close(p->in_fd);
 	if (!(out = fdopen(res_fd, "w")))
 		_exit(err_exit_code(ERR_OSERR));
-	_exit(batch_loop(p->o, password, p->sh, job_fd, out, true));
+	_exit(batch_loop(p->o, &password, p->sh, job_fd, out, true));
 }
 
-static int spawn(struct pool *p, const char *password, struct error *err)
+static int spawn(struct pool *p, char *password, struct error *err)
 {
 	struct worker *w = &p->w[p->n];
 	int job[2], res[2];
@@ -440,7 +440,7 @@ static int pool_status(const struct pool *p)
 	return 79;
 }
 
-int batch_pool_run(struct options *o, const char *password, int in_fd)
+int batch_pool_run(struct options *o, char *password, int in_fd)
 {
 	struct pool p = {.o = o, .in_fd = in_fd};
 	struct error err = {0};

@@ -518,6 +518,17 @@ class OAuth2(unittest.TestCase):
         self.assertEqual(set(self.idp.smtp_logins), {("XOAUTH2", fakeidp.USER, True)})
         self.assertEqual(self.idp.messages, 2)
 
+    def test_batch_gets_a_fresh_token_when_refused(self):
+        self.seed(access="at-cached")
+        self.idp.smtp_refuse = 1
+        r = subprocess.run([ENVOI, "--account=test", "--batch=-"], env=self.env(),
+                           input='{"to": "a@example.com", "body": "one"}\n'
+                                 '{"to": "b@example.com", "body": "two"}\n',
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertEqual([ok for _, _, ok in self.idp.smtp_logins], [False, True])
+        self.assertEqual(self.idp.messages, 2)
+
     def test_refresh_token_in_the_keyring_when_one_is_reachable(self):
         for tool in ("dbus-run-session", "dbus-send", "gnome-keyring-daemon", "secret-tool"):
             if not shutil.which(tool):
