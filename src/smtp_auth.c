@@ -44,6 +44,9 @@ static int judge_auth(struct smtp *x, struct sasl *sa, struct error *err)
 	if (code == 504 || code == 534 || code == 538)
 		return smtp_fail(x, err, ERR_AUTH_IMPOSSIBLE, "the server refused the %s mechanism",
 				 x->info->mech);
+	if (!strcmp(x->info->mech, "XOAUTH2") || !strcmp(x->info->mech, "OAUTHBEARER"))
+		return smtp_fail(x, err, ERR_AUTH_FAILED, "the server rejected the OAuth2 token for %s",
+				 x->p->user);
 	smtp_fail(x, err, ERR_AUTH_FAILED, "the server rejected the user name or password for %s", x->p->user);
 	if (needs_app_password(x->p->host))
 		err_hint(err, "this provider needs an app password (or an OAuth2 token with --auth=XOAUTH2)");

@@ -411,6 +411,7 @@ class OAuth2(unittest.TestCase):
         self.assertEqual(r.returncode, 84, r.stderr)
         self.assertEqual(len(self.idp.smtp_logins), 2, "one retry, not more")
         self.assertEqual(self.idp.messages, 0)
+        self.assertIn("the server rejected the OAuth2 token for", r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
     # ---- the provider's failures
