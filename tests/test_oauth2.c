@@ -16,7 +16,7 @@ struct setup {
 };
 
 /* keys: pairs of (enum oauth2_key, value), ended by -1. */
-static int configure(struct setup *s, const char *from, bool login, ...)
+static int configure(struct setup *s, const char *from, int login, ...)
 {
 	const char *raw[OAUTH2_NKEYS] = {0};
 	va_list ap;

@@ -32,10 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *h;
 
 		for (size_t i = 0; i < l.n; i++) {
-			check_address(&l.v[i]);
-			utf8 |= !addr_mailbox_is_ascii(&l.v[i]);
+			struct address a = addr_list_at(&l, i);
+
+			check_address(&a);
+			utf8 |= !addr_mailbox_is_ascii(&a);
 		}
-		h = hdr_addresses("To", l.v, l.n);
+		h = hdr_address_list("To", &l);
 		FUZZ_CHECK(h != NULL);
 		check_header_field(h, "To", true, utf8);
 		free(h);

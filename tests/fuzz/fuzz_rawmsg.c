@@ -15,7 +15,7 @@
 static void check_list(const struct addr_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		FUZZ_CHECK(l->v[i].mailbox && strchr(l->v[i].mailbox, '@'));
+		FUZZ_CHECK(addr_list_mailbox(l, i) && strchr(addr_list_mailbox(l, i), '@'));
 }
 
 /* Whether the line s (n bytes) starts a field called name: name, any
