@@ -95,7 +95,7 @@ static void record(struct txn *t, size_t i, const char *text)
 
 static struct smtp_result two_rcpts(void)
 {
-	struct smtp_result r;
+	struct smtp_result r = {0};
 	struct error e = {0};
 	struct txn t = {.m = &two_msg, .r = &r, .err = &e};
 
