@@ -167,3 +167,24 @@ class EximStock(Server):
 
     def __init__(self, directory, size0=False):
         super().__init__(directory, *(["--size0"] if size0 else []))
+
+
+def maildir_copies(maildir, token, count, timeout):
+    """The messages in maildir/new holding token, parsed; waits up to
+    timeout seconds for count of them (returns what is there then)."""
+    import email
+    import email.policy
+    import glob
+    import time
+    deadline = time.time() + timeout
+    while True:
+        found = []
+        for path in glob.glob(os.path.join(maildir, "new", "*")):
+            with open(path, "rb") as f:
+                data = f.read()
+            if token.encode() in data:
+                found.append(email.message_from_bytes(data, policy=email.policy.default))
+        if len(found) >= count or time.time() > deadline:
+            return found
+        time.sleep(0.1)
+

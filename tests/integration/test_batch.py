@@ -167,17 +167,7 @@ class Batch(unittest.TestCase):
         return self.result(p)
 
     def delivered(self, token, count, timeout=30):
-        deadline = time.time() + timeout
-        while True:
-            found = []
-            for path in glob.glob(os.path.join(self.env["MAILDIR"], "new", "*")):
-                with open(path, "rb") as f:
-                    data = f.read()
-                if token.encode() in data:
-                    found.append(email.message_from_bytes(data, policy=email.policy.default))
-            if len(found) >= count or time.time() > deadline:
-                return found
-            time.sleep(0.1)
+        return servers.maildir_copies(self.env["MAILDIR"], token, count, timeout)
 
     def test_ids_echoed_and_defaults(self):
         token = uuid.uuid4().hex

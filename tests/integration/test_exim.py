@@ -61,17 +61,7 @@ class Exim(unittest.TestCase):
 
     def delivered(self, token, count, timeout=20):
         """The copies (one per recipient) of the message whose subject holds token."""
-        deadline = time.time() + timeout
-        while True:
-            found = []
-            for path in glob.glob(os.path.join(self.env["MAILDIR"], "new", "*")):
-                with open(path, "rb") as f:
-                    data = f.read()
-                if token.encode() in data:
-                    found.append(email.message_from_bytes(data, policy=email.policy.default))
-            if len(found) >= count or time.time() > deadline:
-                return found
-            time.sleep(0.1)
+        return servers.maildir_copies(self.env["MAILDIR"], token, count, timeout)
 
     def test_starttls_port_each_auth_mechanism(self):
         for mech in ("PLAIN", "LOGIN", "CRAM-MD5"):
